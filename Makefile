@@ -1,0 +1,42 @@
+# edgeprune: `make deploy TARGET=tflite` runs the whole chain; `make test` runs the tests.
+SHELL := /bin/bash
+TARGET ?= tflite
+PY := .venv/bin/python
+export PYTHONPATH := $(CURDIR)/src
+PYTEST_ARGS ?=
+
+.PHONY: install test test-slow test-all lint format bench deploy clean
+
+install:
+	@scripts/ensure_venv.sh
+
+# pytest exits 5 when nothing was collected: treat that as success, not as a failure
+define run_pytest
+	@$(PY) -m pytest $(1) $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+endef
+
+test: install
+	$(call run_pytest,-m "not slow" -q)
+
+test-slow: install
+	$(call run_pytest,-m slow -q)
+
+test-all: install
+	$(call run_pytest,-q)
+
+lint: install
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+
+format: install
+	$(PY) -m ruff format src tests benchmarks
+	$(PY) -m ruff check --fix src tests benchmarks
+
+bench: install
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+deploy: install
+	$(PY) -m edgeprune.cli deploy --target $(TARGET)
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

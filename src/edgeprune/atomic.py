@@ -1,0 +1,51 @@
+"""Atomic file writes: write to a temp file in the same folder, then rename over the target."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temp path beside ``target``; on success rename it over ``target`` (fsynced)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
+    """Atomically write ``data`` to ``target``."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> None:
+    """Atomically write ``text`` (UTF-8) to ``target``."""
+    write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    write_text(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_with(target: str | os.PathLike[str], writer: Callable[[Path], None]) -> None:
+    """Atomically produce ``target`` by calling ``writer(tmp_path)``."""
+    with atomic_path(target) as tmp:
+        writer(tmp)

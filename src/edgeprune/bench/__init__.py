@@ -1,0 +1,1 @@
+"""Latency measurement: a standalone runner script, a local subprocess harness, statistics."""

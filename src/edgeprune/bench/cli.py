@@ -1,0 +1,175 @@
+"""``edgeprune bench``: measure artifacts on a target, print a table, write JSON, gate against a baseline.
+
+Exit code 0 when no model regressed (or the baseline was updated), 1 on a regression, 2 on a user error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edgeprune.atomic import write_json
+from edgeprune.bench.harness import Protocol
+from edgeprune.bench.regression import (
+    REFERENCE_NAME,
+    BaselineMismatchError,
+    GateResult,
+    MeasureMany,
+    compare,
+    default_reference,
+    local_measure_many,
+    measure_ratios,
+)
+from edgeprune.bench.remote import RUNTIME_MODULES, SshRunner
+from edgeprune.config import BenchConfig, load_target
+from edgeprune.errors import EdgepruneError
+
+HELP = "Measure latency of artifacts on a target (ratio to a reference workload) and gate regressions."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, help="target name (targets/NAME.toml) or a .toml path")
+    parser.add_argument("--model", action="append", default=[], metavar="[NAME=]ARTIFACT",
+                        help="artifact to measure (repeatable); NAME defaults to the file stem")  # fmt: skip
+    parser.add_argument("--reference", help="reference workload artifact (default: built-in conv net, cached)")
+    parser.add_argument("--baseline", type=Path, help="baseline JSON to compare against")
+    parser.add_argument("--update-baseline", action="store_true", help="write this measurement as the baseline")
+    parser.add_argument("--runs", type=int, help="timed runs per process (default: the target's bench.runs)")
+    parser.add_argument("--threads", type=int, help="runtime threads (default: the target's bench.threads)")
+    parser.add_argument("--warmup", type=int, help="warm-up runs (default: the target's bench.warmup)")
+    parser.add_argument("--repeats", type=int, default=5, help="fresh runner processes per model (default 5)")
+    parser.add_argument("--threshold", type=float, default=0.10, help="ratio growth that counts (default 0.10)")
+    parser.add_argument("--out", type=Path, help="result JSON (default build/bench/<target>.json)")
+    remote = parser.add_argument_group("remote board (overrides the target's bench.remote*)")
+    remote.add_argument("--remote", metavar="[USER@]HOST[:PORT]", help="run on a Linux board over SSH")
+    remote.add_argument("--remote-key", help="SSH private key for the board")
+    remote.add_argument("--remote-python", help="python on the board (default python3)")
+    remote.add_argument("--remote-workdir", help="scratch folder on the board (default /tmp/edgeprune)")
+    remote.add_argument("--known-hosts", help="known_hosts file pinning board keys (default ~/.cache/edgeprune/)")
+
+
+def parse_models(specs: list[str]) -> dict[str, Path]:
+    """``[NAME=]PATH`` strings to an ordered name -> path mapping."""
+    models: dict[str, Path] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or "/" in name:
+            name, path = Path(spec).stem, spec
+        if name in models:
+            raise EdgepruneError(f"--model {spec}: name {name!r} given twice; use NAME=ARTIFACT to tell them apart")
+        models[name] = Path(path)
+    return models
+
+
+def _protocol(bench: BenchConfig, args: argparse.Namespace) -> Protocol:
+    if bench.runtime not in RUNTIME_MODULES:
+        raise EdgepruneError(
+            f"bench.runtime {bench.runtime!r} has no latency runner; use one of {sorted(RUNTIME_MODULES)}"
+        )
+    return Protocol(
+        runtime=bench.runtime,
+        threads=args.threads or bench.threads,
+        warmup=bench.warmup if args.warmup is None else args.warmup,
+        runs=args.runs or bench.runs,
+        min_seconds=bench.min_seconds,
+        cores=tuple(bench.cores),
+        xnnpack=bool(getattr(bench, "xnnpack", True)),
+    )
+
+
+def _measure_many(bench: BenchConfig, args: argparse.Namespace) -> MeasureMany:
+    """Local, or over SSH when ``--remote`` or the target's ``bench.remote`` names a board."""
+    spec = args.remote or getattr(bench, "remote", "") or ""
+    if not spec:
+        return local_measure_many
+    kwargs = {
+        "key_file": args.remote_key or getattr(bench, "remote_key", "") or None,
+        "python": args.remote_python or getattr(bench, "remote_python", "") or "python3",
+        "workdir": args.remote_workdir or getattr(bench, "remote_workdir", "") or "/tmp/edgeprune",
+    }
+    if args.known_hosts:
+        kwargs["known_hosts"] = args.known_hosts
+    return SshRunner.from_spec(spec, **kwargs).measure_many
+
+
+def _load_baseline(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise EdgepruneError(f"baseline {path} is not valid JSON ({exc})") from None
+
+
+def _models_from_baseline(path: Path | None) -> dict[str, Path]:
+    if path is None or not path.is_file():
+        raise EdgepruneError("no --model given (and no baseline to take the model list from)")
+    return {name: Path(m["path"]) for name, m in _load_baseline(path)["models"].items()}
+
+
+def _print_table(record: dict, gate: GateResult | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    proto = record["protocol"]
+    where = record.get("remote") or {}
+    title = (f"{record.get('target', '')}: {proto['runtime']}, {proto['threads']} thread(s), {proto['runs']} runs x "
+             f"{proto['repeats']} repeats{' on ' + where['host'] if where else ''}; reference "
+             f"{record['reference']['name']} p50 {record['reference']['p50_ms']:.3f} ms")  # fmt: skip
+    table = Table(title=title)
+    for col in ("model", "size KB", "p50 ms", "ratio", "noise", "baseline", "change", "verdict"):
+        table.add_column(col, justify="left" if col in ("model", "verdict") else "right")
+    verdicts = {v.name: v for v in gate.verdicts} if gate else {}
+    for name, m in record["models"].items():
+        v = verdicts.get(name)
+        base = f"{v.baseline_ratio:.3f}" if v and v.baseline_ratio is not None else "-"
+        change = f"{v.change:+.1%}" if v and v.change is not None else "-"
+        status = v.status if v else "-"
+        style = {"regression": "bold red", "faster": "green"}.get(status, "")
+        table.add_row(name, f"{m['size_bytes'] / 1024:.1f}", f"{m['p50_ms']:.3f}", f"{m['ratio']:.3f}",
+                      f"{m['noise']:.1%}", base, change, f"[{style}]{status}[/]" if style else status)  # fmt: skip
+    for v in gate.verdicts if gate else ():
+        if v.status == "missing":
+            table.add_row(v.name, "-", "-", "-", "-", f"{v.baseline_ratio:.3f}", "-", "missing")
+    console = Console()
+    console.print(table)
+    for note in gate.notes if gate else ():
+        console.print(f"note: {note}")
+    for v in gate.regressions if gate else ():
+        console.print(f"[bold red]REGRESSION[/] {v.message}")
+
+
+def run(args: argparse.Namespace) -> int:
+    target = load_target(args.target)
+    if args.update_baseline and args.baseline is None:
+        raise EdgepruneError("--update-baseline needs --baseline FILE")
+    if args.baseline is not None and not args.baseline.is_file() and not args.update_baseline:
+        raise EdgepruneError(f"baseline {args.baseline} does not exist; create it with --update-baseline")
+    models = parse_models(args.model) if args.model else _models_from_baseline(args.baseline)
+    protocol = _protocol(target.bench, args)
+    reference = Path(args.reference) if args.reference else default_reference(protocol.runtime)
+    record = measure_ratios(
+        models,
+        reference,
+        protocol,
+        repeats=args.repeats,
+        measure_many=_measure_many(target.bench, args),
+        reference_name=None if args.reference else REFERENCE_NAME,
+    )
+    record["target"] = target.name
+    baseline = _load_baseline(args.baseline) if args.baseline is not None and args.baseline.is_file() else None
+    gate = None
+    if baseline is not None:
+        try:
+            gate = compare(record, baseline, threshold=args.threshold)
+        except BaselineMismatchError:
+            if not args.update_baseline:
+                raise
+    out = args.out or Path("build") / "bench" / f"{target.name}.json"
+    write_json(out, {**record, "gate": gate.to_dict() if gate else None})
+    _print_table(record, gate)
+    print(f"wrote {out}")
+    if args.update_baseline:
+        write_json(args.baseline, record)
+        print(f"baseline updated: {args.baseline}")
+        return 0
+    return 0 if gate is None or gate.passed else 1

@@ -1,0 +1,209 @@
+"""Remote latency runner: the harness protocol on a Linux board (Raspberry Pi, Jetson) over SSH.
+
+It drives the system OpenSSH client (``ssh``) through subprocess rather than paramiko: it honours the
+user's ``~/.ssh/config`` (ProxyJump, agents, aliases), needs nothing installed on the host beyond what a
+developer already has, and behaves exactly as ``ssh`` does by hand, which makes failures easy to reproduce.
+Files travel as ``ssh host 'cat > file'`` streams instead of ``scp``: recent ``scp`` needs the board's
+SFTP subsystem, which minimal images (dropbear, stripped Yocto) often lack, while ``cat`` is everywhere.
+Host keys are pinned on first use (``StrictHostKeyChecking=accept-new``) in a private known_hosts file,
+and ``BatchMode=yes`` makes a missing key fail instead of prompting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeprune.bench.harness import RUNNER, Protocol
+from edgeprune.errors import EdgepruneError
+
+DEFAULT_KNOWN_HOSTS = Path.home() / ".cache" / "edgeprune" / "known_hosts"
+RUNTIME_MODULES = {"litert": ("ai_edge_litert", "tflite_runtime"), "onnxruntime": ("onnxruntime",)}
+
+_PROBE = """
+import importlib.util as u, json, sys
+mods = {m: u.find_spec(m) is not None for m in %r}
+print(json.dumps({"python": sys.version.split()[0], "modules": mods}))
+"""
+
+
+class RemoteError(EdgepruneError):
+    """The remote board could not run the measurement."""
+
+
+class RemoteUnreachableError(RemoteError):
+    """The SSH connection could not be opened (host down, wrong port, DNS, timeout)."""
+
+
+class RemoteAuthError(RemoteError):
+    """The board refused the key, or its host key changed."""
+
+
+class RemoteRuntimeError(RemoteError):
+    """The board lacks python, numpy or the runtime the protocol needs."""
+
+
+_UNREACHABLE = (
+    "connection refused",
+    "no route to host",
+    "could not resolve",
+    "timed out",
+    "network is unreachable",
+    "connection closed",
+    "connection reset",
+    "name or service not known",
+)
+
+
+@dataclass(frozen=True)
+class SshRunner:
+    """Copy artifacts and the runner script to ``user@host:port``, run the protocol there, clean up."""
+
+    host: str
+    port: int = 22
+    user: str | None = None
+    key_file: str | Path | None = None
+    python: str = "python3"
+    workdir: str = "/tmp/edgeprune"
+    known_hosts: str | Path = DEFAULT_KNOWN_HOSTS
+    connect_timeout_s: int = 10
+    ssh: str = "ssh"
+    extra_options: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_spec(cls, spec: str, **kwargs: object) -> SshRunner:
+        """Build from ``[user@]host[:port]``."""
+        m = re.fullmatch(r"(?:([^@]+)@)?([^:@]+)(?::(\d+))?", spec.strip())
+        if not m:
+            raise RemoteError(f"remote spec {spec!r} is not [user@]host[:port]")
+        user, host, port = m.groups()
+        return cls(host=host, port=int(port) if port else 22, user=user, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    def ssh_command(self, remote_command: str) -> list[str]:
+        """The full ``ssh`` argv that runs ``remote_command`` (one shell string) on the board."""
+        Path(self.known_hosts).parent.mkdir(parents=True, exist_ok=True)
+        opts = [
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=accept-new",
+            "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", f"ConnectTimeout={self.connect_timeout_s}",
+            "-o", "LogLevel=ERROR",
+            "-p", str(self.port),
+        ]  # fmt: skip
+        if self.key_file:
+            opts += ["-i", str(self.key_file), "-o", "IdentitiesOnly=yes"]
+        return [self.ssh, *opts, *self.extra_options, self.destination, remote_command]
+
+    def _run(self, remote_command: str, what: str, stdin: bytes | None = None, timeout_s: float = 120.0) -> str:
+        cmd = self.ssh_command(remote_command)
+        try:
+            proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout_s, check=False)
+        except FileNotFoundError:
+            raise RemoteError(f"SSH client {self.ssh!r} not found; install OpenSSH (openssh-client)") from None
+        except subprocess.TimeoutExpired:
+            raise RemoteError(f"{what} on {self.destination}:{self.port} timed out after {timeout_s:g} s") from None
+        out, err = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace").strip()
+        if proc.returncode == 255:  # ssh's own failure, not the remote command's
+            self._raise_ssh_failure(err)
+        if proc.returncode != 0:
+            if proc.returncode == 127:
+                raise RemoteRuntimeError(f"{what} on {self.destination}: command not found ({err[-500:]})")
+            raise RemoteError(f"{what} on {self.destination} failed (exit {proc.returncode}): {err[-2000:]}")
+        return out
+
+    def _raise_ssh_failure(self, err: str) -> None:
+        where = f"{self.destination}:{self.port}"
+        low = err.lower()
+        if "permission denied" in low or "too many authentication failures" in low:
+            key = f" with key {self.key_file}" if self.key_file else ""
+            raise RemoteAuthError(f"SSH authentication to {where} failed{key}: {err}")
+        if "host identification has changed" in low or "host key verification failed" in low:
+            raise RemoteAuthError(f"host key of {where} does not match {self.known_hosts}: {err}")
+        if any(s in low for s in _UNREACHABLE):
+            raise RemoteUnreachableError(f"cannot reach {where}: {err}")
+        raise RemoteError(f"ssh to {where} failed: {err}")
+
+    def probe(self, runtime: str) -> dict:
+        """Check python, numpy and ``runtime`` on the board; return what was found."""
+        needed = RUNTIME_MODULES.get(runtime)
+        if needed is None:
+            raise RemoteRuntimeError(f"runtime {runtime!r} cannot run remotely; use one of {sorted(RUNTIME_MODULES)}")
+        code = _PROBE % (("numpy", *needed),)
+        out = self._run(f"{shlex.quote(self.python)} -c {shlex.quote(code)}", f"python probe ({self.python})")
+        try:
+            found = json.loads(out.strip().splitlines()[-1])
+        except (json.JSONDecodeError, IndexError):
+            raise RemoteRuntimeError(
+                f"{self.python} on {self.destination} gave no probe result: {out[-500:]}"
+            ) from None
+        missing = [m for m in ("numpy",) if not found["modules"][m]]
+        if not any(found["modules"][m] for m in needed):
+            missing.append(" or ".join(needed))
+        if missing:
+            raise RemoteRuntimeError(
+                f"{self.python} (Python {found['python']}) on {self.destination} lacks {', '.join(missing)}; "
+                f"install it on the board (e.g. pip install {'ai-edge-litert' if runtime == 'litert' else runtime})"
+            )
+        return found
+
+    def upload(self, local: str | Path, remote: str) -> None:
+        """Stream one file to ``remote`` on the board."""
+        data = Path(local).read_bytes()
+        self._run(f"cat > {shlex.quote(remote)}", f"upload of {local}", stdin=data, timeout_s=600.0)
+
+    @contextmanager
+    def staged(self, paths: Sequence[str | Path]) -> Iterator[tuple[str, list[str]]]:
+        """Upload the runner and ``paths`` into a fresh remote folder; yield (runner, remote paths); remove it."""
+        for p in paths:
+            if not Path(p).is_file():
+                raise EdgepruneError(f"artifact {p} does not exist")
+        base = shlex.quote(self.workdir.rstrip("/") or "/")
+        out = self._run(f"mkdir -p {base} && mktemp -d {base}/run.XXXXXX", "creating the work folder")
+        folder = (out.strip().splitlines() or [""])[-1]  # last line: login scripts may print before it
+        if not folder.startswith("/"):
+            raise RemoteError(f"mktemp on {self.destination} returned {folder!r}, not a folder")
+        try:
+            runner = f"{folder}/runner_script.py"
+            self.upload(RUNNER, runner)
+            remote = []
+            for i, p in enumerate(paths):
+                target = f"{folder}/{i}_{Path(p).name}"
+                self.upload(p, target)
+                remote.append(target)
+            yield runner, remote
+        finally:
+            self._run(f"rm -rf {shlex.quote(folder)}", "cleanup")
+
+    def _run_protocol(self, runner: str, remote: list[str], local: Sequence[str | Path], protocol: Protocol) -> dict:
+        argv = [self.python, runner] + [a for r in remote for a in ("--artifact", r)] + protocol.runner_args()
+        prefix = f"taskset -c {','.join(map(str, protocol.cores))} " if protocol.cores else ""
+        env = f"OMP_NUM_THREADS={protocol.threads} TF_CPP_MIN_LOG_LEVEL=2 "
+        out = self._run(env + prefix + shlex.join(argv), "latency runner", timeout_s=900.0)
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if not lines:
+            raise RemoteError(f"latency runner on {self.destination} printed no result: {out[-2000:]}")
+        result = json.loads(lines[-1])
+        for entry, path in zip(result["results"], local, strict=False):
+            entry["remote_path"], entry["path"] = entry["path"], str(path)
+        result["remote"] = {"host": self.host, "port": self.port, "user": self.user, "python": self.python}
+        return result
+
+    def measure_many(self, paths: Sequence[str | Path], protocol: Protocol, repeats: int = 1) -> list[dict]:
+        """Upload once, run ``repeats`` fresh runner processes, clean up; one result dict per repeat."""
+        self.probe(protocol.runtime)
+        with self.staged(paths) as (runner, remote):
+            return [self._run_protocol(runner, remote, paths, protocol) for _ in range(repeats)]
+
+    def measure(self, paths: Sequence[str | Path], protocol: Protocol) -> dict:
+        """Same as :func:`edgeprune.bench.harness.measure_local`, on the board."""
+        return self.measure_many(paths, protocol, 1)[0]

@@ -1,0 +1,180 @@
+"""deploy(): train-or-load -> analyze -> prune -> fine-tune -> export -> verify -> benchmark -> report."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeprune.atomic import write_json, write_text
+from edgeprune.bench.harness import Protocol, measure_local
+from edgeprune.config import Target
+from edgeprune.data import Dataset, load_dataset
+from edgeprune.export import Artifact, check_parity, export_model
+from edgeprune.finetune import evaluate, fit
+from edgeprune.models import ModelSpec, build_model, load_checkpoint
+from edgeprune.models.pretrained import train_or_load
+from edgeprune.planning.uniform import prune_uniform_copy, smallest_ratio_meeting
+from edgeprune.report import render_markdown, versions
+
+PARITY_SAMPLES = 64
+RUNTIME_OF_FORMAT = {"tflite": "litert", "onnx": "onnxruntime"}
+SUFFIX_OF_FORMAT = {"tflite": ".tflite", "onnx": ".onnx"}
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What the user asked for on top of the target file's defaults."""
+
+    target: Target
+    model: str | None = None
+    checkpoint: str | None = None
+    data: str | None = None
+    out: str | None = None
+
+
+def _log(msg: str) -> None:
+    print(f"[edgeprune] {msg}", flush=True)
+
+
+def _macs_params(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
+    import torch_pruning as tp
+
+    macs, params = tp.utils.count_ops_and_params(model, example)
+    return int(macs), int(params)
+
+
+def load_baseline(req: DeployRequest, data: Dataset) -> tuple[ModelSpec, nn.Module, str]:
+    """The unpruned model: a user checkpoint if given, else trained once on the data and cached."""
+    spec = ModelSpec(req.model or req.target.model.spec, num_classes=data.num_classes, in_channels=data.input_shape[0])
+    checkpoint = req.checkpoint or req.target.model.checkpoint
+    if checkpoint:
+        return spec, load_checkpoint(build_model(spec), checkpoint).eval(), str(checkpoint)
+    model, path, cached = train_or_load(spec, data, req.target.model.train_epochs)
+    _log(f"baseline {'loaded from cache' if cached else 'trained and cached'}: {path}")
+    return spec, model, str(path)
+
+
+def _export_verified(
+    model: nn.Module, example: torch.Tensor, path: Path, target: Target, data: Dataset
+) -> tuple[Artifact, dict[str, Any]]:
+    """Export, check parity on validation samples, and measure the artifact's own validation accuracy."""
+    cfg = target.export
+    artifact = export_model(model, example, path, cfg.format, cfg.precision)
+    parity = check_parity(artifact, model, data.x_val[:PARITY_SAMPLES])
+    preds = artifact.run_batch(data.x_val.numpy()).argmax(1)
+    accuracy = float((torch.from_numpy(preds) == data.y_val).float().mean().item() * 100.0)
+    record = {
+        "path": str(path),
+        "runtime": artifact.runtime,
+        "precision": artifact.precision,
+        "size_bytes": artifact.size_bytes,
+        "parity_rel_err": parity.rel_err,
+        "parity_top1_agreement": parity.top1_agreement,
+        "accuracy": accuracy,
+    }
+    return artifact, record
+
+
+def deploy(req: DeployRequest) -> dict[str, Any]:
+    """Run the whole chain for one target; writes artifacts, report.json and report.md under the out dir."""
+    start = time.perf_counter()
+    target = req.target
+    out = Path(req.out or f"build/deploy/{target.name}")
+    data = load_dataset(req.data or target.model.data)
+    spec, baseline, checkpoint = load_baseline(req, data)
+    example = data.x_val[:1].clone()
+    base_macs, base_params = _macs_params(baseline, example)
+    base_acc, _ = evaluate(baseline, data.x_val, data.y_val)
+    _log(f"baseline: {base_macs:,} MACs, {base_params:,} params, val top-1 {base_acc:.2f}%")
+
+    budget = int(target.prune.macs * base_macs)
+    ratio, pruned, pruned_macs = smallest_ratio_meeting(
+        lambda r: prune_uniform_copy(baseline, example, r, target.prune.round_to), budget, target.prune.max_ratio
+    )
+    _log(f"pruned uniformly at ratio {ratio:.3f}: {pruned_macs:,} MACs ({pruned_macs / base_macs:.3f}x)")
+    fit_result = fit(pruned, data, target.finetune, teacher=copy.deepcopy(baseline), description="fine-tune")
+    pruned_acc, _ = evaluate(pruned, data.x_val, data.y_val)
+    _, pruned_params = _macs_params(pruned, example)
+    _log(f"fine-tuned: val top-1 {pruned_acc:.2f}% ({pruned_acc - base_acc:+.2f} pt)")
+
+    suffix = SUFFIX_OF_FORMAT[target.export.format]
+    pruned_art, pruned_rec = _export_verified(
+        pruned, example, out / f"pruned_{target.export.precision}{suffix}", target, data
+    )
+    base_art, base_rec = _export_verified(
+        baseline, example, out / f"baseline_{target.export.precision}{suffix}", target, data
+    )
+    _log(f"exported {pruned_art.path} (parity rel. err {pruned_rec['parity_rel_err']:.2e})")
+
+    bench = target.bench
+    protocol = Protocol(
+        RUNTIME_OF_FORMAT[target.export.format], bench.threads, bench.warmup, bench.runs, bench.min_seconds, bench.cores
+    )
+    measured = measure_local([base_art.path, pruned_art.path], protocol)
+    base_lat, pruned_lat = measured["results"]
+    pruned_rec["latency_ms"] = pruned_lat["latency_ms"]
+    pruned_rec["load_ms"], pruned_rec["first_ms"] = pruned_lat["load_ms"], pruned_lat["first_ms"]
+    pruned_rec["speedup_vs_baseline"] = base_lat["latency_ms"]["p50"] / pruned_lat["latency_ms"]["p50"]
+    _log(
+        f"latency p50: baseline {base_lat['latency_ms']['p50']:.3f} ms, pruned {pruned_lat['latency_ms']['p50']:.3f} ms"
+    )
+
+    report = {
+        "target": target.name,
+        "model": spec.spec,
+        "checkpoint": checkpoint,
+        "data": data.describe(),
+        "seed": target.finetune.seed,
+        "baseline": {"macs": base_macs, "params": base_params, "accuracy": base_acc},
+        "pruned": {"macs": pruned_macs, "params": pruned_params, "accuracy": pruned_acc},
+        "prune": {
+            "method": f"uniform {target.prune.importance}",
+            "ratio": ratio,
+            "round_to": target.prune.round_to,
+            "macs_budget": target.prune.macs,
+        },
+        "finetune": {
+            "epochs": target.finetune.epochs,
+            "distill": target.finetune.distill,
+            "best_epoch": fit_result.best_epoch,
+            "history": fit_result.history,
+        },
+        "artifacts": [pruned_rec],
+        "baseline_artifact": base_rec,
+        "baseline_latency": {
+            "runtime": protocol.runtime,
+            "threads": protocol.threads,
+            "latency_ms": base_lat["latency_ms"],
+            "load_ms": base_lat["load_ms"],
+            "first_ms": base_lat["first_ms"],
+        },
+        "bench": {
+            "runtime": protocol.runtime,
+            "threads": protocol.threads,
+            "warmup": protocol.warmup,
+            "runs": protocol.runs,
+            "interleaved": True,
+            "peak_rss_bytes": measured["peak_rss_bytes"],
+            "env": measured["env"],
+        },
+        "versions": versions(),
+        "wall_s": time.perf_counter() - start,
+    }
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", render_markdown(report))
+    _log(f"wrote {out / 'report.json'} and {out / 'report.md'} in {report['wall_s']:.0f} s")
+    return report
+
+
+def deploy_target(target: str | Target, **kwargs: str | None) -> dict[str, Any]:
+    """Convenience API: ``deploy_target("tflite")`` loads ``targets/tflite.toml`` and runs it."""
+    from edgeprune.config import load_target
+
+    resolved = load_target(target) if isinstance(target, str) else target
+    return deploy(DeployRequest(target=resolved, **kwargs))

@@ -1,0 +1,1 @@
+"""Allocation of pruning ratios to a budget."""

@@ -1,0 +1,99 @@
+"""``edgeprune bench`` end to end: baseline, passing reruns, a swapped slow model, errors, remote."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeprune.bench.cli import parse_models
+from edgeprune.cli import main
+from edgeprune.errors import EdgepruneError
+
+
+@pytest.fixture
+def target(tmp_path):
+    path = tmp_path / "tinyboard.toml"
+    path.write_text('name = "tinyboard"\n[bench]\nruntime = "litert"\nthreads = 1\nwarmup = 5\nruns = 100\n')
+    return path
+
+
+def _bench(target, ref, *extra: str) -> int:
+    return main(["bench", "--target", str(target), "--reference", str(ref), "--repeats", "3", *extra])
+
+
+def test_bench_gate_end_to_end(target, tflite_models, tmp_path, capsys) -> None:
+    artifact, baseline, out = tmp_path / "net.tflite", tmp_path / "baseline.json", tmp_path / "result.json"
+    shutil.copy(tflite_models["small"], artifact)
+    ref = tflite_models["tiny"]
+    args = ["--model", f"net={artifact}", "--baseline", str(baseline), "--out", str(out)]
+    assert _bench(target, ref, *args, "--update-baseline") == 0
+    saved = json.loads(baseline.read_text())
+    assert saved["target"] == "tinyboard" and saved["protocol"]["runs"] == 100
+    assert saved["models"]["net"]["size_bytes"] == artifact.stat().st_size
+    assert _bench(target, ref, *args) == 0
+    result = json.loads(out.read_text())
+    assert result["gate"]["passed"] is True and result["gate"]["verdicts"][0]["status"] == "ok"
+    assert "net" in capsys.readouterr().out
+    shutil.copy(tflite_models["big"], artifact)
+    assert _bench(target, ref, *args) == 1
+    result = json.loads(out.read_text())
+    assert result["gate"]["passed"] is False and result["gate"]["verdicts"][0]["status"] == "regression"
+    assert "REGRESSION" in capsys.readouterr().out
+    # with no --model, the baseline's model list is measured; --runs overrides the target
+    # with no --model the baseline's model list is measured; --runs overrides the target's bench.runs
+    assert _bench(target, ref, "--baseline", str(baseline), "--out", str(out), "--runs", "40") == 1
+    result = json.loads(out.read_text())
+    assert result["protocol"]["runs"] == 40 and list(result["models"]) == ["net"]
+    # a different thread count is not comparable: a clear error, unless the baseline is being replaced
+    assert _bench(target, ref, *args, "--threads", "2") == 2
+    assert "threads: baseline 1 vs current 2" in capsys.readouterr().err
+
+
+def test_bench_user_errors(target, tflite_models, tmp_path, capsys) -> None:
+    missing = tmp_path / "nope.json"
+    assert (
+        _bench(target, tflite_models["tiny"], "--model", str(tflite_models["small"]), "--baseline", str(missing)) == 2
+    )
+    assert f"baseline {missing} does not exist; create it with --update-baseline" in capsys.readouterr().err
+    assert _bench(target, tflite_models["tiny"], "--model", str(tmp_path / "ghost.tflite")) == 2
+    assert "artifact for 'ghost' does not exist" in capsys.readouterr().err
+    onnx_target = target.with_name("onnxboard.toml")
+    onnx_target.write_text('[bench]\nruntime = "onnxruntime"\n')
+    assert _bench(onnx_target, tmp_path / "ref.onnx", "--model", str(tflite_models["small"])) == 2
+    assert "does not exist: " + str(tmp_path / "ref.onnx") in capsys.readouterr().err
+    assert main(["bench", "--target", str(onnx_target), "--model", str(tflite_models["small"]), "--reference",
+                 str(tflite_models["tiny"])]) == 2  # fmt: skip
+    assert "must be a .onnx file for runtime onnxruntime" in capsys.readouterr().err
+    assert _bench(target, tflite_models["tiny"]) == 2
+    assert "no --model given" in capsys.readouterr().err
+    assert main(["bench", "--target", "no-such-target", "--model", "x.tflite"]) == 2
+    assert "unknown target 'no-such-target'" in capsys.readouterr().err
+
+
+def test_parse_models() -> None:
+    assert parse_models(["a/b/net.tflite", "pruned=x/net.tflite"]) == {
+        "net": Path("a/b/net.tflite"),
+        "pruned": Path("x/net.tflite"),
+    }
+    with pytest.raises(EdgepruneError, match="name 'net' given twice"):
+        parse_models(["a/net.tflite", "b/net.tflite"])
+
+
+def test_bench_on_remote_board(target, tflite_models, sshd, tmp_path) -> None:
+    out = tmp_path / "remote.json"
+    code = _bench(
+        target, tflite_models["tiny"], "--model", str(tflite_models["small"]), "--out", str(out),
+        "--remote", f"{sshd.user}@{sshd.host}:{sshd.port}", "--remote-key", str(sshd.key_file),
+        "--remote-python", sys.executable, "--known-hosts", str(sshd.known_hosts),
+        "--remote-workdir", str(sshd.folder / "cli-board"),
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["remote"]["port"] == sshd.port
+    small = result["models"]["small"]
+    assert small["size_bytes"] == tflite_models["small"].stat().st_size and small["ratio"] > 0
+    assert len(small["ratios"]) == 3

@@ -1,0 +1,26 @@
+"""Shared fixtures: tiny models and data so the default suite stays fast on 2 cores."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("EDGEPRUNE_NO_PROGRESS", "1")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from edgeprune.data import load_dataset
+
+    return load_dataset("digits")
+
+
+@pytest.fixture()
+def edgenet():
+    from edgeprune.models.edgenet import EdgeNet
+
+    torch.manual_seed(0)
+    return EdgeNet(num_classes=10, in_channels=1, width=8).eval()

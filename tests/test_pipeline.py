@@ -1,0 +1,73 @@
+"""End to end: the deploy chain on a tiny setting (digits, few epochs), and the CLI's user errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeprune.config import load_target
+from edgeprune.pipeline import DeployRequest, deploy
+
+TINY_TARGET = """
+name = "tiny"
+[model]
+spec = "edgeprune:default"
+data = "digits"
+train_epochs = 8
+[prune]
+macs = 0.5
+[finetune]
+epochs = 3
+[export]
+format = "{fmt}"
+[bench]
+runtime = "{runtime}"
+warmup = 5
+runs = 30
+"""
+
+
+@pytest.mark.parametrize(("fmt", "runtime"), [("tflite", "litert"), ("onnx", "onnxruntime")])
+def test_deploy_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, runtime: str):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.toml").write_text(TINY_TARGET.format(fmt=fmt, runtime=runtime))
+    report = deploy(DeployRequest(target=load_target(str(tmp_path / "t.toml")), out=str(tmp_path / "out")))
+    on_disk = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert on_disk["target"] == "tiny" and (tmp_path / "out" / "report.md").is_file()
+    assert report["pruned"]["macs"] <= 0.5 * report["baseline"]["macs"]
+    assert report["pruned"]["params"] < report["baseline"]["params"]
+    assert report["baseline"]["accuracy"] > 80.0
+    [art] = report["artifacts"]
+    assert Path(art["path"]).is_file() and art["runtime"] == runtime and art["precision"] == "fp32"
+    assert art["parity_rel_err"] <= 1e-4
+    assert abs(art["accuracy"] - report["pruned"]["accuracy"]) <= 0.5
+    assert art["latency_ms"]["p50"] > 0 and art["latency_ms"]["count"] == 30
+    assert report["baseline_latency"]["latency_ms"]["p50"] > 0
+    assert report["bench"]["threads"] == 1 and report["bench"]["interleaved"] is True
+    # the trained baseline is cached and reused
+    assert list((tmp_path / "build" / "models").glob("*.safetensors"))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edgeprune.cli", *args], capture_output=True, text=True, check=False)
+
+
+def test_cli_unknown_target_lists_known():
+    proc = _cli("deploy", "--target", "nope")
+    assert proc.returncode == 2
+    assert "unknown target 'nope'; known targets:" in proc.stderr and "tflite" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_bad_model_spec_names_part():
+    proc = _cli("deploy", "--target", "tflite", "--model", "torchvision:resnet19", "--data", "synthetic:3x32x32")
+    assert proc.returncode == 2
+    assert "torchvision has no classification model 'resnet19'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_bad_data_spec_names_part():
+    proc = _cli("deploy", "--target", "tflite", "--data", "cifar")
+    assert proc.returncode == 2 and "'cifar' is not one of" in proc.stderr and "Traceback" not in proc.stderr
