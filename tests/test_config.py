@@ -22,13 +22,13 @@ def test_tflite_target_values():
 
 
 def test_unknown_target_lists_known_ones():
-    with pytest.raises(ConfigError, match="unknown target 'nope'; known targets: .*tflite"):
+    with pytest.raises(ConfigError, match=r"unknown target 'nope'; known targets: .*tflite"):
         load_target("nope")
 
 
 def test_unknown_field_names_file_section_and_field(tmp_path: Path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[prune]\nmacs = 0.5\nratioo = 3\n')
+    bad.write_text("[prune]\nmacs = 0.5\nratioo = 3\n")
     with pytest.raises(ConfigError, match=r"bad.toml:prune: unknown field\(s\) \['ratioo'\]"):
         load_target(str(bad))
 
@@ -43,14 +43,14 @@ def test_bad_value_names_field(tmp_path: Path):
 def test_wrong_type_names_field(tmp_path: Path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[bench]\nthreads = "two"\n')
-    with pytest.raises(ConfigError, match="bench.threads: must be int"):
+    with pytest.raises(ConfigError, match=r"bench.threads: must be int"):
         load_target(str(bad))
 
 
 def test_onnx_cannot_be_int8(tmp_path: Path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[export]\nformat = "onnx"\nprecision = "int8"\n')
-    with pytest.raises(ConfigError, match="export.precision"):
+    with pytest.raises(ConfigError, match=r"export.precision"):
         load_target(str(bad))
 
 

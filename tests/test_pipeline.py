@@ -46,6 +46,15 @@ def test_deploy_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert art["latency_ms"]["p50"] > 0 and art["latency_ms"]["count"] == 30
     assert report["baseline_latency"]["latency_ms"]["p50"] > 0
     assert report["bench"]["threads"] == 1 and report["bench"]["interleaved"] is True
+    # the saved pruned model (plan + safetensors) replays to the same accuracy
+    from edgeprune.data import load_dataset
+    from edgeprune.finetune import evaluate
+    from edgeprune.prune import load_pruned
+
+    model, plan = load_pruned(report["prune"]["model_dir"])
+    data = load_dataset("digits")
+    assert evaluate(model, data.x_val, data.y_val)[0] == pytest.approx(report["pruned"]["accuracy"])
+    assert plan.groups and plan.model["spec"] == "edgeprune:default"
     # the trained baseline is cached and reused
     assert list((tmp_path / "build" / "models").glob("*.safetensors"))
 

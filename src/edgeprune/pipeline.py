@@ -19,7 +19,8 @@ from edgeprune.export import Artifact, check_parity, export_model
 from edgeprune.finetune import evaluate, fit
 from edgeprune.models import ModelSpec, build_model, load_checkpoint
 from edgeprune.models.pretrained import train_or_load
-from edgeprune.planning.uniform import prune_uniform_copy, smallest_ratio_meeting
+from edgeprune.planning.uniform import prune_uniform, smallest_ratio_meeting
+from edgeprune.prune import Plan, save_pruned
 from edgeprune.report import render_markdown, versions
 
 PARITY_SAMPLES = 64
@@ -94,14 +95,19 @@ def deploy(req: DeployRequest) -> dict[str, Any]:
     _log(f"baseline: {base_macs:,} MACs, {base_params:,} params, val top-1 {base_acc:.2f}%")
 
     budget = int(target.prune.macs * base_macs)
-    ratio, pruned, pruned_macs = smallest_ratio_meeting(
-        lambda r: prune_uniform_copy(baseline, example, r, target.prune.round_to), budget, target.prune.max_ratio
-    )
+    cfg = target.prune
+
+    def prune_at(ratio: float) -> tuple[tuple[nn.Module, Plan], int]:
+        pruned, plan, macs = prune_uniform(baseline, example, ratio, cfg.importance, cfg.round_to, spec)
+        return (pruned, plan), macs
+
+    ratio, (pruned, plan), pruned_macs = smallest_ratio_meeting(prune_at, budget, cfg.max_ratio)
     _log(f"pruned uniformly at ratio {ratio:.3f}: {pruned_macs:,} MACs ({pruned_macs / base_macs:.3f}x)")
     fit_result = fit(pruned, data, target.finetune, teacher=copy.deepcopy(baseline), description="fine-tune")
     pruned_acc, _ = evaluate(pruned, data.x_val, data.y_val)
     _, pruned_params = _macs_params(pruned, example)
     _log(f"fine-tuned: val top-1 {pruned_acc:.2f}% ({pruned_acc - base_acc:+.2f} pt)")
+    save_pruned(out / "pruned_model", pruned, plan)
 
     suffix = SUFFIX_OF_FORMAT[target.export.format]
     pruned_art, pruned_rec = _export_verified(
@@ -135,6 +141,9 @@ def deploy(req: DeployRequest) -> dict[str, Any]:
         "pruned": {"macs": pruned_macs, "params": pruned_params, "accuracy": pruned_acc},
         "prune": {
             "method": f"uniform {target.prune.importance}",
+            "model_dir": str(out / "pruned_model"),
+            "groups": len(plan.groups),
+            "blocks": list(plan.blocks),
             "ratio": ratio,
             "round_to": target.prune.round_to,
             "macs_budget": target.prune.macs,

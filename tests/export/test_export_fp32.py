@@ -41,5 +41,5 @@ def test_relative_error_is_relative():
 def test_unknown_format_and_artifact(tmp_path: Path, edgenet):
     with pytest.raises(EdgepruneError, match="unknown export format 'coreml'"):
         export_model(edgenet, torch.randn(1, 1, 28, 28), tmp_path / "m.x", "coreml")
-    with pytest.raises(EdgepruneError, match="unknown file type '.pb'"):
+    with pytest.raises(EdgepruneError, match=r"unknown file type '.pb'"):
         load_artifact(tmp_path / "m.pb")

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.models import ModelSpec
+from edgeprune.prune import Plan, apply_plan, count_macs_params, make_plan
 
-PruneAt = Callable[[float], tuple[nn.Module, int]]
+PruneAt = Callable[[float], tuple[Any, int]]
 
 
 def smallest_ratio_meeting(
     prune_at: PruneAt, budget_macs: int, max_ratio: float = 0.9, tol: float = 0.005
-) -> tuple[float, nn.Module, int]:
+) -> tuple[float, Any, int]:
     """Bisect the uniform ratio r in [0, max_ratio] for the least pruning whose MACs <= ``budget_macs``.
 
-    ``prune_at(r)`` returns a freshly pruned copy and its MACs; MACs fall monotonically with r.
+    ``prune_at(r)`` returns (anything, MACs) for ratio r, e.g. a pruned copy; MACs fall monotonically with r.
     """
     model, macs = prune_at(max_ratio)
     if macs > budget_macs:
@@ -37,36 +40,16 @@ def smallest_ratio_meeting(
     return best
 
 
-def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
-    """Linear/conv layers whose output is the model output (never prune the class dimension)."""
-    last: list[nn.Module] = []
-
-    def hook(module: nn.Module, _inp: object, out: torch.Tensor) -> None:
-        last.append(module)
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-    with torch.no_grad():
-        model(example)
-    for h in handles:
-        h.remove()
-    return last[-1:]
-
-
-def prune_uniform_copy(
-    model: nn.Module, example: torch.Tensor, ratio: float, round_to: int = 1
-) -> tuple[nn.Module, int]:
-    """A pruned deep copy: every coupled group loses ``ratio`` of its channels, by L2 magnitude."""
-    import torch_pruning as tp
-
-    pruned = copy.deepcopy(model).eval()
-    pruner = tp.pruner.MetaPruner(
-        pruned,
-        example,
-        importance=tp.importance.MagnitudeImportance(p=2),
-        pruning_ratio=ratio,
-        ignored_layers=output_layers(pruned, example),
-        round_to=round_to if round_to > 1 else None,
-    )
-    pruner.step()
-    macs, _ = tp.utils.count_ops_and_params(pruned, example)
-    return pruned, int(macs)
+def prune_uniform(
+    model: nn.Module,
+    example: torch.Tensor,
+    ratio: float,
+    importance: str = "magnitude",
+    round_to: int = 1,
+    spec: ModelSpec | None = None,
+) -> tuple[nn.Module, Plan, int]:
+    """A pruned deep copy where every coupled group loses ``ratio`` of its width; returns (model, plan, MACs)."""
+    plan = make_plan(model, example, ratio, importance=importance, round_to=round_to, spec=spec)
+    pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
+    macs, _ = count_macs_params(pruned, example)
+    return pruned, plan, int(macs)

@@ -1,0 +1,121 @@
+"""analyze(): every prunable group and removable block of a model, with its share of MACs and params."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeprune.graph.blocks import find_blocks
+from edgeprune.graph.cost import layer_macs, subtree_sum
+from edgeprune.graph.depgraph import GroupInfo, build_graph, iter_groups, output_layers, resolve_layers
+
+HEAD_NOTE = (
+    "nn.MultiheadAttention ties its heads to the embedding width of the residual stream: whole heads "
+    "cannot be removed; head dims shrink (equally per head) through group '{root}'"
+)
+
+
+@dataclass
+class Analysis:
+    """What can be pruned: groups (channel, neuron, embedding, head) and blocks, with cost shares."""
+
+    input_shape: list[int]
+    macs: int
+    params: int
+    groups: list[dict[str, Any]]
+    blocks: list[dict[str, Any]]
+    ignored: list[str]
+    seconds: float
+    model: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def group(self, root: str) -> dict[str, Any] | None:
+        return next((g for g in self.groups if g["root"] == root), None)
+
+
+def _params(model: nn.Module) -> dict[str, int]:
+    """Module path -> parameters held directly by it."""
+    return {n: sum(p.numel() for p in m.parameters(recurse=False)) for n, m in model.named_modules()}
+
+
+def _group_row(info: GroupInfo, macs: dict[str, int], params: dict[str, int], total: tuple[int, int]) -> dict[str, Any]:
+    layers = list(dict.fromkeys(info.members + info.consumers))
+    group_macs = sum(macs.get(n, 0) for n in layers)
+    group_params = sum(subtree_sum(params, n) for n in layers)
+    row = asdict(info)
+    row.pop("extra")
+    row["macs_share"] = round(group_macs / max(total[0], 1), 6)
+    row["params_share"] = round(group_params / max(total[1], 1), 6)
+    return row
+
+
+def _head_rows(model: nn.Module, infos: list[GroupInfo], macs: dict[str, int], total_macs: int) -> list[dict]:
+    rows = []
+    for path, module in model.named_modules():
+        if not isinstance(module, nn.MultiheadAttention):
+            continue
+        owner = next((i.root for i in infos if path in i.members), "?")
+        rows.append(
+            {
+                "root": path,
+                "kind": "head",
+                "width": module.num_heads,
+                "members": [path],
+                "consumers": [],
+                "coupling": ["attention"],
+                "channel_groups": module.num_heads,
+                "prunable": False,
+                "note": HEAD_NOTE.format(root=owner),
+                "macs_share": round(macs.get(path, 0) / max(total_macs, 1), 6),
+                "params_share": 0.0,
+            }
+        )
+    return rows
+
+
+def analyze(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    ignored_layers: Iterable[str | nn.Module] = (),
+    verify_blocks: bool = True,
+    name: str = "",
+) -> Analysis:
+    """Analyze ``model`` on ``example_input``; the classifier head is reported but never prunable."""
+    start = time.perf_counter()
+    heads = output_layers(model, example_input)
+    ignored = resolve_layers(model, [*heads, *ignored_layers])
+    names = {m: n for n, m in model.named_modules()}
+    macs = layer_macs(model, example_input)
+    params = _params(model)
+    total = (sum(macs.values()), sum(params.values()))
+    dg = build_graph(model, example_input)
+    infos = [info for info, _ in iter_groups(dg, model, ignored)]
+    rows = [_group_row(info, macs, params, total) for info in infos]
+    rows += _head_rows(model, infos, macs, total[0])
+    blocks = []
+    for b in find_blocks(model, example_input, verify=verify_blocks):
+        blocks.append(
+            {
+                **asdict(b),
+                "macs_share": round(subtree_sum(macs, b.path) / max(total[0], 1), 6),
+                "params_share": round(subtree_sum(params, b.path) / max(total[1], 1), 6),
+            }
+        )
+    return Analysis(
+        input_shape=list(example_input.shape),
+        macs=total[0],
+        params=total[1],
+        groups=rows,
+        blocks=blocks,
+        ignored=[names[m] for m in ignored],
+        seconds=round(time.perf_counter() - start, 3),
+        model=name or type(model).__name__,
+    )

@@ -1,0 +1,161 @@
+"""Block (layer) discovery: submodules that can be replaced by ``nn.Identity`` keeping every shape.
+
+Two kinds are found from one traced forward pass:
+
+- ``residual``: ``f`` in ``x + f(x)`` form, i.e. the module's output is an add that reads its own input
+  (torchvision BasicBlock/Bottleneck without downsample, inverted residuals with skip, ConvNeXt blocks,
+  ViT encoder layers, EdgeNet's blocks);
+- ``sequence``: a shape-preserving child of an ``nn.Sequential`` (a plain layer in a stack).
+
+Only the outermost candidates are kept (residual ones first), and they are verified by running the model
+with the blocks replaced and checking the output shape (all at once, then one by one if that fails).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+ROOTS = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention)
+
+
+@dataclass
+class BlockInfo:
+    """A removable block."""
+
+    path: str
+    type: str
+    kind: str  # "residual" or "sequence"
+    verified: bool = False
+
+
+@dataclass
+class _Call:
+    count: int = 0
+    in_shape: tuple[int, ...] | None = None
+    out_shape: tuple[int, ...] | None = None
+    residual: bool = False
+
+
+def _reads_input(out: torch.Tensor, inp: torch.Tensor, stop: set[Any], depth: int = 4) -> bool:
+    """True if an add within ``depth`` autograd steps of ``out`` takes ``inp`` directly. The search does
+    not enter ``stop`` (outputs of nested residual blocks), so a stage of blocks is not itself a block."""
+    target = inp.grad_fn
+    if target is None or out.grad_fn is None:
+        return False
+    frontier = [out.grad_fn]
+    for _ in range(depth):
+        nxt = []
+        for fn in frontier:
+            if fn in stop:
+                continue
+            children = [c for c, _ in fn.next_functions if c is not None]
+            if "Add" in type(fn).__name__ and any(c is target for c in children):
+                return True
+            nxt.extend(children)
+        frontier = nxt
+    return False
+
+
+def _record(model: nn.Module, example_input: torch.Tensor) -> dict[str, _Call]:
+    names = {m: n for n, m in model.named_modules()}
+    calls: dict[str, _Call] = {}
+    residual_outputs: dict[str, Any] = {}  # path -> output grad_fn of blocks found residual so far
+
+    def hook(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        path = names[module]
+        call = calls.setdefault(path, _Call())
+        call.count += 1
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if len(tensors) == 1 and len(args) == 1 and isinstance(out, torch.Tensor):
+            call.in_shape, call.out_shape = tuple(tensors[0].shape), tuple(out.shape)
+            # hooks fire children first, so nested residual blocks are already known here
+            stop = {fn for p, fn in residual_outputs.items() if p.startswith(path + ".") or not path}
+            call.residual = _reads_input(out, tensors[0], stop)
+            if call.residual:
+                residual_outputs[path] = out.grad_fn
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
+    was = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            model(example_input)
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def _has_weights(module: nn.Module) -> bool:
+    return any(isinstance(m, ROOTS) for m in module.modules())
+
+
+def _below(path: str, others: list[str]) -> bool:
+    return any(path.startswith(o + ".") or o.startswith(path + ".") or o == path for o in others)
+
+
+def _output_shapes(model: nn.Module, example_input: torch.Tensor) -> Any:
+    with torch.no_grad():
+        out = model(example_input)
+    return tuple(out.shape) if isinstance(out, torch.Tensor) else repr(type(out))
+
+
+def verify_blocks(model: nn.Module, paths: list[str], example_input: torch.Tensor, reference: Any) -> bool:
+    """Swap every path for ``nn.Identity``, check the output shape equals ``reference``, swap back."""
+    originals = {p: model.get_submodule(p) for p in paths}
+    for p in paths:
+        model.set_submodule(p, nn.Identity())
+    try:
+        return _output_shapes(model, example_input) == reference
+    except Exception:  # a failing forward means the blocks cannot go
+        return False
+    finally:
+        for p, module in originals.items():
+            model.set_submodule(p, module)
+
+
+def find_blocks(model: nn.Module, example_input: torch.Tensor, verify: bool = True) -> list[BlockInfo]:
+    """Removable blocks, outermost first in ``named_modules`` order."""
+    calls = _record(model, example_input)
+    modules = dict(model.named_modules())
+    order = {p: i for i, p in enumerate(modules)}
+    shape_kept = [
+        p
+        for p, c in calls.items()
+        if c.count == 1 and c.in_shape is not None and c.in_shape == c.out_shape and _has_weights(modules[p])
+    ]
+    shape_kept.sort(key=lambda p: (p.count("."), order[p]))  # outermost first
+    residual: list[str] = []
+    for path in shape_kept:
+        if calls[path].residual and not any(path.startswith(r + ".") for r in residual):
+            residual.append(path)
+    sequence: list[str] = []
+    for path in shape_kept:
+        parent = modules[path.rpartition(".")[0]] if "." in path else model
+        if isinstance(parent, nn.Sequential) and not _below(path, residual) and not _below(path, sequence):
+            sequence.append(path)
+    found = [BlockInfo(p, type(modules[p]).__name__, "residual") for p in residual]
+    found += [BlockInfo(p, type(modules[p]).__name__, "sequence") for p in sequence]
+    found.sort(key=lambda b: order[b.path])
+    if verify and found:
+        was = model.training
+        model.eval()
+        try:
+            reference = _output_shapes(model, example_input)
+            # every block keeps its own shape, so dropping all at once is the common case: one forward;
+            # only if that fails is each block checked alone
+            if verify_blocks(model, [b.path for b in found], example_input, reference):
+                for block in found:
+                    block.verified = True
+            else:
+                for block in found:
+                    block.verified = verify_blocks(model, [block.path], example_input, reference)
+        finally:
+            model.train(was)
+        found = [b for b in found if b.verified]
+    return found

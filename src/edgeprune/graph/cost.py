@@ -1,0 +1,53 @@
+"""Per-layer MACs from one forward pass (Conv, Linear, MultiheadAttention), for shares in the analysis."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def _layer_macs(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int:
+    if isinstance(module, nn.modules.conv._ConvNd) and isinstance(output, torch.Tensor):
+        kernel = math.prod(module.kernel_size)
+        return output.numel() * (module.in_channels // module.groups) * kernel
+    if isinstance(module, nn.Linear) and isinstance(output, torch.Tensor):
+        return output.numel() * module.in_features
+    if isinstance(module, nn.MultiheadAttention) and inputs and isinstance(inputs[0], torch.Tensor):
+        tokens = inputs[0].numel() // module.embed_dim
+        seq = inputs[0].shape[1] if module.batch_first else inputs[0].shape[0]
+        e = module.embed_dim
+        return tokens * 4 * e * e + 2 * tokens * seq * e  # q/k/v/out projections + scores and weighted sum
+    return 0
+
+
+def layer_macs(model: nn.Module, example_input: torch.Tensor) -> dict[str, int]:
+    """Layer path -> MACs of one forward pass (other layers count as 0)."""
+    names = {m: n for n, m in model.named_modules()}
+    macs: dict[str, int] = {}
+
+    def hook(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        n = _layer_macs(module, inputs, output)
+        if n:
+            macs[names[module]] = macs.get(names[module], 0) + n
+
+    kinds = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()
+    return macs
+
+
+def subtree_sum(values: dict[str, int], path: str) -> int:
+    """Sum of ``values`` over ``path`` and every layer below it."""
+    prefix = path + "."
+    return sum(v for k, v in values.items() if k == path or k.startswith(prefix))

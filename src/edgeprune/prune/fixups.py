@@ -1,0 +1,16 @@
+"""Attributes that mirror a pruned width and must follow it (torch-pruning updates only layers)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def sync_attributes(model: nn.Module) -> None:
+    """Refresh width attributes read in ``forward`` (torchvision ViT's ``hidden_dim``, encoder blocks)."""
+    for module in model.modules():
+        proj = getattr(module, "conv_proj", None)
+        if isinstance(proj, nn.Conv2d) and hasattr(module, "hidden_dim"):
+            module.hidden_dim = proj.out_channels
+        attn = getattr(module, "self_attention", None)
+        if isinstance(attn, nn.MultiheadAttention) and hasattr(module, "num_heads"):
+            module.num_heads = attn.num_heads

@@ -1,0 +1,103 @@
+"""The Plan: plain data saying what a pruned model keeps, replayable on the unpruned architecture."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeprune.atomic import write_json
+from edgeprune.errors import EdgepruneError
+
+PLAN_VERSION = 1
+
+
+@dataclass
+class GroupKeep:
+    """Output indices kept for one coupled group, in the root layer's original numbering."""
+
+    root: str
+    kind: str
+    width: int
+    keep: list[int]
+
+    def __post_init__(self) -> None:
+        self.width = int(self.width)
+        self.keep = sorted(int(i) for i in self.keep)
+        if not self.keep:
+            raise EdgepruneError(f"plan group '{self.root}': keeps no index (a group cannot be emptied)")
+        if len(set(self.keep)) != len(self.keep) or self.keep[0] < 0 or self.keep[-1] >= self.width:
+            raise EdgepruneError(f"plan group '{self.root}': keep indices must be unique, in 0..{self.width - 1}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"root": self.root, "kind": self.kind, "width": self.width, "keep": list(self.keep)}
+
+
+@dataclass
+class Plan:
+    """What to prune: kept indices per group plus the blocks replaced by ``nn.Identity``.
+
+    ``model`` holds the :class:`edgeprune.models.ModelSpec` fields (``spec``, ``num_classes``,
+    ``in_channels``) when known, so :func:`edgeprune.prune.load_pruned` can rebuild the architecture.
+    """
+
+    input_shape: list[int]
+    groups: list[GroupKeep] = field(default_factory=list)
+    blocks: list[str] = field(default_factory=list)
+    model: dict[str, Any] | None = None
+    round_to: int = 1
+    importance: str = "magnitude"
+    version: int = PLAN_VERSION
+
+    def group(self, root: str) -> GroupKeep | None:
+        return next((g for g in self.groups if g.root == root), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "model": dict(self.model) if self.model is not None else None,
+            "input_shape": list(self.input_shape),
+            "round_to": self.round_to,
+            "importance": self.importance,
+            "blocks": list(self.blocks),
+            "groups": [g.to_dict() for g in self.groups],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        if not isinstance(data, dict):
+            raise EdgepruneError(f"plan: expected a JSON object, found {type(data).__name__}")
+        version = data.get("version", PLAN_VERSION)
+        if version != PLAN_VERSION:
+            raise EdgepruneError(f"plan: field 'version' is {version!r}; this edgeprune reads version {PLAN_VERSION}")
+        if "input_shape" not in data:
+            raise EdgepruneError("plan: missing field 'input_shape'")
+        data = {"groups": [], **data}
+        try:
+            groups = [GroupKeep(g["root"], g.get("kind", "channel"), g["width"], g["keep"]) for g in data["groups"]]
+        except (KeyError, TypeError) as exc:
+            raise EdgepruneError(f"plan: a group entry lacks field {exc}") from None
+        return cls(
+            input_shape=[int(d) for d in data["input_shape"]],
+            groups=groups,
+            blocks=[str(b) for b in data.get("blocks", [])],
+            model=data.get("model"),
+            round_to=int(data.get("round_to", 1)),
+            importance=str(data.get("importance", "magnitude")),
+            version=version,
+        )
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Plan:
+        path = Path(path)
+        if not path.is_file():
+            raise EdgepruneError(f"plan file {path} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise EdgepruneError(f"plan file {path}: not valid JSON ({exc})") from None
+        return cls.from_dict(data)

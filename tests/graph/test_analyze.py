@@ -1,0 +1,119 @@
+"""The analyzer on EdgeNet and tiny models: groups, coupling, blocks, heads, CLI, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from edgeprune.cli import main
+from edgeprune.graph import TraceError, analyze, build_graph, find_blocks
+from edgeprune.models import ModelSpec, build_model
+
+
+@pytest.fixture(scope="module")
+def edgenet_analysis():
+    torch.manual_seed(0)
+    return analyze(build_model(ModelSpec("edgeprune:default")), torch.randn(1, 1, 28, 28))
+
+
+def test_edgenet_groups(edgenet_analysis) -> None:
+    a = edgenet_analysis
+    roots = [g["root"] for g in a.groups]
+    assert roots == [
+        "stem.0",
+        "down1.0",
+        "block1.body.0.0",
+        "down2.0",
+        "block2.body.0.0",
+        "block3.body.0",
+        "hidden",
+        "classifier",
+    ]
+    down2 = a.group("down2.0")
+    assert down2["kind"] == "channel" and down2["width"] == 64
+    assert "residual add" in down2["coupling"]
+    assert {"block2.body.1", "block3.body.4"} <= set(down2["members"])
+    assert "hidden" in down2["consumers"]
+    assert "depthwise conv" in a.group("block3.body.0")["coupling"]
+    assert a.group("hidden")["kind"] == "neuron"
+    head = a.group("classifier")
+    assert head["prunable"] is False and a.ignored == ["classifier"]
+    assert 0.5 < down2["macs_share"] < 0.6 and 0 < a.group("hidden")["macs_share"] < 0.01
+
+
+def test_edgenet_blocks(edgenet_analysis) -> None:
+    blocks = {b["path"]: b for b in edgenet_analysis.blocks}
+    assert list(blocks) == ["block1", "block2", "block3"]
+    assert all(b["kind"] == "residual" and b["verified"] for b in blocks.values())
+    assert blocks["block2"]["params_share"] > blocks["block1"]["params_share"]
+
+
+def test_shape_preserving_layer_in_sequence() -> None:
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 4, 1)).eval()
+    found = find_blocks(model, torch.randn(1, 3, 8, 8))
+    assert [(b.path, b.kind) for b in found] == [("1", "sequence")]
+
+
+class TinyViTBlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(6, 16)
+        self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.proj(x)
+        h = h + self.attn(h, h, h, need_weights=False)[0]
+        return self.head(h.mean(1))
+
+
+def test_attention_groups_and_heads() -> None:
+    a = analyze(TinyViTBlock().eval(), torch.randn(1, 5, 6))
+    emb = a.group("proj")
+    assert emb["kind"] == "embedding" and emb["channel_groups"] == 4 and "attention" in emb["coupling"]
+    heads = a.group("attn")
+    assert heads["kind"] == "head" and heads["width"] == 4 and heads["prunable"] is False
+
+
+class DataDependentShape(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).view(-1, 999)
+
+
+def test_trace_failure_names_module_and_op() -> None:
+    with pytest.raises(TraceError, match=r"forward of DataDependentShape itself at op .*view\(-1, 999\)"):
+        build_graph(DataDependentShape(), torch.randn(1, 3, 8, 8))
+
+
+class FailsInside(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(10, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+def test_trace_failure_names_innermost_module() -> None:
+    with pytest.raises(TraceError, match=r"module 'inner\.2' \(Linear\).*ignored_layers"):
+        build_graph(FailsInside(), torch.randn(1, 3, 8, 8))
+
+
+def test_cli_writes_json(tmp_path, capsys) -> None:
+    out = tmp_path / "a.json"
+    assert main(["analyze", "--model", "edgeprune:default", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["input_shape"] == [1, 1, 28, 28] and len(data["groups"]) == 8 and len(data["blocks"]) == 3
+    assert "Coupled groups" in capsys.readouterr().out
+
+
+def test_cli_bad_shape_is_a_user_error(capsys) -> None:
+    assert main(["analyze", "--input-shape", "1,a,3"]) == 2
+    assert "--input-shape '1,a,3'" in capsys.readouterr().err
