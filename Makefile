@@ -25,12 +25,12 @@ test-all: install
 	$(call run_pytest,-q)
 
 lint: install
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check $(wildcard src tests benchmarks)
+	$(PY) -m ruff format --check $(wildcard src tests benchmarks)
 
 format: install
-	$(PY) -m ruff format src tests benchmarks
-	$(PY) -m ruff check --fix src tests benchmarks
+	$(PY) -m ruff format $(wildcard src tests benchmarks)
+	$(PY) -m ruff check --fix $(wildcard src tests benchmarks)
 
 bench: install
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
