@@ -91,7 +91,7 @@ def check_arch(name: str, ratio: float = 0.3, onnx: bool = True) -> dict[str, An
                 _export_onnx(model.eval(), x, Path(tmp) / f"{name}.onnx")
         row["passed"], row["stage"] = True, "done"
     except Exception as exc:  # the table records every failure with its reason
-        row["reason"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        row["reason"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:600] if str(exc) else ''}"
         row["trace"] = traceback.format_exc(limit=3)[-1500:]
     row["seconds"] = round(time.perf_counter() - start, 2)
     return row
