@@ -12,6 +12,17 @@ __version__ = "0.1.0"
 
 _API = {
     "deploy": "edgeprune.pipeline",
+    "deploy_target": "edgeprune.pipeline",
+    "DeployRequest": "edgeprune.pipeline",
+    "analyze": "edgeprune.graph",
+    "make_plan": "edgeprune.prune",
+    "apply_plan": "edgeprune.prune",
+    "load_pruned": "edgeprune.prune",
+    "save_pruned": "edgeprune.prune",
+    "Plan": "edgeprune.prune",
+    "export_model": "edgeprune.export",
+    "load_artifact": "edgeprune.export",
+    "fit": "edgeprune.finetune",
     "load_target": "edgeprune.config",
     "load_dataset": "edgeprune.data",
     "build_model": "edgeprune.models",

@@ -1,7 +1,7 @@
 """The built-in default: a small CNN that exercises every pruning kind.
 
 Stem conv + BN, two strided convs, a plain residual block, a depthwise-separable inverted residual
-block (MobileNetV2 style, with skip), a Linear hidden layer and a classifier head. About 4.5 MMACs on
+block (MobileNetV2 style, with skip), a Linear hidden layer and a classifier head. 10.2 MMACs and 144 k params on
 a 1x28x28 input.
 """
 
