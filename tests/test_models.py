@@ -55,3 +55,14 @@ def test_checkpoint_roundtrip_and_mismatch(tmp_path: Path, edgenet):
         load_checkpoint(type(edgenet)(width=16), path)
     with pytest.raises(EdgepruneError, match="does not exist"):
         load_checkpoint(edgenet, tmp_path / "missing.pt")
+
+
+def test_user_factory_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "my_models.py").write_text(
+        "from torch import nn\n"
+        "def tiny(num_classes=10):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, num_classes))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = build_model(ModelSpec("my_models:tiny", num_classes=3))
+    assert model(torch.randn(2, 1, 8, 8)).shape == (2, 3)

@@ -80,3 +80,9 @@ def test_cli_bad_model_spec_names_part():
 def test_cli_bad_data_spec_names_part():
     proc = _cli("deploy", "--target", "tflite", "--data", "cifar")
     assert proc.returncode == 2 and "'cifar' is not one of" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_model_data_mismatch_is_named():
+    proc = _cli("deploy", "--target", "tflite", "--model", "torchvision:mobilenet_v3_small", "--data", "digits")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot run on samples of data 'digits' with shape (1, 1, 8, 8)" in proc.stderr

@@ -15,6 +15,7 @@ from edgeprune.atomic import write_json, write_text
 from edgeprune.bench.harness import Protocol, measure_local
 from edgeprune.config import Target
 from edgeprune.data import Dataset, load_dataset
+from edgeprune.errors import EdgepruneError
 from edgeprune.export import Artifact, check_parity, export_model
 from edgeprune.finetune import evaluate, fit
 from edgeprune.models import ModelSpec, build_model, load_checkpoint
@@ -50,10 +51,28 @@ def _macs_params(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
     return int(macs), int(params)
 
 
+def check_accepts(model: nn.Module, example: torch.Tensor, spec: ModelSpec, data: Dataset) -> None:
+    """Fail early, naming model and data, when the model cannot take the data's samples or classes."""
+    try:
+        with torch.no_grad():
+            out = model.eval()(example)
+    except Exception as exc:  # any forward failure here is a model/data mismatch
+        raise EdgepruneError(
+            f"model '{spec.spec}' cannot run on samples of data '{data.name}' with shape {tuple(example.shape)}:"
+            f" {str(exc).splitlines()[0][:300]}"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[1] != data.num_classes:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise EdgepruneError(
+            f"model '{spec.spec}' returns {shape}; data '{data.name}' needs logits of shape (N, {data.num_classes})"
+        )
+
+
 def load_baseline(req: DeployRequest, data: Dataset) -> tuple[ModelSpec, nn.Module, str]:
     """The unpruned model: a user checkpoint if given, else trained once on the data and cached."""
     spec = ModelSpec(req.model or req.target.model.spec, num_classes=data.num_classes, in_channels=data.input_shape[0])
     checkpoint = req.checkpoint or req.target.model.checkpoint
+    check_accepts(build_model(spec), data.x_val[:1], spec, data)
     if checkpoint:
         return spec, load_checkpoint(build_model(spec), checkpoint).eval(), str(checkpoint)
     model, path, cached = train_or_load(spec, data, req.target.model.train_epochs)
