@@ -66,8 +66,18 @@ class FinetuneConfig:
     temperature: float = 4.0
     alpha: float = 0.7
     seed: int = 0
+    scheduler: str = "onecycle"  # onecycle | cosine | step | constant (per optimizer step)
+    warmup_pct: float = 0.15  # one-cycle: fraction of steps spent warming up
+    step_epochs: int = 2  # step: decay the LR by ``gamma`` every this many epochs
+    gamma: float = 0.1
+    momentum: float = 0.9  # SGD (Nesterov)
+    steps: int = 0  # > 0: stop after this many optimizer steps (overrides ``epochs``)
+    patience: int = 0  # > 0: stop after this many epochs without a better select accuracy
+    checkpoint_steps: int = 0  # > 0: also checkpoint every this many steps inside an epoch
+    keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
 
     def __post_init__(self) -> None:
+        self._check_schedule()
         _check(self.epochs >= 0, "finetune.epochs", f"must be >= 0, got {self.epochs}")
         _check(self.lr > 0, "finetune.lr", f"must be > 0, got {self.lr}")
         _check(self.batch_size >= 1, "finetune.batch_size", f"must be >= 1, got {self.batch_size}")
@@ -78,6 +88,20 @@ class FinetuneConfig:
         )
         _check(0.0 <= self.alpha <= 1.0, "finetune.alpha", f"must be in [0, 1], got {self.alpha}")
         _check(self.temperature > 0, "finetune.temperature", f"must be > 0, got {self.temperature}")
+
+    def _check_schedule(self) -> None:
+        schedulers = ("onecycle", "cosine", "step", "constant")
+        _check(
+            self.scheduler in schedulers, "finetune.scheduler", f"must be one of {schedulers}, got {self.scheduler!r}"
+        )
+        _check(0.0 < self.warmup_pct < 1.0, "finetune.warmup_pct", f"must be in (0, 1), got {self.warmup_pct}")
+        _check(self.step_epochs >= 1, "finetune.step_epochs", f"must be >= 1, got {self.step_epochs}")
+        _check(0.0 < self.gamma <= 1.0, "finetune.gamma", f"must be in (0, 1], got {self.gamma}")
+        _check(0.0 <= self.momentum < 1.0, "finetune.momentum", f"must be in [0, 1), got {self.momentum}")
+        _check(self.steps >= 0, "finetune.steps", f"must be >= 0, got {self.steps}")
+        _check(self.patience >= 0, "finetune.patience", f"must be >= 0, got {self.patience}")
+        _check(self.checkpoint_steps >= 0, "finetune.checkpoint_steps", f"must be >= 0, got {self.checkpoint_steps}")
+        _check(self.keep_checkpoints >= 1, "finetune.keep_checkpoints", f"must be >= 1, got {self.keep_checkpoints}")
 
 
 @dataclass(frozen=True)

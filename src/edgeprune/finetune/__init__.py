@@ -1,6 +1,7 @@
-"""Training and recovery fine-tuning (cross-entropy plus distillation from the unpruned teacher)."""
+"""Recovery fine-tuning: resumable loop, distillation from the unpruned teacher, iterative schedules, DDP."""
 
 from edgeprune.finetune.evaluate import evaluate
 from edgeprune.finetune.loop import FitResult, fit
+from edgeprune.finetune.options import TrainConfig
 
-__all__ = ["FitResult", "evaluate", "fit"]
+__all__ = ["FitResult", "TrainConfig", "evaluate", "fit"]

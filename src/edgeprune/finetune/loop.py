@@ -1,18 +1,37 @@
-"""Seeded training loop with cosine LR, optional distillation, and best-on-select model selection."""
+"""Seeded, resumable training loop: LR schedules, distillation, early stop on select, DDP under torchrun.
+
+``fit`` trains a model in place and keeps the weights of the best epoch on the *select* split. With a
+``run_dir`` it writes an atomic checkpoint after every epoch (and every ``checkpoint_steps`` steps), and
+``resume=True`` continues from the newest one: on CPU the final weights are bit-identical to an
+uninterrupted run.
+"""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+import math
+import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
+from edgeprune.atomic import write_json
 from edgeprune.config import FinetuneConfig
 from edgeprune.data import Dataset
+from edgeprune.errors import EdgepruneError
+from edgeprune.finetune import checkpoint as ckpt
+from edgeprune.finetune import distributed
 from edgeprune.finetune.distill import distillation_loss
 from edgeprune.finetune.evaluate import evaluate, predict
+from edgeprune.finetune.options import TrainConfig, resolve
 from edgeprune.progress import progress_bar
+
+RESULT_FILE = "result.json"
+MODEL_DIR = "model"
 
 
 @dataclass
@@ -22,14 +41,251 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
     best_select_acc: float = float("nan")
+    steps: int = 0
+    stopped_early: bool = False
+    resumed_from: str | None = None
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
-def _optimizer(model: nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
+class Callback(Protocol):
+    """Hook into training (e.g. accumulate Taylor importance); its state rides along in checkpoints.
+
+    A callback may also define ``on_epoch_end(model, record)``, called after each epoch's evaluation.
+    """
+
+    def after_backward(self, model: nn.Module) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class _Progress:
+    """Everything that moves during training besides model/optimizer/scheduler."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimizer steps taken
+    position: int = 0  # samples of the current epoch's order consumed
+    order: torch.Tensor | None = None
+    loss_sum: float = 0.0
+    bad_epochs: int = 0
+    stopped: bool = False
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True
+            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True
         )
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total: int, per_epoch: int) -> Any:
+    """Per-step LR schedule: one-cycle, cosine to zero, step decay per ``step_epochs`` or constant."""
+    sched = torch.optim.lr_scheduler
+    if cfg.scheduler == "onecycle":
+        return sched.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=cfg.warmup_pct)
+    if cfg.scheduler == "cosine":
+        return sched.CosineAnnealingLR(opt, T_max=total)
+    if cfg.scheduler == "step":
+        return sched.StepLR(opt, step_size=cfg.step_epochs * per_epoch, gamma=cfg.gamma)
+    return sched.ConstantLR(opt, factor=1.0, total_iters=0)
+
+
+class _QuietBar:
+    """Progress stand-in for ranks other than 0 (only rank 0 reports)."""
+
+    def advance(self, n: int = 1, **fields: float) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+class _Run:
+    """One fit call's moving parts, so each phase is a short method."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Dataset,
+        cfg: TrainConfig,
+        teacher: nn.Module | None,
+        ctx: distributed.Context,
+        callback: Callback | None,
+        plan: Any,
+    ) -> None:
+        self.model, self.cfg, self.ctx, self.callback, self.plan = model, cfg, ctx, callback, plan
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        dev = ctx.device
+        model.to(dev)
+        self.x, self.y = data.x_train.to(dev), data.y_train.to(dev)
+        self.xs, self.ys = data.x_select.to(dev), data.y_select.to(dev)
+        self.n = len(self.x)
+        self.per_epoch = -(-self.n // cfg.batch_size)
+        self.total = cfg.steps or cfg.epochs * self.per_epoch
+        self.max_epochs = -(-self.total // self.per_epoch)
+        self.opt = _optimizer(model, cfg)
+        self.sched = _scheduler(self.opt, cfg, self.total, self.per_epoch)
+        use_teacher = teacher if (cfg.distill and teacher is not None) else None
+        self.teacher_logits = predict(use_teacher.to(dev), self.x) if use_teacher is not None else None
+        self.state = _Progress(best_state=_cpu_state(model))
+        self.result = FitResult()
+        self.net = distributed.wrap(model, ctx)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def payload(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "config": dataclasses.asdict(self.cfg),
+            "plan": self.plan.to_dict() if self.plan is not None else None,
+            "model": _cpu_state(self.model),
+            "best_model": s.best_state,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "rng": {**ckpt.rng_state(), "generator": self.gen.get_state()},
+            "epoch": s.epoch,
+            "step": s.step,
+            "position": s.position,
+            "order": s.order,
+            "loss_sum": distributed.all_sum(s.loss_sum, self.ctx),
+            "bad_epochs": s.bad_epochs,
+            "stopped": s.stopped,
+            "history": self.result.history,
+            "best_epoch": self.result.best_epoch,
+            "best_select_acc": self.result.best_select_acc,
+            "callback": self.callback.state_dict() if self.callback is not None else None,
+            "world": self.ctx.world,
+        }
+
+    def save(self, run_dir: Path | None) -> None:
+        if run_dir is None:
+            return
+        payload = self.payload()  # collective (loss sum) on every rank
+        if self.ctx.is_main:
+            ckpt.save_checkpoint(run_dir, payload, self.cfg.keep_checkpoints)
+
+    def restore(self, path: Path) -> None:
+        data = ckpt.load_checkpoint_file(path)
+        diff = ckpt.config_mismatch(data["config"], dataclasses.asdict(self.cfg))
+        if diff:
+            raise EdgepruneError(f"cannot resume from {path}: config field(s) {diff} differ from this run's")
+        if data["plan"] != (self.plan.to_dict() if self.plan is not None else None):
+            raise EdgepruneError(f"cannot resume from {path}: it was written for another pruning plan")
+        self.model.load_state_dict(data["model"])
+        self.opt.load_state_dict(data["optimizer"])
+        self.sched.load_state_dict(data["scheduler"])
+        ckpt.set_rng_state(data["rng"])
+        self.gen.set_state(data["rng"]["generator"])
+        s = self.state
+        s.epoch, s.step, s.position, s.order = data["epoch"], data["step"], data["position"], data["order"]
+        s.loss_sum = data["loss_sum"] if self.ctx.is_main else 0.0
+        s.bad_epochs, s.stopped, s.best_state = data["bad_epochs"], data["stopped"], data["best_model"]
+        self.result.history = list(data["history"])
+        self.result.best_epoch, self.result.best_select_acc = data["best_epoch"], data["best_select_acc"]
+        if self.callback is not None and data["callback"] is not None:
+            self.callback.load_state_dict(data["callback"])
+        self.result.resumed_from = str(path)
+
+    # -- training ----------------------------------------------------------------------------------
+    def train_step(self, idx: torch.Tensor) -> float:
+        part = distributed.shard(idx, self.ctx)
+        logits = self.net(self.x[part])
+        target = self.teacher_logits[part] if self.teacher_logits is not None else None
+        c = self.cfg
+        loss = distillation_loss(logits, target, self.y[part], c.alpha, c.temperature, c.label_smoothing)
+        # DDP averages gradients over ranks; weight each shard so the result is the global-batch mean
+        scaled = loss * (len(part) * self.ctx.world / len(idx)) if self.ctx.distributed else loss
+        self.opt.zero_grad(set_to_none=True)
+        scaled.backward()
+        if self.callback is not None:
+            self.callback.after_backward(self.model)
+        self.opt.step()
+        self.sched.step()
+        value = loss.item()
+        self.state.loss_sum += value * len(part)
+        return value
+
+    def end_epoch(self, bar: Any) -> None:
+        s, r = self.state, self.result
+        distributed.sync_buffers(self.model, self.ctx)
+        select_acc, select_loss = evaluate(self.model, self.xs, self.ys)
+        s.epoch += 1
+        train_loss = distributed.all_sum(s.loss_sum, self.ctx) / max(s.position, 1)
+        r.history.append(
+            {
+                "epoch": s.epoch,
+                "step": s.step,
+                "lr": float(self.sched.get_last_lr()[0]),
+                "train_loss": train_loss,
+                "select_acc": select_acc,
+                "select_loss": select_loss,
+            }
+        )
+        bar.note(f"epoch {s.epoch}/{self.max_epochs} select acc {select_acc:.2f}%")
+        if not select_acc <= r.best_select_acc:  # also true for the first (NaN) comparison
+            r.best_select_acc, r.best_epoch, s.bad_epochs = select_acc, s.epoch, 0
+            s.best_state = _cpu_state(self.model)
+        else:
+            s.bad_epochs += 1
+            if self.cfg.patience and s.bad_epochs >= self.cfg.patience:
+                s.stopped = True
+                bar.note(f"early stop: no better select accuracy for {s.bad_epochs} epoch(s)")
+        s.order, s.position, s.loss_sum = None, 0, 0.0
+        hook = getattr(self.callback, "on_epoch_end", None)
+        if hook is not None:
+            hook(self.model, r.history[-1])
+
+    def loop(self, run_dir: Path | None, description: str) -> None:
+        s, c = self.state, self.cfg
+        bars = progress_bar(description, total=self.total) if self.ctx.is_main else nullcontext(_QuietBar())
+        with bars as bar:
+            if s.step:
+                bar.advance(s.step)
+            while not s.stopped and s.epoch < self.max_epochs:
+                if s.order is None:
+                    s.order = torch.randperm(self.n, generator=self.gen)
+                self.net.train()
+                while s.position < self.n and s.step < self.total:
+                    idx = s.order[s.position : s.position + c.batch_size]
+                    loss = self.train_step(idx.to(self.ctx.device))
+                    s.position += len(idx)
+                    s.step += 1
+                    bar.advance(loss=loss)
+                    mid_epoch = s.position < self.n and s.step < self.total
+                    if c.checkpoint_steps and s.step % c.checkpoint_steps == 0 and mid_epoch:
+                        self.save(run_dir)
+                self.end_epoch(bar)
+                self.save(run_dir)
+
+    def finish(self) -> FitResult:
+        self.model.load_state_dict(self.state.best_state)
+        self.model.to("cpu").eval()
+        self.result.steps = self.state.step
+        self.result.stopped_early = self.state.stopped
+        return self.result
+
+
+def _write_outputs(run_dir: Path, model: nn.Module, plan: Any, result: FitResult) -> None:
+    from edgeprune.models import save_weights
+
+    if plan is not None and plan.model is not None:
+        from edgeprune.prune import save_pruned
+
+        save_pruned(run_dir / MODEL_DIR, model, plan)
+    else:
+        save_weights(model, run_dir / MODEL_DIR / "weights.safetensors")
+    write_json(run_dir / RESULT_FILE, result.to_dict())
 
 
 def fit(
@@ -38,52 +294,53 @@ def fit(
     cfg: FinetuneConfig,
     teacher: nn.Module | None = None,
     description: str = "fine-tune",
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    plan: Any = None,
+    inputs: tuple[str | Path, ...] = (),
+    callback: Callback | None = None,
+    device: str = "cpu",
 ) -> FitResult:
-    """Train ``model`` in place for ``cfg.epochs``; keep the weights of the best epoch on the select split."""
-    result = FitResult()
-    if cfg.epochs == 0:
-        return result
-    gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    opt = _optimizer(model, cfg)
-    steps_per_epoch = -(-len(data.x_train) // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
-    )
-    use_teacher = teacher if (cfg.distill and teacher is not None) else None
-    teacher_logits = predict(use_teacher, data.x_train) if use_teacher is not None else None
-    best_state = copy.deepcopy(model.state_dict())
-    with progress_bar(description, total=cfg.epochs * steps_per_epoch) as bar:
-        for epoch in range(cfg.epochs):
-            model.train()
-            order = torch.randperm(len(data.x_train), generator=gen)
-            running = 0.0
-            for i in range(0, len(order), cfg.batch_size):
-                idx = order[i : i + cfg.batch_size]
-                logits = model(data.x_train[idx])
-                target_logits = teacher_logits[idx] if teacher_logits is not None else None
-                loss = distillation_loss(
-                    logits, target_logits, data.y_train[idx], cfg.alpha, cfg.temperature, cfg.label_smoothing
-                )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                running += loss.item() * len(idx)
-                bar.advance(loss=loss.item())
-            select_acc, select_loss = evaluate(model, data.x_select, data.y_select)
-            result.history.append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": running / len(order),
-                    "select_acc": select_acc,
-                    "select_loss": select_loss,
-                }
-            )
-            bar.note(f"epoch {epoch + 1}/{cfg.epochs} select acc {select_acc:.2f}%")
-            if not select_acc <= result.best_select_acc:  # also true for the first (NaN) comparison
-                result.best_select_acc, result.best_epoch = select_acc, epoch + 1
-                best_state = copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    model.eval()
+    """Train ``model`` in place; keep the weights of the best epoch on the select split (model ends on CPU).
+
+    ``run_dir``: folder for checkpoints, ``result.json`` and the final model (``plan`` + weights when the
+    plan names its model spec). ``inputs``: files the run must never overwrite. Under torchrun the
+    process group is joined here and every rank must call ``fit`` with the same arguments.
+    """
+    tc = resolve(cfg)
+    if tc.epochs == 0 and tc.steps == 0:
+        return FitResult()
+    start = time.perf_counter()
+    ctx = distributed.context(device)
+    if tc.batch_size % ctx.world:
+        raise EdgepruneError(f"finetune.batch_size {tc.batch_size} is not divisible by the {ctx.world} processes")
+    if len(data.x_train) == 0:
+        raise EdgepruneError(f"dataset {data.name}: the train split is empty")
+    run_path = Path(run_dir) if run_dir is not None else None
+    if run_path is not None and ctx.is_main:
+        ckpt.guard_run_dir(run_path, list(inputs), resume)
+    distributed.barrier(ctx)
+    run = _Run(model, data, tc, teacher, ctx, callback, plan)
+    if run_path is not None and resume:
+        if ctx.is_main:
+            ckpt.remove_stale_temps(run_path)
+        latest = ckpt.latest_checkpoint(run_path)
+        if latest is not None:
+            run.restore(latest)
+    run.loop(run_path, description)
+    result = run.finish()
+    result.wall_s = time.perf_counter() - start
+    if teacher is not None:
+        teacher.to("cpu")
+    if run_path is not None and ctx.is_main:
+        _write_outputs(run_path, model, plan, result)
+    distributed.barrier(ctx)
     return result
+
+
+def epochs_for(cfg: FinetuneConfig, n_train: int) -> int:
+    """Epochs a config runs on ``n_train`` samples (``steps`` wins over ``epochs`` when set)."""
+    tc = resolve(cfg)
+    per_epoch = math.ceil(n_train / tc.batch_size)
+    return math.ceil(tc.steps / per_epoch) if tc.steps else tc.epochs

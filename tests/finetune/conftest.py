@@ -1,0 +1,32 @@
+"""Fine-tune fixtures: single-threaded torch (fast on a shared 2-core box, and the same in subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # so specs like "tinymodels:edgenet4" resolve in-process too
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture()
+def subprocess_env() -> dict[str, str]:
+    """Environment for child processes: same sources, tiny models importable, one thread, no bars."""
+    src = str(HERE.parents[1] / "src")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([src, str(HERE), env.get("PYTHONPATH", "")])
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", EDGEPRUNE_NO_PROGRESS="1")
+    return env

@@ -1,0 +1,151 @@
+"""The training loop: schedules, steps, early stop, determinism, distillation, checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edgeprune.errors import ConfigError, EdgepruneError
+from edgeprune.finetune import TrainConfig, evaluate, fit
+from edgeprune.finetune.checkpoint import list_checkpoints, load_checkpoint_file
+from edgeprune.finetune.distill import distillation_loss
+from edgeprune.finetune.options import resolve
+
+
+def _model(name: str = "edgenet4", seed: int = 0) -> nn.Module:
+    import tinymodels
+
+    torch.manual_seed(seed)
+    return getattr(tinymodels, name)()
+
+
+def _same(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_fit_learns_and_keeps_best_select_epoch(digits) -> None:
+    model = _model()
+    result = fit(model, digits, TrainConfig(epochs=3, lr=5e-3, distill=False))
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    best = max(h["select_acc"] for h in result.history)
+    assert result.best_select_acc == best and result.history[result.best_epoch - 1]["select_acc"] == best
+    assert evaluate(model, digits.x_select, digits.y_select)[0] == pytest.approx(best)
+    assert best > 60.0 and result.steps == 3 * 20  # 1258 train samples / 64 per batch -> 20 steps an epoch
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "expected"),
+    [("cosine", 0.0), ("step", 1e-2 * 0.5**2), ("constant", 1e-2), ("onecycle", None)],
+)
+def test_lr_schedules(digits, scheduler: str, expected: float | None) -> None:
+    cfg = TrainConfig(epochs=2, lr=1e-2, scheduler=scheduler, step_epochs=1, gamma=0.5, optimizer="sgd", distill=False)
+    lrs = [h["lr"] for h in fit(_model("plain"), digits, cfg).history]
+    if expected is None:  # one-cycle: warms up then anneals far below the peak
+        assert lrs[-1] < 1e-2 / 100
+    else:
+        assert lrs[-1] == pytest.approx(expected, abs=1e-12)
+
+
+def test_steps_override_epochs_and_partial_epoch_is_evaluated(digits) -> None:
+    result = fit(_model("plain"), digits, TrainConfig(epochs=9, steps=25, distill=False))
+    assert result.steps == 25 and [h["step"] for h in result.history] == [20, 25]
+
+
+def test_early_stop_on_select_patience(digits) -> None:
+    cfg = TrainConfig(epochs=6, lr=1e-12, scheduler="constant", patience=2, distill=False)
+    result = fit(_model("plain"), digits, cfg)  # no BatchNorm, no learning: select accuracy never improves
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+
+
+def test_seeded_runs_are_identical_and_seed_matters(digits) -> None:
+    runs = []
+    for seed in (0, 0, 1):
+        model = _model()
+        fit(model, digits, TrainConfig(epochs=1, seed=seed, distill=False))
+        runs.append(model)
+    assert _same(runs[0], runs[1]) and not _same(runs[0], runs[2])
+
+
+def test_distillation_loss_math() -> None:
+    torch.manual_seed(0)
+    s, t, y = torch.randn(8, 10), torch.randn(8, 10), torch.randint(0, 10, (8,))
+    ce = F.cross_entropy(s, y)
+    assert torch.allclose(distillation_loss(s, None, y, 0.7, 4.0), ce)
+    assert torch.allclose(distillation_loss(s, t, y, 0.0, 4.0), ce)
+    assert torch.allclose(distillation_loss(s, s, y, 0.5, 4.0), 0.5 * ce)  # KL(p || p) = 0
+    kl = F.kl_div(F.log_softmax(s / 2, 1), F.softmax(t / 2, 1), reduction="batchmean")
+    assert torch.allclose(distillation_loss(s, t, y, 1.0, 2.0), 4 * kl, atol=1e-6)
+
+
+def test_distillation_is_used_when_a_teacher_exists(digits) -> None:
+    teacher = _model(seed=3).eval()
+    with_teacher, without = _model(), _model()
+    fit(with_teacher, digits, TrainConfig(epochs=1), teacher)
+    fit(without, digits, TrainConfig(epochs=1), None)
+    off = _model()
+    fit(off, digits, TrainConfig(epochs=1, distill=False), teacher)
+    assert not _same(with_teacher, without) and _same(off, without)
+
+
+def test_config_validation_names_the_field() -> None:
+    with pytest.raises(ConfigError, match=r"finetune\.scheduler"):
+        TrainConfig(scheduler="linear")
+    with pytest.raises(ConfigError, match=r"finetune\.patience"):
+        TrainConfig(patience=-1)
+    from edgeprune.config import FinetuneConfig
+
+    assert resolve(FinetuneConfig(epochs=3)).epochs == 3 and resolve(FinetuneConfig()).scheduler == "onecycle"
+
+
+def test_resume_from_any_checkpoint_is_bit_exact(digits, tmp_path) -> None:
+    """Resume from a mid-epoch and from an end-of-epoch checkpoint: same final weights, bit for bit."""
+    cfg = TrainConfig(epochs=3, checkpoint_steps=7, keep_checkpoints=100)
+    teacher = _model(seed=5).eval()
+    full = _model()
+    ref = fit(full, digits, cfg, teacher, run_dir=tmp_path / "full")
+    names = [p.name for p in list_checkpoints(tmp_path / "full")]
+    assert "s00000014-e0000.pt" in names and "s00000020-e0001.pt" in names and names[-1] == "s00000060-e0003.pt"
+    for keep_until in ("s00000014-e0000.pt", "s00000020-e0001.pt", "s00000049-e0002.pt"):
+        run = tmp_path / f"resume-{keep_until}"
+        shutil.copytree(tmp_path / "full" / "checkpoints", run / "checkpoints")
+        for p in list_checkpoints(run):
+            if p.name > keep_until:
+                p.unlink()
+        resumed = _model(seed=9)  # different initial weights: everything must come from the checkpoint
+        result = fit(resumed, digits, cfg, teacher, run_dir=run, resume=True)
+        assert result.resumed_from is not None and result.resumed_from.endswith(keep_until)
+        assert _same(resumed, full), keep_until
+        assert result.history == ref.history and result.best_epoch == ref.best_epoch
+    data = load_checkpoint_file(list_checkpoints(tmp_path / "full")[-1])
+    assert data["epoch"] == 3 and data["step"] == 60 and data["position"] == 0
+    assert {"model", "optimizer", "scheduler", "rng", "order", "best_model"} <= set(data)
+
+
+def test_keeps_only_newest_checkpoints(digits, tmp_path) -> None:
+    fit(_model("plain"), digits, TrainConfig(epochs=3, keep_checkpoints=2, distill=False), run_dir=tmp_path)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["s00000040-e0002.pt", "s00000060-e0003.pt"]
+    assert (tmp_path / "result.json").is_file() and (tmp_path / "model" / "weights.safetensors").is_file()
+
+
+def test_run_folder_guards(digits, tmp_path) -> None:
+    cfg = TrainConfig(epochs=1, distill=False)
+    (tmp_path / "in").mkdir()
+    weights = tmp_path / "in" / "weights.safetensors"
+    weights.write_bytes(b"x")
+    with pytest.raises(EdgepruneError, match="would overwrite"):
+        fit(_model("plain"), digits, cfg, run_dir=tmp_path / "in", inputs=(weights,))
+    with pytest.raises(EdgepruneError, match="would overwrite"):
+        fit(_model("plain"), digits, cfg, run_dir=tmp_path, inputs=(tmp_path / "in",))
+    fit(_model("plain"), digits, cfg, run_dir=tmp_path / "run")
+    with pytest.raises(EdgepruneError, match="already has checkpoints"):
+        fit(_model("plain"), digits, cfg, run_dir=tmp_path / "run")
+    with pytest.raises(EdgepruneError, match=r"config field\(s\) \['lr'\]"):
+        fit(
+            _model("plain"), digits, TrainConfig(epochs=1, lr=0.1, distill=False), run_dir=tmp_path / "run", resume=True
+        )
+    assert weights.read_bytes() == b"x"
