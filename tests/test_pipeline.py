@@ -22,6 +22,8 @@ macs = 0.5
 epochs = 3
 [export]
 format = "{fmt}"
+precision = "{precision}"
+calibration_samples = 100
 [bench]
 runtime = "{runtime}"
 warmup = 5
@@ -29,21 +31,34 @@ runs = 30
 """
 
 
-@pytest.mark.parametrize(("fmt", "runtime"), [("tflite", "litert"), ("onnx", "onnxruntime")])
-def test_deploy_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, runtime: str):
+@pytest.mark.parametrize(
+    ("fmt", "runtime", "precision"),
+    [("tflite", "litert", "fp32"), ("onnx", "onnxruntime", "fp32"), ("tflite", "litert", "int8")],
+)
+def test_deploy_tiny_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, runtime: str, precision: str
+):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "t.toml").write_text(TINY_TARGET.format(fmt=fmt, runtime=runtime))
+    (tmp_path / "t.toml").write_text(TINY_TARGET.format(fmt=fmt, runtime=runtime, precision=precision))
     report = deploy(DeployRequest(target=load_target(str(tmp_path / "t.toml")), out=str(tmp_path / "out")))
     on_disk = json.loads((tmp_path / "out" / "report.json").read_text())
     assert on_disk["target"] == "tiny" and (tmp_path / "out" / "report.md").is_file()
     assert report["pruned"]["macs"] <= 0.5 * report["baseline"]["macs"]
     assert report["pruned"]["params"] < report["baseline"]["params"]
     assert report["baseline"]["accuracy"] > 80.0
-    [art] = report["artifacts"]
-    assert Path(art["path"]).is_file() and art["runtime"] == runtime and art["precision"] == "fp32"
-    assert art["parity_rel_err"] <= 1e-4
-    assert abs(art["accuracy"] - report["pruned"]["accuracy"]) <= 0.5
-    assert art["latency_ms"]["p50"] > 0 and art["latency_ms"]["count"] == 30
+    art = report["artifacts"][0]
+    assert Path(art["path"]).is_file() and art["runtime"] == runtime and art["precision"] == precision
+    assert json.loads(Path(art["metadata"]).read_text())["precision"] == precision
+    if precision == "fp32":
+        assert len(report["artifacts"]) == 1 and art["parity_rel_err"] <= 1e-4
+        assert abs(art["accuracy"] - report["pruned"]["accuracy"]) <= 0.5
+    else:  # int8 comes with the pruned fp32 artifact, timed in the same run
+        assert [a["precision"] for a in report["artifacts"]] == ["int8", "fp32"]
+        int8 = art["verification"]["int8"]
+        assert int8["passed"] and int8["top1_agreement"] >= 97.0 and int8["accuracy_drop"] <= 1.0
+        assert art["size_bytes"] < 0.5 * report["artifacts"][1]["size_bytes"]
+    for a in report["artifacts"]:
+        assert a["latency_ms"]["p50"] > 0 and a["latency_ms"]["count"] == 30 and a["speedup_vs_baseline"] > 0
     assert report["baseline_latency"]["latency_ms"]["p50"] > 0
     assert report["bench"]["threads"] == 1 and report["bench"]["interleaved"] is True
     # the saved pruned model (plan + safetensors) replays to the same accuracy

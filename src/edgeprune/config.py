@@ -110,8 +110,11 @@ class ExportConfig:
 
     format: str = "tflite"
     precision: str = "fp32"
-    calibration_samples: int = 200
+    calibration_samples: int = 200  # int8: samples from the select split (never validation)
     opset: int = 18
+    io_dtype: str = "float"  # int8 only: "float" or "int8" model input/output
+    nhwc: bool = False  # tflite: channels-last input for mobile apps
+    dynamic_batch: bool = False  # onnx: symbolic batch dimension
 
     def __post_init__(self) -> None:
         _check(self.format in ("tflite", "onnx"), "export.format", f"must be 'tflite' or 'onnx', got {self.format!r}")
@@ -120,6 +123,10 @@ class ExportConfig:
             "export.precision",
             f"must be one of fp32, fp16, int8, got {self.precision!r}",
         )
+        _check(
+            self.io_dtype in ("float", "int8"), "export.io_dtype", f"must be 'float' or 'int8', got {self.io_dtype!r}"
+        )
+        _check(self.calibration_samples >= 1, "export.calibration_samples", "must be >= 1")
         _check(
             not (self.format == "onnx" and self.precision != "fp32"),
             "export.precision",

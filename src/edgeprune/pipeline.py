@@ -12,21 +12,17 @@ import torch
 from torch import nn
 
 from edgeprune.atomic import write_json, write_text
-from edgeprune.bench.harness import Protocol, measure_local
 from edgeprune.config import Target
 from edgeprune.data import Dataset, load_dataset
+from edgeprune.deploy_artifacts import export_verified, protocol_for, time_together
 from edgeprune.errors import EdgepruneError
-from edgeprune.export import Artifact, check_parity, export_model
+from edgeprune.export.metadata import sha256_file
 from edgeprune.finetune import evaluate, fit
 from edgeprune.models import ModelSpec, build_model, load_checkpoint
 from edgeprune.models.pretrained import train_or_load
 from edgeprune.planning.uniform import prune_uniform, smallest_ratio_meeting
 from edgeprune.prune import Plan, save_pruned
 from edgeprune.report import render_markdown, versions
-
-PARITY_SAMPLES = 64
-RUNTIME_OF_FORMAT = {"tflite": "litert", "onnx": "onnxruntime"}
-SUFFIX_OF_FORMAT = {"tflite": ".tflite", "onnx": ".onnx"}
 
 
 @dataclass(frozen=True)
@@ -80,27 +76,6 @@ def load_baseline(req: DeployRequest, data: Dataset) -> tuple[ModelSpec, nn.Modu
     return spec, model, str(path)
 
 
-def _export_verified(
-    model: nn.Module, example: torch.Tensor, path: Path, target: Target, data: Dataset
-) -> tuple[Artifact, dict[str, Any]]:
-    """Export, check parity on validation samples, and measure the artifact's own validation accuracy."""
-    cfg = target.export
-    artifact = export_model(model, example, path, cfg.format, cfg.precision)
-    parity = check_parity(artifact, model, data.x_val[:PARITY_SAMPLES])
-    preds = artifact.run_batch(data.x_val.numpy()).argmax(1)
-    accuracy = float((torch.from_numpy(preds) == data.y_val).float().mean().item() * 100.0)
-    record = {
-        "path": str(path),
-        "runtime": artifact.runtime,
-        "precision": artifact.precision,
-        "size_bytes": artifact.size_bytes,
-        "parity_rel_err": parity.rel_err,
-        "parity_top1_agreement": parity.top1_agreement,
-        "accuracy": accuracy,
-    }
-    return artifact, record
-
-
 def deploy(req: DeployRequest) -> dict[str, Any]:
     """Run the whole chain for one target; writes artifacts, report.json and report.md under the out dir."""
     start = time.perf_counter()
@@ -128,27 +103,24 @@ def deploy(req: DeployRequest) -> dict[str, Any]:
     _log(f"fine-tuned: val top-1 {pruned_acc:.2f}% ({pruned_acc - base_acc:+.2f} pt)")
     save_pruned(out / "pruned_model", pruned, plan)
 
-    suffix = SUFFIX_OF_FORMAT[target.export.format]
-    pruned_art, pruned_rec = _export_verified(
-        pruned, example, out / f"pruned_{target.export.precision}{suffix}", target, data
-    )
-    base_art, base_rec = _export_verified(
-        baseline, example, out / f"baseline_{target.export.precision}{suffix}", target, data
-    )
-    _log(f"exported {pruned_art.path} (parity rel. err {pruned_rec['parity_rel_err']:.2e})")
-
-    bench = target.bench
-    protocol = Protocol(
-        RUNTIME_OF_FORMAT[target.export.format], bench.threads, bench.warmup, bench.runs, bench.min_seconds, bench.cores
-    )
-    measured = measure_local([base_art.path, pruned_art.path], protocol)
-    base_lat, pruned_lat = measured["results"]
-    pruned_rec["latency_ms"] = pruned_lat["latency_ms"]
-    pruned_rec["load_ms"], pruned_rec["first_ms"] = pruned_lat["load_ms"], pruned_lat["first_ms"]
-    pruned_rec["speedup_vs_baseline"] = base_lat["latency_ms"]["p50"] / pruned_lat["latency_ms"]["p50"]
-    _log(
-        f"latency p50: baseline {base_lat['latency_ms']['p50']:.3f} ms, pruned {pruned_lat['latency_ms']['p50']:.3f} ms"
-    )
+    plan_hash = sha256_file(out / "pruned_model" / "plan.json")
+    precisions = [target.export.precision] + (["fp32"] if target.export.precision != "fp32" else [])
+    pruned_arts = [export_verified("pruned", pruned, example, out, target, p, data, plan_hash) for p in precisions]
+    base_art = export_verified("baseline", baseline, example, out, target, "fp32", data)
+    for e in pruned_arts:
+        _log(
+            f"exported {e.artifact.path}: parity rel. err {e.record['parity_rel_err']:.2e},"
+            f" val top-1 {e.record['accuracy']:.2f}%"
+        )
+    protocol = protocol_for(target)
+    measured = time_together(base_art, pruned_arts, protocol)
+    base_lat = base_art.record
+    for e in pruned_arts:
+        lat = e.record["latency_ms"]["p50"]
+        _log(
+            f"{e.artifact.path.name}: p50 {lat:.3f} ms vs baseline {base_lat['latency_ms']['p50']:.3f} ms"
+            f" ({e.record['speedup_vs_baseline']:.2f}x)"
+        )
 
     report = {
         "target": target.name,
@@ -173,11 +145,12 @@ def deploy(req: DeployRequest) -> dict[str, Any]:
             "best_epoch": fit_result.best_epoch,
             "history": fit_result.history,
         },
-        "artifacts": [pruned_rec],
-        "baseline_artifact": base_rec,
+        "artifacts": [e.record for e in pruned_arts],
+        "baseline_artifact": base_art.record,
         "baseline_latency": {
             "runtime": protocol.runtime,
             "threads": protocol.threads,
+            "precision": "fp32",
             "latency_ms": base_lat["latency_ms"],
             "load_ms": base_lat["load_ms"],
             "first_ms": base_lat["first_ms"],

@@ -20,9 +20,9 @@ def test_fp32_export_matches_torch(tmp_path: Path, edgenet, fmt: str, runtime: s
     assert reloaded(samples[:1].numpy()).shape == (1, 10)
 
 
-def test_onnx_is_single_file(tmp_path: Path, edgenet):
+def test_onnx_is_single_file_plus_metadata(tmp_path: Path, edgenet):
     export_model(edgenet, torch.randn(1, 1, 28, 28), tmp_path / "m.onnx", "onnx")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
 
 
 def test_parity_failure_reports_numbers(tmp_path: Path, edgenet):

@@ -22,6 +22,7 @@ class Artifact:
     precision: str = "fp32"
     metadata: dict[str, Any] = field(default_factory=dict)
     threads: int = 1
+    input_layout: str = "NCHW"
     _session: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -29,6 +30,12 @@ class Artifact:
         return self.path.stat().st_size
 
     def _load(self) -> Any:
+        from edgeprune.logs import quiet
+
+        with quiet():  # the runtimes print INFO lines (XNNPACK delegate) on load
+            return self._open()
+
+    def _open(self) -> Any:
         if self.runtime == "onnxruntime":
             import onnxruntime as ort
 
@@ -53,8 +60,13 @@ class Artifact:
         return tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Run ``x`` (float32, the torch model's layout) and return the first output as float32."""
+        """Run ``x`` (float32, the torch model's NCHW layout) and return the first output as float32.
+
+        An artifact exported with NHWC input gets ``x`` transposed here, so callers never change.
+        """
         sess = self._session = self._session or self._load()
+        if self.input_layout == "NHWC" and x.ndim == 4:
+            x = np.transpose(x, (0, 2, 3, 1))
         if self.runtime == "onnxruntime":
             return sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.float32)})[0]
         return self._run_litert(sess, x)
@@ -86,8 +98,10 @@ class Artifact:
         return np.concatenate([self(x[i : i + 1]) for i in range(len(x))])
 
 
-def load_artifact(path: str | Path, precision: str = "fp32", threads: int = 1) -> Artifact:
-    """Wrap an existing ``.onnx`` or ``.tflite`` file."""
+def load_artifact(path: str | Path, precision: str | None = None, threads: int = 1) -> Artifact:
+    """Wrap an existing ``.onnx`` or ``.tflite`` file; precision and input layout come from its metadata JSON."""
+    from edgeprune.export.metadata import read_metadata
+
     path = Path(path)
     runtime = RUNTIME_BY_SUFFIX.get(path.suffix)
     if runtime is None:
@@ -96,4 +110,12 @@ def load_artifact(path: str | Path, precision: str = "fp32", threads: int = 1) -
         )
     if not path.is_file():
         raise EdgepruneError(f"artifact {path} does not exist")
-    return Artifact(path=path, runtime=runtime, precision=precision, threads=threads)
+    meta = read_metadata(path)
+    return Artifact(
+        path=path,
+        runtime=runtime,
+        precision=precision or str(meta.get("precision", "fp32")),
+        metadata=meta,
+        threads=threads,
+        input_layout=str(meta.get("input_layout", "NCHW")),
+    )

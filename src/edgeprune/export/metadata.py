@@ -1,0 +1,107 @@
+"""The metadata JSON written next to every artifact (``<artifact>.json``): provenance, inputs, precision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeprune.atomic import write_json
+from edgeprune.errors import EdgepruneError
+
+METADATA_VERSION = 1
+RUNTIME_PACKAGES = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "onnx", "onnxruntime", "numpy")
+
+
+def metadata_path(artifact_path: str | Path) -> Path:
+    """``model.tflite`` -> ``model.tflite.json``."""
+    path = Path(artifact_path)
+    return path.with_name(path.name + ".json")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def state_dict_hash(model: nn.Module) -> str:
+    """Hex SHA-256 over the model's state dict (names, shapes, dtypes and values), stable across runs."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the converters and runtimes an artifact depends on."""
+    from edgeprune.report.versions import versions
+
+    found = versions()
+    return {name: found.get(name, "missing") for name in RUNTIME_PACKAGES}
+
+
+def build_metadata(
+    artifact_path: Path,
+    *,
+    fmt: str,
+    runtime: str,
+    precision: str,
+    input_shape: list[int],
+    input_layout: str,
+    model_hash: str,
+    plan_hash: str | None = None,
+    normalization: dict[str, Any] | None = None,
+    quantization: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+    verification: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Plain-data record of how an artifact was produced and checked."""
+    return {
+        "metadata_version": METADATA_VERSION,
+        "artifact": artifact_path.name,
+        "sha256": sha256_file(artifact_path),
+        "size_bytes": artifact_path.stat().st_size,
+        "format": fmt,
+        "runtime": runtime,
+        "precision": precision,
+        "input_shape": list(input_shape),
+        "input_layout": input_layout,
+        "normalization": normalization,
+        "source": {"model_hash": model_hash, "plan_hash": plan_hash, **(source or {})},
+        "quantization": quantization,
+        "options": options or {},
+        "verification": verification,
+        "versions": package_versions(),
+    }
+
+
+def write_metadata(artifact_path: str | Path, metadata: dict[str, Any]) -> Path:
+    """Atomically write ``<artifact>.json``; returns its path."""
+    path = metadata_path(artifact_path)
+    write_json(path, metadata)
+    return path
+
+
+def read_metadata(artifact_path: str | Path) -> dict[str, Any]:
+    """The metadata next to an artifact, or ``{}`` when there is none."""
+    path = metadata_path(artifact_path)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise EdgepruneError(f"artifact metadata {path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise EdgepruneError(f"artifact metadata {path}: expected a JSON object")
+    return data
