@@ -71,11 +71,36 @@ class TinyViTBlock(nn.Module):
 
 
 def test_attention_groups_and_heads() -> None:
-    a = analyze(TinyViTBlock().eval(), torch.randn(1, 5, 6))
+    model = TinyViTBlock().eval()
+    a = analyze(model, torch.randn(1, 5, 6))
+    assert isinstance(model.attn, nn.MultiheadAttention)  # analysis splits a copy
     emb = a.group("proj")
-    assert emb["kind"] == "embedding" and emb["channel_groups"] == 4 and "attention" in emb["coupling"]
+    assert emb["kind"] == "embedding" and emb["channel_groups"] == 1 and "attention" in emb["coupling"]
+    assert "attn.out_proj" in emb["members"] and "attn.q_proj" in emb["consumers"]
     heads = a.group("attn")
-    assert heads["kind"] == "head" and heads["width"] == 4 and heads["prunable"] is False
+    assert heads["kind"] == "head" and heads["width"] == 4 and heads["prunable"] is True
+    assert heads["members"] == ["attn.q_proj", "attn.k_proj", "attn.v_proj"] and heads["consumers"] == ["attn.out_proj"]
+    assert 0.5 < heads["macs_share"] < 1.0
+    assert [g["root"] for g in a.groups] == ["proj", "attn", "head"]
+
+
+def test_unsplit_attention_is_listed_not_prunable() -> None:
+    a = analyze(TinyViTBlock().eval(), torch.randn(1, 5, 6), split_heads=False)
+    emb = a.group("proj")
+    assert emb["channel_groups"] == 4 and "attention" in emb["coupling"]
+    heads = a.group("attn")
+    assert heads["kind"] == "head" and heads["prunable"] is False and "group 'proj'" in heads["note"]
+
+
+class CrossAttention(TinyViTBlock):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.proj(x)
+        return self.head(self.attn(h, h.flip(1), h, need_weights=False)[0].mean(1))
+
+
+def test_cross_attention_is_not_split() -> None:
+    heads = analyze(CrossAttention().eval(), torch.randn(1, 5, 6)).group("attn")
+    assert heads["prunable"] is False and "cross-attention" in heads["note"]
 
 
 class DataDependentShape(nn.Module):

@@ -24,3 +24,6 @@ def test_zoo_arch(arch: str) -> None:
     assert row["macs_ratio"] < 0.8 and row["params_ratio"] < 1.0
     if arch in MUST_DROP_A_BLOCK:
         assert row["dropped"] and row["blocks_found"] >= 1
+    if arch == "vit_b_16":  # whole heads go, and a residual branch of another encoder layer
+        assert row["heads"] == ["12->8"]
+        assert row["dropped"] == ["encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_1:attention"]

@@ -77,6 +77,7 @@ def compose(first: Plan, second: Plan) -> Plan:
         input_shape=list(first.input_shape),
         groups=groups,
         blocks=blocks,
+        attention=list(dict.fromkeys([*first.attention, *second.attention])),
         model=first.model if first.model is not None else second.model,
         round_to=second.round_to,
         importance=second.importance,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -10,13 +11,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeprune.graph.attention import SplitAttention, has_multihead_attention, split_all, splittable_attention
 from edgeprune.graph.blocks import find_blocks
+from edgeprune.graph.branches import branches_of, split_branch_path
 from edgeprune.graph.cost import layer_macs, subtree_sum
-from edgeprune.graph.depgraph import GroupInfo, build_graph, iter_groups, output_layers, resolve_layers
+from edgeprune.graph.depgraph import GroupInfo, build_graph, head_groups, iter_groups, output_layers, resolve_layers
 
 HEAD_NOTE = (
-    "nn.MultiheadAttention ties its heads to the embedding width of the residual stream: whole heads "
-    "cannot be removed; head dims shrink (equally per head) through group '{root}'"
+    "cannot be split into heads ({why}): heads are tied to the embedding width; "
+    "head dims shrink (equally per head) through group '{root}'"
 )
 
 
@@ -57,7 +60,10 @@ def _group_row(info: GroupInfo, macs: dict[str, int], params: dict[str, int], to
     return row
 
 
-def _head_rows(model: nn.Module, infos: list[GroupInfo], macs: dict[str, int], total_macs: int) -> list[dict]:
+def _unsplit_head_rows(
+    model: nn.Module, infos: list[GroupInfo], macs: dict[str, int], total_macs: int, why: dict[str, str]
+) -> list[dict]:
+    """Rows for attention layers left as ``nn.MultiheadAttention``: listed, not prunable in whole heads."""
     rows = []
     for path, module in model.named_modules():
         if not isinstance(module, nn.MultiheadAttention):
@@ -73,12 +79,21 @@ def _head_rows(model: nn.Module, infos: list[GroupInfo], macs: dict[str, int], t
                 "coupling": ["attention"],
                 "channel_groups": module.num_heads,
                 "prunable": False,
-                "note": HEAD_NOTE.format(root=owner),
+                "note": HEAD_NOTE.format(root=owner, why=why.get(path) or "not requested"),
                 "macs_share": round(macs.get(path, 0) / max(total_macs, 1), 6),
                 "params_share": 0.0,
             }
         )
     return rows
+
+
+def _block_cost(values: dict[str, int], model: nn.Module, path: str) -> int:
+    """Cost below a block, or below the children a branch (``"block:branch"``) consists of."""
+    block, branch = split_branch_path(path)
+    if not branch:
+        return subtree_sum(values, block)
+    children = branches_of(model.get_submodule(block))[branch].children
+    return sum(subtree_sum(values, f"{block}.{child}") for child in children)
 
 
 def analyze(
@@ -87,26 +102,45 @@ def analyze(
     ignored_layers: Iterable[str | nn.Module] = (),
     verify_blocks: bool = True,
     name: str = "",
+    split_heads: bool = True,
 ) -> Analysis:
-    """Analyze ``model`` on ``example_input``; the classifier head is reported but never prunable."""
+    """Analyze ``model`` on ``example_input``; the classifier head is reported but never prunable.
+
+    With ``split_heads`` the analysis runs on a copy whose self-attention layers are ``SplitAttention``
+    (as :func:`edgeprune.prune.make_plan` prunes them): each gets a prunable ``head`` group."""
     start = time.perf_counter()
+    names = {m: n for n, m in model.named_modules()}
+    ignored_layers = [names.get(m, "?") if isinstance(m, nn.Module) else m for m in ignored_layers]
+    why = splittable_attention(model, example_input) if has_multihead_attention(model) else {}
+    if split_heads and any(not reason for reason in why.values()):
+        model = copy.deepcopy(model)
+        split_all(model, example_input)
     heads = output_layers(model, example_input)
     ignored = resolve_layers(model, [*heads, *ignored_layers])
-    names = {m: n for n, m in model.named_modules()}
+    ignored += [m.out_proj for m in ignored if isinstance(m, SplitAttention)]
+    module_names = {m: n for n, m in model.named_modules()}
     macs = layer_macs(model, example_input)
     params = _params(model)
     total = (sum(macs.values()), sum(params.values()))
     dg = build_graph(model, example_input)
     infos = [info for info, _ in iter_groups(dg, model, ignored)]
+    head_infos = [info for info, _ in head_groups(dg, model, ignored)]
     rows = [_group_row(info, macs, params, total) for info in infos]
-    rows += _head_rows(model, infos, macs, total[0])
+    for info in head_infos:
+        row = _group_row(info, macs, params, total)
+        own = macs.get(info.root, 0) / max(total[0], 1)  # scores and weighted sum scale with heads too
+        row["macs_share"] = round(row["macs_share"] + own, 6)
+        rows.append(row)
+    rows += _unsplit_head_rows(model, infos, macs, total[0], why if split_heads else {})
+    order = {n: i for i, n in enumerate(module_names.values())}
+    rows.sort(key=lambda r: order.get(r["root"], len(order)))
     blocks = []
-    for b in find_blocks(model, example_input, verify=verify_blocks):
+    for b in find_blocks(model, example_input, verify=verify_blocks, branches=True):
         blocks.append(
             {
                 **asdict(b),
-                "macs_share": round(subtree_sum(macs, b.path) / max(total[0], 1), 6),
-                "params_share": round(subtree_sum(params, b.path) / max(total[1], 1), 6),
+                "macs_share": round(_block_cost(macs, model, b.path) / max(total[0], 1), 6),
+                "params_share": round(_block_cost(params, model, b.path) / max(total[1], 1), 6),
             }
         )
     return Analysis(
@@ -115,7 +149,7 @@ def analyze(
         params=total[1],
         groups=rows,
         blocks=blocks,
-        ignored=[names[m] for m in ignored],
+        ignored=list(dict.fromkeys(module_names[m] for m in ignored)),
         seconds=round(time.perf_counter() - start, 3),
         model=name or type(model).__name__,
     )

@@ -5,7 +5,9 @@ Two kinds are found from one traced forward pass:
 - ``residual``: ``f`` in ``x + f(x)`` form, i.e. the module's output is an add that reads its own input
   (torchvision BasicBlock/Bottleneck without downsample, inverted residuals with skip, ConvNeXt blocks,
   ViT encoder layers, EdgeNet's blocks);
-- ``sequence``: a shape-preserving child of an ``nn.Sequential`` (a plain layer in a stack).
+- ``sequence``: a shape-preserving child of an ``nn.Sequential`` (a plain layer in a stack);
+- ``branch`` (on request): one residual branch of a block type registered in :mod:`edgeprune.graph.branches`
+  (a ViT encoder block's attention or MLP branch), named ``"<block path>:<branch>"``.
 
 Only the outermost candidates are kept (residual ones first), and they are verified by running the model
 with the blocks replaced and checking the output shape (all at once, then one by one if that fails).
@@ -19,6 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeprune.graph.branches import branches_of
+
 ROOTS = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention)
 
 
@@ -28,7 +32,7 @@ class BlockInfo:
 
     path: str
     type: str
-    kind: str  # "residual" or "sequence"
+    kind: str  # "residual", "sequence" or "branch"
     verified: bool = False
 
 
@@ -119,8 +123,48 @@ def verify_blocks(model: nn.Module, paths: list[str], example_input: torch.Tenso
             model.set_submodule(p, module)
 
 
-def find_blocks(model: nn.Module, example_input: torch.Tensor, verify: bool = True) -> list[BlockInfo]:
-    """Removable blocks, outermost first in ``named_modules`` order."""
+def _verify_branches(model: nn.Module, found: list[BlockInfo], example_input: torch.Tensor, reference: Any) -> None:
+    """Remove every branch of one name at once (one forward per name), check the output shape, restore."""
+    for name in dict.fromkeys(b.path.partition(":")[2] for b in found):
+        same = [b for b in found if b.path.partition(":")[2] == name]
+        originals = {b.path.partition(":")[0]: model.get_submodule(b.path.partition(":")[0]) for b in same}
+        for path, module in originals.items():
+            model.set_submodule(path, branches_of(module)[name].without(module))
+        try:
+            ok = _output_shapes(model, example_input) == reference
+        except Exception:  # a failing forward means the branches cannot go
+            ok = False
+        finally:
+            for path, module in originals.items():
+                model.set_submodule(path, module)
+        for b in same:
+            b.verified = ok
+
+
+def find_branches(model: nn.Module, example_input: torch.Tensor, verify: bool = True) -> list[BlockInfo]:
+    """Removable residual branches (``"<block>:<branch>"``) of registered block types, in module order."""
+    found = [
+        BlockInfo(f"{path}:{name}", type(module).__name__, "branch")
+        for path, module in model.named_modules()
+        if path
+        for name in branches_of(module)
+    ]
+    if verify and found:
+        was = model.training
+        model.eval()
+        try:
+            _verify_branches(model, found, example_input, _output_shapes(model, example_input))
+        finally:
+            model.train(was)
+        found = [b for b in found if b.verified]
+    return found
+
+
+def find_blocks(
+    model: nn.Module, example_input: torch.Tensor, verify: bool = True, branches: bool = False
+) -> list[BlockInfo]:
+    """Removable blocks, outermost first in ``named_modules`` order; with ``branches``, residual branches
+    (kind ``branch``) follow the block they belong to."""
     calls = _record(model, example_input)
     modules = dict(model.named_modules())
     order = {p: i for i, p in enumerate(modules)}
@@ -158,4 +202,7 @@ def find_blocks(model: nn.Module, example_input: torch.Tensor, verify: bool = Tr
         finally:
             model.train(was)
         found = [b for b in found if b.verified]
+    if branches:
+        found += find_branches(model, example_input, verify)
+        found.sort(key=lambda b: order.get(b.path.partition(":")[0], len(order)))
     return found

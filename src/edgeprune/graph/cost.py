@@ -1,4 +1,4 @@
-"""Per-layer MACs from one forward pass (Conv, Linear, MultiheadAttention), for shares in the analysis."""
+"""Per-layer MACs from one forward pass (Conv, Linear, (Split)MultiheadAttention), for shares in the analysis."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from edgeprune.graph.attention import SplitAttention
 
 
 def _layer_macs(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int:
@@ -20,6 +22,10 @@ def _layer_macs(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int:
         seq = inputs[0].shape[1] if module.batch_first else inputs[0].shape[0]
         e = module.embed_dim
         return tokens * 4 * e * e + 2 * tokens * seq * e  # q/k/v/out projections + scores and weighted sum
+    if isinstance(module, SplitAttention) and inputs and isinstance(inputs[0], torch.Tensor):
+        x = inputs[0]
+        tokens, seq = x.numel() // x.shape[-1], x.shape[1] if module.batch_first else x.shape[0]
+        return 2 * tokens * seq * module.num_heads * module.head_dim  # scores and weighted sum (projections: Linear)
     return 0
 
 
@@ -33,7 +39,7 @@ def layer_macs(model: nn.Module, example_input: torch.Tensor) -> dict[str, int]:
         if n:
             macs[names[module]] = macs.get(names[module], 0) + n
 
-    kinds = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention)
+    kinds = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention, SplitAttention)
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
     was = model.training
     model.eval()

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeprune.graph.attention import SplitAttention
 from edgeprune.graph.trace import run_traced
 
 ROOT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention)
@@ -27,7 +28,7 @@ class GroupInfo:
     """One coupled group: what shrinks together and why."""
 
     root: str
-    kind: str  # "channel" (conv), "neuron" (linear), "embedding" (attention residual stream)
+    kind: str  # "channel" (conv), "neuron" (linear), "embedding" (attention residual stream), "head"
     width: int
     members: list[str]  # layers whose outputs shrink
     consumers: list[str]  # layers whose inputs shrink
@@ -139,7 +140,9 @@ def _is_depthwise(module: nn.Module) -> bool:
     return isinstance(module, nn.modules.conv._ConvNd) and module.groups > 1 and module.groups == module.out_channels
 
 
-def _coupling(dg: Any, group: Any, out_modules: list[nn.Module]) -> list[str]:
+def _coupling(
+    dg: Any, group: Any, out_modules: list[nn.Module], consumers: list[nn.Module], attention_inputs: set[nn.Module]
+) -> list[str]:
     import torch_pruning as tp
 
     reasons: list[str] = []
@@ -161,12 +164,12 @@ def _coupling(dg: Any, group: Any, out_modules: list[nn.Module]) -> list[str]:
             add("elementwise mul (gating)")
         elif node.type == tp.ops.OPTYPE.PARAMETER:
             add("parameter")
-    for module in out_modules:
-        if isinstance(module, nn.modules.conv._ConvNd) and module.groups > 1:
+    for module in out_modules + consumers:
+        if isinstance(module, nn.modules.conv._ConvNd) and module.groups > 1 and module in out_modules:
             add("depthwise conv" if module.groups == module.out_channels else "grouped conv")
-        elif isinstance(module, NORM_TYPES):
+        elif isinstance(module, NORM_TYPES) and module in out_modules:
             add("norm")
-        elif isinstance(module, nn.MultiheadAttention):
+        elif isinstance(module, nn.MultiheadAttention) or module in attention_inputs:
             add("attention")
     producers = [m for m in out_modules if isinstance(m, ROOT_TYPES) and not _is_depthwise(m)]
     if len(producers) > 1 and "residual add" not in reasons:
@@ -174,11 +177,22 @@ def _coupling(dg: Any, group: Any, out_modules: list[nn.Module]) -> list[str]:
     return reasons
 
 
+def split_attentions(model: nn.Module) -> dict[str, SplitAttention]:
+    """Path -> every :class:`SplitAttention` of ``model``."""
+    return {path: m for path, m in model.named_modules() if isinstance(m, SplitAttention)}
+
+
 def iter_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) -> list[tuple[GroupInfo, Any]]:
-    """All coupled groups (with the torch-pruning group, full indices) in ``named_modules`` order."""
+    """All coupled groups (with the torch-pruning group, full indices) in ``named_modules`` order.
+
+    The inner width of a :class:`SplitAttention` (heads x head dim) is not a channel group: see
+    :func:`head_groups`."""
     names = module_names(model)
     order = {name: i for i, name in enumerate(names.values())}
     ignored_set = set(ignored)
+    attentions = split_attentions(model).values()
+    inner = {p for a in attentions for p in (a.q_proj, a.k_proj, a.v_proj)}
+    stream = {p for a in attentions for p in (a.q_proj, a.k_proj, a.v_proj, a.out_proj)}
     result: list[tuple[GroupInfo, Any]] = []
     for group in dg.get_all_groups(root_module_types=ROOT_TYPES):
         out_modules, consumers = [], []
@@ -190,10 +204,10 @@ def iter_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) ->
             if module not in target:
                 target.append(module)
         roots = [m for m in out_modules if isinstance(m, ROOT_TYPES)]
-        if not roots:
+        if not roots or any(m in inner for m in out_modules):
             continue
         root = min(roots, key=lambda m: order[names[m]])
-        if any(isinstance(m, nn.MultiheadAttention) for m in out_modules):
+        if any(isinstance(m, nn.MultiheadAttention) or m in stream for m in out_modules + consumers):
             kind = "embedding"
         else:
             kind = "neuron" if isinstance(root, nn.Linear) else "channel"
@@ -204,7 +218,7 @@ def iter_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) ->
             width=int(dg.get_out_channels(root)),
             members=sorted((names[m] for m in out_modules), key=order.__getitem__),
             consumers=sorted((names[m] for m in consumers), key=order.__getitem__),
-            coupling=_coupling(dg, group, out_modules),
+            coupling=_coupling(dg, group, out_modules, consumers, stream),
             channel_groups=max(_channel_groups(m) for m in out_modules + consumers),
             prunable=not blocked,
             note=f"ignored: {', '.join(blocked)}" if blocked else "",
@@ -226,3 +240,36 @@ def group_of(dg: Any, model: nn.Module, root: str, idxs: list[int]) -> Any:
     if module not in dg.module2node or pruner is None:
         raise EdgepruneError(f"plan group root '{root}' ({type(module).__name__}) is not a prunable traced layer")
     return dg.get_pruning_group(module, pruner.prune_out_channels, idxs)
+
+
+def head_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) -> list[tuple[GroupInfo, Any]]:
+    """One ``head`` group per :class:`SplitAttention`: whole heads (q/k/v rows, out columns) removed together.
+
+    The torch-pruning group returned with each (q_proj's outputs, full inner width) is for scoring only;
+    per-index scores are summed per head. Heads are removed by :func:`edgeprune.prune.heads.prune_heads`."""
+    names = module_names(model)
+    ignored_set = set(ignored)
+    result: list[tuple[GroupInfo, Any]] = []
+    for path, attn in split_attentions(model).items():
+        projections = [attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj]
+        blocked = [names[m] for m in [attn, *projections] if m in ignored_set]
+        group = None
+        if attn.q_proj in dg.module2node:
+            group = dg.get_pruning_group(
+                attn.q_proj,
+                dg.get_pruner_of_module(attn.q_proj).prune_out_channels,
+                list(range(attn.q_proj.out_features)),
+            )
+        info = GroupInfo(
+            root=path,
+            kind="head",
+            width=attn.num_heads,
+            members=[names[m] for m in projections[:3]],
+            consumers=[names[attn.out_proj]],
+            coupling=["attention"],
+            prunable=not blocked and group is not None,
+            note=f"ignored: {', '.join(blocked)}" if blocked else ("" if group is not None else "not traced"),
+            extra={"head_dim": attn.head_dim},
+        )
+        result.append((info, group))
+    return result

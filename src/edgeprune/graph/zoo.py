@@ -30,10 +30,13 @@ ZOO: dict[str, list[int]] = {
 
 
 def _pick_block(blocks: list[dict[str, Any]]) -> list[str]:
-    """The first residual block, else the first shape-preserving layer, else none."""
+    """The first residual block (else the first shape-preserving layer), plus the first residual branch
+    (``"block:branch"``) of another block where the model has any."""
     residual = [b["path"] for b in blocks if b["kind"] == "residual"]
-    rest = [b["path"] for b in blocks]
-    return (residual or rest)[:1]
+    rest = [b["path"] for b in blocks if b["kind"] != "branch"]
+    picked = (residual or rest)[:1]
+    branches = [b["path"] for b in blocks if b["kind"] == "branch" and b["path"].partition(":")[0] not in picked]
+    return picked + branches[:1]
 
 
 def _export_onnx(model: torch.nn.Module, x: torch.Tensor, path: Path) -> None:
@@ -76,6 +79,7 @@ def check_arch(name: str, ratio: float = 0.3, onnx: bool = True) -> dict[str, An
         row.update(
             dropped=blocks,
             pruned_groups=len(plan.groups),
+            heads=[f"{g.width}->{len(g.keep)}" for g in plan.groups if g.kind == "head"][:1],
             macs_before=macs_before,
             macs_after=macs_after,
             macs_ratio=round(macs_after / macs_before, 4),

@@ -1,8 +1,9 @@
-"""Applying a plan; save/load of pruned models as plan + safetensors weights."""
+"""Applying a plan (channels, neurons, whole attention heads, blocks, branches); save/load as plan + safetensors."""
 
 from edgeprune.prune.apply import apply_plan
 from edgeprune.prune.blocks import drop_blocks
 from edgeprune.prune.cost import count_macs_params
+from edgeprune.prune.heads import prune_heads
 from edgeprune.prune.io import load_pruned, save_pruned
 from edgeprune.prune.make import keep_count, make_plan
 from edgeprune.prune.plan import GroupKeep, Plan
@@ -16,5 +17,6 @@ __all__ = [
     "keep_count",
     "load_pruned",
     "make_plan",
+    "prune_heads",
     "save_pruned",
 ]

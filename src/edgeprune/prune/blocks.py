@@ -1,4 +1,5 @@
-"""Physically drop blocks: replace the module at a path with ``nn.Identity``."""
+"""Physically drop blocks: replace the module at a path with ``nn.Identity``, or remove one residual branch
+(``"path:branch"``, see :mod:`edgeprune.graph.branches`)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,28 @@ from collections.abc import Iterable
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.graph.branches import branches_of, split_branch_path
 
 
 def drop_blocks(model: nn.Module, paths: Iterable[str]) -> nn.Module:
-    """Replace each module at ``paths`` with ``nn.Identity`` in place; unknown paths are named in the error."""
+    """Drop each block (or branch) at ``paths`` in place; unknown paths and branches are named in the error."""
     for path in paths:
-        if not path:
-            raise EdgepruneError("block '' is the whole model; name a submodule to drop")
+        block, branch = split_branch_path(path)
+        if not block:
+            raise EdgepruneError(f"block '{path}' is the whole model; name a submodule to drop")
         try:
-            model.get_submodule(path)
+            module = model.get_submodule(block)
         except AttributeError:
-            raise EdgepruneError(f"block '{path}' is not a module of {type(model).__name__}") from None
-        model.set_submodule(path, nn.Identity())
+            raise EdgepruneError(f"block '{block}' is not a module of {type(model).__name__}") from None
+        if not branch:
+            model.set_submodule(block, nn.Identity())
+            continue
+        if isinstance(module, nn.Identity):
+            continue  # the whole block is gone already
+        known = branches_of(module)
+        if branch not in known:
+            raise EdgepruneError(
+                f"block '{path}': {type(module).__name__} has no removable branch '{branch}' (known: {sorted(known)})"
+            )
+        model.set_submodule(block, known[branch].without(module))
     return model

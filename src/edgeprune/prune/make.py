@@ -11,8 +11,18 @@ import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.graph.depgraph import GroupInfo, build_graph, group_of, iter_groups, output_layers, resolve_layers
+from edgeprune.graph.attention import SplitAttention, has_multihead_attention, split_all
+from edgeprune.graph.depgraph import (
+    GroupInfo,
+    build_graph,
+    group_of,
+    head_groups,
+    iter_groups,
+    output_layers,
+    resolve_layers,
+)
 from edgeprune.prune.blocks import drop_blocks
+from edgeprune.prune.heads import head_keep_count, head_scores
 from edgeprune.prune.importance import Scorer, resolve_importance
 from edgeprune.prune.plan import GroupKeep, Plan
 
@@ -40,7 +50,7 @@ def _ratio_table(ratios: Mapping[str, float] | float, infos: list[GroupInfo], ma
     if isinstance(ratios, (int, float)):
         r = check("all groups", ratios)
         return {info.root: r for info in infos}
-    owner = {m: info.root for info in infos for m in info.members}
+    owner = {m: info.root for info in infos for m in [*info.members, info.root]}
     table: dict[str, float] = {}
     for key, value in ratios.items():
         if key not in owner:
@@ -67,22 +77,30 @@ def make_plan(
     ignored_layers: Iterable[str | nn.Module] = (),
     max_ratio: float = 0.9,
     spec: Any = None,
+    split_heads: bool = True,
 ) -> Plan:
     """Plan to prune ``ratios`` of each coupled group (by root name, or one float for all) and drop ``blocks``.
 
     ``model`` is left untouched. The classifier head (the layer producing the model output) is never
     pruned. ``spec`` (an :class:`edgeprune.models.ModelSpec`) is recorded so the plan can be replayed.
+    With ``split_heads``, self-attention ``nn.MultiheadAttention`` layers are rebuilt as ``SplitAttention``
+    (recorded in ``plan.attention``) and get a ``head`` group each (key: the attention's path), pruned in whole
+    heads; ``blocks`` may name residual branches (``"encoder.layers.encoder_layer_0:mlp"``).
     """
     if round_to < 1:
         raise EdgepruneError(f"round_to is {round_to}; it must be >= 1")
     blocks = list(blocks)
     names = {m: n for n, m in model.named_modules()}
     ignored_names = [names.get(layer, "?") if isinstance(layer, nn.Module) else layer for layer in ignored_layers]
-    work = drop_blocks(copy.deepcopy(model), blocks) if blocks else model
+    split = split_heads and has_multihead_attention(model)
+    work = drop_blocks(copy.deepcopy(model), blocks) if blocks or split else model
+    attention = split_all(work, example_input) if split else []
     ignored = resolve_layers(work, [*output_layers(work, example_input), *ignored_names])
+    ignored += [m.out_proj for m in ignored if isinstance(m, SplitAttention)]  # as before: keeps the stream too
     dg = build_graph(work, example_input)
     infos = [info for info, _ in iter_groups(dg, work, ignored)]
-    table = _ratio_table(ratios, [i for i in infos if i.prunable], max_ratio)
+    heads = head_groups(dg, work, ignored)
+    table = _ratio_table(ratios, [i for i in infos + [h for h, _ in heads] if i.prunable], max_ratio)
     scorer = resolve_importance(importance)
     kept: list[GroupKeep] = []
     for info in infos:
@@ -99,6 +117,16 @@ def make_plan(
             raise EdgepruneError(f"importance gave no scores for group '{info.root}'; add it to ignored_layers")
         keep_idxs = _keep_indices(scores, info.width, info.channel_groups, keep)
         kept.append(GroupKeep(info.root, info.kind, info.width, keep_idxs))
+    for info, group in heads:
+        ratio = table.get(info.root, 0.0)
+        if not info.prunable or ratio <= 0.0:
+            continue
+        keep = head_keep_count(info.width, info.extra["head_dim"], ratio, round_to)
+        if keep >= info.width:
+            continue
+        scores = head_scores(scorer, group, info.width, info.root)
+        best = torch.argsort(scores, descending=True, stable=True)[:keep].sort().values.tolist()
+        kept.append(GroupKeep(info.root, "head", info.width, best))
     return Plan(
         input_shape=list(example_input.shape),
         groups=kept,
@@ -106,4 +134,5 @@ def make_plan(
         model=spec.to_dict() if spec is not None else None,
         round_to=round_to,
         importance=importance if isinstance(importance, str) else getattr(importance, "__name__", "custom"),
+        attention=attention,
     )

@@ -38,6 +38,11 @@ class GroupKeep:
 class Plan:
     """What to prune: kept indices per group plus the blocks replaced by ``nn.Identity``.
 
+    ``attention`` lists the ``nn.MultiheadAttention`` paths rebuilt as :class:`edgeprune.graph.attention.
+    SplitAttention` before pruning (replayed first); a group of kind ``head`` keeps whole heads of one of them
+    (``width`` = heads, ``keep`` = head indices). A block ``"path:branch"`` removes one residual branch
+    (e.g. ``encoder.layers.encoder_layer_0:mlp``) instead of the whole block.
+
     ``model`` holds the :class:`edgeprune.models.ModelSpec` fields (``spec``, ``num_classes``,
     ``in_channels``) when known, so :func:`edgeprune.prune.load_pruned` can rebuild the architecture.
     """
@@ -46,6 +51,7 @@ class Plan:
     groups: list[GroupKeep] = field(default_factory=list)
     blocks: list[str] = field(default_factory=list)
     model: dict[str, Any] | None = None
+    attention: list[str] = field(default_factory=list)
     round_to: int = 1
     importance: str = "magnitude"
     version: int = PLAN_VERSION
@@ -61,6 +67,7 @@ class Plan:
             "round_to": self.round_to,
             "importance": self.importance,
             "blocks": list(self.blocks),
+            "attention": list(self.attention),
             "groups": [g.to_dict() for g in self.groups],
         }
 
@@ -82,6 +89,7 @@ class Plan:
             input_shape=[int(d) for d in data["input_shape"]],
             groups=groups,
             blocks=[str(b) for b in data.get("blocks", [])],
+            attention=[str(a) for a in data.get("attention", [])],
             model=data.get("model"),
             round_to=int(data.get("round_to", 1)),
             importance=str(data.get("importance", "magnitude")),
