@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from edgeprune.atomic import write_json, write_text
-from edgeprune.config import Target
+from edgeprune.config import PruneConfig, Target
 from edgeprune.data import Dataset, load_dataset
 from edgeprune.deploy_artifacts import export_verified, protocol_for, time_together
 from edgeprune.errors import EdgepruneError
@@ -76,6 +76,19 @@ def load_baseline(req: DeployRequest, data: Dataset) -> tuple[ModelSpec, nn.Modu
     return spec, model, str(path)
 
 
+def prune_to_budget(
+    baseline: nn.Module, example: torch.Tensor, spec: ModelSpec, cfg: PruneConfig, base_macs: int
+) -> tuple[float, nn.Module, Plan, int]:
+    """The least uniform pruning that meets ``cfg.macs``: (ratio, pruned copy, plan, MACs)."""
+
+    def prune_at(ratio: float) -> tuple[tuple[nn.Module, Plan], int]:
+        pruned, plan, macs = prune_uniform(baseline, example, ratio, cfg.importance, cfg.round_to, spec)
+        return (pruned, plan), macs
+
+    ratio, (pruned, plan), macs = smallest_ratio_meeting(prune_at, int(cfg.macs * base_macs), cfg.max_ratio)
+    return ratio, pruned, plan, macs
+
+
 def deploy(req: DeployRequest) -> dict[str, Any]:
     """Run the whole chain for one target; writes artifacts, report.json and report.md under the out dir."""
     start = time.perf_counter()
@@ -88,14 +101,7 @@ def deploy(req: DeployRequest) -> dict[str, Any]:
     base_acc, _ = evaluate(baseline, data.x_val, data.y_val)
     _log(f"baseline: {base_macs:,} MACs, {base_params:,} params, val top-1 {base_acc:.2f}%")
 
-    budget = int(target.prune.macs * base_macs)
-    cfg = target.prune
-
-    def prune_at(ratio: float) -> tuple[tuple[nn.Module, Plan], int]:
-        pruned, plan, macs = prune_uniform(baseline, example, ratio, cfg.importance, cfg.round_to, spec)
-        return (pruned, plan), macs
-
-    ratio, (pruned, plan), pruned_macs = smallest_ratio_meeting(prune_at, budget, cfg.max_ratio)
+    ratio, pruned, plan, pruned_macs = prune_to_budget(baseline, example, spec, target.prune, base_macs)
     _log(f"pruned uniformly at ratio {ratio:.3f}: {pruned_macs:,} MACs ({pruned_macs / base_macs:.3f}x)")
     fit_result = fit(pruned, data, target.finetune, teacher=copy.deepcopy(baseline), description="fine-tune")
     pruned_acc, _ = evaluate(pruned, data.x_val, data.y_val)
