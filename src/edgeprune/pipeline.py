@@ -18,6 +18,7 @@ from edgeprune.deploy_artifacts import export_verified, protocol_for, time_toget
 from edgeprune.errors import EdgepruneError
 from edgeprune.export.metadata import sha256_file
 from edgeprune.finetune import evaluate, fit
+from edgeprune.importance import get_importance
 from edgeprune.models import ModelSpec, build_model, load_checkpoint
 from edgeprune.models.pretrained import train_or_load
 from edgeprune.planning.uniform import prune_uniform, smallest_ratio_meeting
@@ -77,12 +78,14 @@ def load_baseline(req: DeployRequest, data: Dataset) -> tuple[ModelSpec, nn.Modu
 
 
 def prune_to_budget(
-    baseline: nn.Module, example: torch.Tensor, spec: ModelSpec, cfg: PruneConfig, base_macs: int
+    baseline: nn.Module, example: torch.Tensor, spec: ModelSpec, cfg: PruneConfig, base_macs: int, data: Dataset
 ) -> tuple[float, nn.Module, Plan, int]:
     """The least uniform pruning that meets ``cfg.macs``: (ratio, pruned copy, plan, MACs)."""
 
+    criterion = get_importance(cfg.importance, baseline, data.x_select, data.y_select)  # choosing: select split
+
     def prune_at(ratio: float) -> tuple[tuple[nn.Module, Plan], int]:
-        pruned, plan, macs = prune_uniform(baseline, example, ratio, cfg.importance, cfg.round_to, spec)
+        pruned, plan, macs = prune_uniform(baseline, example, ratio, criterion, cfg.round_to, spec)
         return (pruned, plan), macs
 
     ratio, (pruned, plan), macs = smallest_ratio_meeting(prune_at, int(cfg.macs * base_macs), cfg.max_ratio)
@@ -101,7 +104,7 @@ def deploy(req: DeployRequest) -> dict[str, Any]:
     base_acc, _ = evaluate(baseline, data.x_val, data.y_val)
     _log(f"baseline: {base_macs:,} MACs, {base_params:,} params, val top-1 {base_acc:.2f}%")
 
-    ratio, pruned, plan, pruned_macs = prune_to_budget(baseline, example, spec, target.prune, base_macs)
+    ratio, pruned, plan, pruned_macs = prune_to_budget(baseline, example, spec, target.prune, base_macs, data)
     _log(f"pruned uniformly at ratio {ratio:.3f}: {pruned_macs:,} MACs ({pruned_macs / base_macs:.3f}x)")
     fit_result = fit(pruned, data, target.finetune, teacher=copy.deepcopy(baseline), description="fine-tune")
     pruned_acc, _ = evaluate(pruned, data.x_val, data.y_val)

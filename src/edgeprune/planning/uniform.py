@@ -12,6 +12,7 @@ from torch import nn
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import ModelSpec
 from edgeprune.prune import Plan, apply_plan, count_macs_params, make_plan
+from edgeprune.prune.importance import Scorer
 
 PruneAt = Callable[[float], tuple[Any, int]]
 
@@ -44,7 +45,7 @@ def prune_uniform(
     model: nn.Module,
     example: torch.Tensor,
     ratio: float,
-    importance: str = "magnitude",
+    importance: str | Scorer = "magnitude",
     round_to: int = 1,
     spec: ModelSpec | None = None,
 ) -> tuple[nn.Module, Plan, int]:

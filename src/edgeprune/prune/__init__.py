@@ -5,7 +5,7 @@ from edgeprune.prune.blocks import drop_blocks
 from edgeprune.prune.cost import count_macs_params
 from edgeprune.prune.heads import prune_heads
 from edgeprune.prune.io import load_pruned, save_pruned
-from edgeprune.prune.make import keep_count, make_plan
+from edgeprune.prune.make import keep_count, keep_indices, make_plan
 from edgeprune.prune.plan import GroupKeep, Plan
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "count_macs_params",
     "drop_blocks",
     "keep_count",
+    "keep_indices",
     "load_pruned",
     "make_plan",
     "prune_heads",

@@ -1,4 +1,4 @@
-"""Per-index importance of a torch-pruning group, resolved from a name."""
+"""Per-index importance of a torch-pruning group: a callable, or a name from :mod:`edgeprune.importance`."""
 
 from __future__ import annotations
 
@@ -12,34 +12,19 @@ from edgeprune.errors import EdgepruneError
 Scorer = Callable[[Any], torch.Tensor]
 
 
-def _magnitude(p: int) -> Callable[[], Scorer]:
-    def make() -> Scorer:
-        import torch_pruning as tp
-
-        return tp.importance.GroupMagnitudeImportance(p=p)
-
-    return make
-
-
-def _random() -> Scorer:
-    import torch_pruning as tp
-
-    return tp.importance.RandomImportance()
-
-
-IMPORTANCE: dict[str, Callable[[], Scorer]] = {
-    "magnitude": _magnitude(2),
-    "l2": _magnitude(2),
-    "l1": _magnitude(1),
-    "random": _random,
-}
-
-
 def resolve_importance(importance: str | Scorer) -> Scorer:
-    """A scorer from a registry name, or the callable itself (``group -> tensor of scores``)."""
+    """A scorer from a registry name, or the callable itself (``group -> tensor of scores``).
+
+    Data-driven criteria (taylor, activation, hessian) must be built with samples first:
+    ``edgeprune.importance.get_importance(name, model, x, y)``.
+    """
     if callable(importance):
         return importance
-    make = IMPORTANCE.get(importance)
-    if make is None:
-        raise EdgepruneError(f"importance '{importance}' is unknown (known: {sorted(IMPORTANCE)})")
-    return make()
+    from edgeprune.importance import get_importance
+
+    criterion = get_importance(importance)
+    if criterion.needs_data:
+        raise EdgepruneError(
+            f"importance '{importance}' needs samples: pass get_importance('{importance}', model, x, y) instead"
+        )
+    return criterion

@@ -60,7 +60,8 @@ def _ratio_table(ratios: Mapping[str, float] | float, infos: list[GroupInfo], ma
     return table
 
 
-def _keep_indices(scores: torch.Tensor, width: int, channel_groups: int, keep: int) -> list[int]:
+def keep_indices(scores: torch.Tensor, width: int, channel_groups: int, keep: int) -> list[int]:
+    """Indices of the ``keep`` best scores per channel slice (the same ones in every slice)."""
     per_slice = width // channel_groups
     slice_scores = scores.detach().float().reshape(channel_groups, per_slice).mean(0)
     best = torch.argsort(slice_scores, descending=True, stable=True)[:keep].sort().values.tolist()
@@ -115,7 +116,7 @@ def make_plan(
             scores = scorer(group)
         if scores is None or scores.numel() != info.width:
             raise EdgepruneError(f"importance gave no scores for group '{info.root}'; add it to ignored_layers")
-        keep_idxs = _keep_indices(scores, info.width, info.channel_groups, keep)
+        keep_idxs = keep_indices(scores, info.width, info.channel_groups, keep)
         kept.append(GroupKeep(info.root, info.kind, info.width, keep_idxs))
     for info, group in heads:
         ratio = table.get(info.root, 0.0)

@@ -1,0 +1,74 @@
+"""A fast MACs/params model of a partially pruned network, for the planner's search.
+
+Each Conv/Linear layer costs ``base * f_out * f_in`` where ``f_out`` is the kept fraction of the group
+whose outputs it produces and ``f_in`` that of the group it consumes (a depthwise conv scales once);
+norm parameters scale with their group; layers under a dropped block cost nothing. The planner verifies
+its final choice by pruning for real and counting exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgeprune.graph.cost import layer_macs
+
+LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
+
+
+@dataclass
+class _Layer:
+    path: str
+    macs: int
+    params: int
+    out_group: str | None
+    in_group: str | None
+    depthwise: bool
+
+
+def _under(path: str, blocks: Iterable[str]) -> bool:
+    return any(path == b or path.startswith(b + ".") for b in blocks)
+
+
+class CostModel:
+    """MACs and params of the model as functions of per-group kept fractions and dropped blocks."""
+
+    def __init__(self, model: nn.Module, example: torch.Tensor, groups: Iterable[tuple[str, list[str], list[str]]]):
+        """``groups``: (root, members, consumers) for every group the planner may shrink."""
+        macs = layer_macs(model, example)
+        out_of: dict[str, str] = {}
+        in_of: dict[str, str] = {}
+        for root, members, consumers in groups:
+            for m in members:
+                out_of.setdefault(m, root)
+            for c in consumers:
+                in_of.setdefault(c, root)
+        self.layers: list[_Layer] = []
+        for path, module in model.named_modules():
+            own = sum(p.numel() for p in module.parameters(recurse=False))
+            if not own and not macs.get(path):
+                continue
+            depthwise = isinstance(module, nn.modules.conv._ConvNd) and 1 < module.groups == module.out_channels
+            is_layer = isinstance(module, LAYERS)
+            in_group = in_of.get(path) if is_layer and not depthwise else None
+            self.layers.append(_Layer(path, macs.get(path, 0), own, out_of.get(path), in_group, depthwise))
+        self.full = {"macs": self.total({}, (), "macs"), "params": self.total({}, (), "params")}
+
+    def total(self, kept: Mapping[str, float], dropped: Iterable[str], kind: str = "macs") -> float:
+        """Cost with ``kept[root]`` fraction of each group's indices kept and the ``dropped`` blocks removed."""
+        dropped = list(dropped)
+        total = 0.0
+        for layer in self.layers:
+            if dropped and _under(layer.path, dropped):
+                continue
+            f = kept.get(layer.out_group, 1.0) if layer.out_group else 1.0
+            if layer.in_group:
+                f *= kept.get(layer.in_group, 1.0)
+            total += (layer.macs if kind == "macs" else layer.params) * f
+        return total
+
+    def fraction(self, kept: Mapping[str, float], dropped: Iterable[str], kind: str = "macs") -> float:
+        return self.total(kept, dropped, kind) / max(self.full[kind], 1.0)

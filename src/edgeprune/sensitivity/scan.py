@@ -1,0 +1,223 @@
+"""Sensitivity scan: prune each coupled group alone at every ratio of a grid, drop each removable block alone,
+and measure metric and loss on choosing samples (no fine-tuning). Groups tied by a residual add are pruned
+as a whole group, never one conv of it (which would prune nothing)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edgeprune.data import Dataset
+from edgeprune.errors import EdgepruneError
+from edgeprune.finetune import evaluate
+from edgeprune.graph.blocks import find_blocks
+from edgeprune.graph.depgraph import build_graph, group_of, iter_groups, output_layers, resolve_layers
+from edgeprune.importance import Criterion, get_importance
+from edgeprune.progress import progress_bar
+from edgeprune.prune import GroupKeep, Plan, apply_plan, count_macs_params, drop_blocks, keep_count, keep_indices
+from edgeprune.sensitivity.cache import CACHE_DIR, cache_key, load_cached, store
+from edgeprune.sensitivity.estimate import GradientEstimator, spearman
+from edgeprune.sensitivity.result import BlockPoint, GroupCurve, Point, Sensitivity
+from edgeprune.sensitivity.samples import choosing_samples
+
+DEFAULT_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def check_ratios(ratios: Iterable[float]) -> list[float]:
+    """Sorted unique ratios, each in (0, 1)."""
+    grid = sorted({round(float(r), 6) for r in ratios})
+    if not grid or any(not 0.0 < r < 1.0 for r in grid):
+        raise EdgepruneError(f"ratio grid {grid} must be non-empty with every ratio in (0, 1)")
+    return grid
+
+
+def _measure(
+    model: nn.Module, example: torch.Tensor, x: torch.Tensor, y: torch.Tensor, ratio: float, keep: int
+) -> Point:
+    metric, loss = evaluate(model, x, y)
+    macs, params = count_macs_params(model, example)
+    return Point(ratio=ratio, keep=keep, metric=round(metric, 4), loss=round(loss, 6), macs=macs, params=params)
+
+
+def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 128) -> nn.Module:
+    """Re-estimate BatchNorm running statistics on ``x`` (no weight changes): pruning shifts the inputs of the
+    layers after a pruned group, and stale statistics would make the scan measure that shift, not the loss
+    of capacity a short fine-tune cannot recover."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return model
+    saved = [(m.momentum, m.training) for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+        m.train()
+    with torch.no_grad():
+        for start in range(0, len(x), batch_size):
+            model(x[start : start + batch_size])
+    for m, (momentum, _) in zip(norms, saved, strict=True):
+        m.momentum = momentum
+        m.eval()
+    return model
+
+
+def _resolve(importance: str | Criterion, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Criterion:
+    if isinstance(importance, Criterion):
+        return importance
+    return get_importance(importance, model, x, y)
+
+
+def scan(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    importance: str | Criterion = "l2",
+    round_to: int = 1,
+    ignored_layers: Iterable[str] = (),
+    blocks: bool = True,
+    measure: bool = True,
+    name: str = "",
+    data_name: str = "",
+    recalibrate: int = 256,
+) -> Sensitivity:
+    """Scan ``model`` on samples ``x``/``y`` (uncached; see :func:`sensitivity` for the cached entry point).
+
+    ``recalibrate``: samples used to re-estimate BatchNorm statistics of each pruned copy (0: off)."""
+    start = time.perf_counter()
+    grid = check_ratios(ratios)
+    model = model.eval()
+    example = x[:1].clone()
+    criterion = _resolve(importance, model, x, y)
+    ignored = resolve_layers(model, [*output_layers(model, example), *ignored_layers])
+    dg = build_graph(model, example)
+    infos = [(info, g) for info, g in iter_groups(dg, model, ignored) if info.prunable]
+    full = {info.root: group_of(dg, model, info.root, list(range(info.width))) for info, _ in infos}
+    block_infos = find_blocks(model, example) if blocks else []
+    base = _measure(model, example, x, y, 0.0, 0)
+    estimator = GradientEstimator()
+    estimator.collect(model, full, [b.path for b in block_infos], x, y)
+    curves: list[GroupCurve] = []
+    total = len(infos) * len(grid) + len(block_infos)
+    with progress_bar("sensitivity", total=total) as bar:
+        for info, _ in infos:
+            with torch.no_grad():
+                scores = criterion(full[info.root])
+            curve = GroupCurve(
+                info.root, info.kind, info.width, info.channel_groups, info.members, info.consumers, info.coupling
+            )
+            measured: dict[int, Point] = {}
+            for r in grid:
+                keep = keep_count(info.width, info.channel_groups, r, round_to)
+                kept = keep_indices(scores, info.width, info.channel_groups, keep)
+                removed = sorted(set(range(info.width)) - set(kept))
+                if keep not in measured:
+                    if measure and removed:
+                        plan = Plan(list(example.shape), [GroupKeep(info.root, info.kind, info.width, kept)])
+                        pruned = apply_plan(copy.deepcopy(model), plan, example)
+                        if recalibrate:
+                            recalibrate_bn(pruned, x[:recalibrate])
+                        point = _measure(pruned, example, x, y, r, keep)
+                    else:
+                        point = Point(**{**asdict(base), "ratio": r, "keep": keep})
+                    point.estimate = round(estimator.group(info.root, removed), 6)
+                    if not measure:
+                        point.loss = round(base.loss + point.estimate, 6)
+                    measured[keep] = point
+                curve.points.append(Point(**{**asdict(measured[keep]), "ratio": r}))
+                bar.advance(metric=curve.points[-1].metric)
+            curves.append(curve)
+        block_points = []
+        for b in block_infos:
+            dropped = drop_blocks(copy.deepcopy(model), [b.path]) if measure else model
+            if measure and recalibrate:
+                recalibrate_bn(dropped, x[:recalibrate])
+            point = _measure(dropped, example, x, y, 1.0, 0)
+            point.estimate = round(estimator.block(b.path), 6)
+            if not measure:
+                point.metric, point.loss = base.metric, round(base.loss + point.estimate, 6)
+            block_points.append(BlockPoint(b.path, b.type, point))
+            bar.advance(metric=point.metric)
+    result = Sensitivity(
+        model=name or type(model).__name__,
+        data=data_name,
+        samples=len(x),
+        ratios=grid,
+        importance=criterion.name,
+        round_to=round_to,
+        metric_name="top1",
+        base=base,
+        groups=curves,
+        blocks=block_points,
+        input_shape=list(example.shape),
+    )
+    result.estimate = agreement(result) if measure else {"method": "gradient (Fisher-Taylor)", "measured": False}
+    result.seconds = round(time.perf_counter() - start, 2)
+    return result
+
+
+def agreement(result: Sensitivity) -> dict[str, object]:
+    """Spearman rank correlation of the gradient estimate with the measured loss increase and metric drop."""
+    points = [p for g in result.groups for p in g.points] + [b.point for b in result.blocks]
+    est = [p.estimate for p in points]
+    loss = [p.loss - result.base.loss for p in points]
+    drop = [result.base.metric - p.metric for p in points]
+    per_ratio = []
+    for i, _ in enumerate(result.ratios):
+        col = [g.points[i] for g in result.groups]
+        rho = spearman([p.estimate for p in col], [p.loss for p in col])
+        if rho is not None:
+            per_ratio.append(rho)
+    return {
+        "method": "gradient (Fisher-Taylor)",
+        "measured": True,
+        "spearman_loss": spearman(est, loss),
+        "spearman_metric": spearman(est, drop),
+        "spearman_across_groups_mean": round(sum(per_ratio) / len(per_ratio), 4) if per_ratio else None,
+        "points": len(points),
+    }
+
+
+def sensitivity(
+    model: nn.Module,
+    data: Dataset,
+    samples: int = 1000,
+    ratios: Sequence[float] = DEFAULT_RATIOS,
+    importance: str = "l2",
+    round_to: int = 1,
+    ignored_layers: Iterable[str] = (),
+    blocks: bool = True,
+    measure: bool = True,
+    name: str = "",
+    cache_dir: str | Path | None = CACHE_DIR,
+    recalibrate: int = 256,
+) -> Sensitivity:
+    """Cached scan of ``model`` on ``samples`` choosing samples of ``data`` (select split, then train)."""
+    x, y = choosing_samples(data, samples)
+    ignored_layers = list(ignored_layers)
+    settings = {
+        "samples": samples,
+        "ratios": check_ratios(ratios),
+        "importance": importance,
+        "round_to": round_to,
+        "ignored": sorted(ignored_layers),
+        "blocks": blocks,
+        "measure": measure,
+        "recalibrate": recalibrate,
+        "version": 2,
+    }
+    key = cache_key(model, data.describe(), settings)
+    cached = load_cached(key, Path(cache_dir) if cache_dir else None)
+    if cached is not None:
+        return cached
+    result = scan(
+        model, x, y, ratios, importance, round_to, ignored_layers, blocks, measure, name, data.name, recalibrate
+    )
+    result.key = key
+    store(result, Path(cache_dir) if cache_dir else None)
+    return result

@@ -1,0 +1,38 @@
+"""``edgeprune sensitivity`` end to end on a checkpoint (no training)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from edgeprune.cli import main
+from edgeprune.models import ModelSpec, build_model, save_weights
+
+
+def test_cli_writes_json_and_png(tmp_path, capsys) -> None:
+    torch.manual_seed(0)
+    ckpt = tmp_path / "m.safetensors"
+    save_weights(build_model(ModelSpec("edgeprune:default")), ckpt)
+    out = tmp_path / "out"
+    argv = ["sensitivity", "--data", "digits", "--checkpoint", str(ckpt), "--samples", "64", "--ratios", "0.5"]
+    assert main([*argv, "--out", str(out), "--cache-dir", ""]) == 0
+    data = json.loads((out / "sensitivity.json").read_text())
+    assert data["samples"] == 64 and data["ratios"] == [0.5] and len(data["groups"]) == 7
+    assert (out / "sensitivity.png").stat().st_size > 1000
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_rejects_bad_ratio(tmp_path, capsys) -> None:
+    torch.manual_seed(0)
+    ckpt = tmp_path / "m.safetensors"
+    save_weights(build_model(ModelSpec("edgeprune:default")), ckpt)
+    assert main(["sensitivity", "--data", "digits", "--checkpoint", str(ckpt), "--ratios", "0.5,1.5"]) == 2
+    assert "ratio grid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["x,y"])
+def test_cli_names_bad_flag(bad: str, tmp_path, capsys) -> None:
+    assert main(["sensitivity", "--data", "digits", "--checkpoint", str(tmp_path / "none"), "--ratios", bad]) == 2
+    assert "--ratios 'x,y'" in capsys.readouterr().err
