@@ -5,7 +5,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/src
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow test-all lint format bench deploy clean
+.PHONY: install test test-slow test-all lint format bench bench-all bench-baseline deploy clean
 
 install:
 	@scripts/ensure_venv.sh
@@ -33,7 +33,14 @@ format: install
 	$(PY) -m ruff check --fix $(wildcard src tests benchmarks)
 
 bench: install
+	$(PY) benchmarks/latency/suite.py --check
+
+bench-all: install
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	$(PY) benchmarks/latency/suite.py --check
+
+bench-baseline: install
+	$(PY) benchmarks/latency/suite.py --update-baseline
 
 deploy: install
 	$(PY) -m edgeprune.cli deploy --target $(TARGET)

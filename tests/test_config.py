@@ -56,3 +56,10 @@ def test_onnx_cannot_be_int8(tmp_path: Path):
 
 def test_targets_dir_is_in_repo():
     assert (TARGETS_DIR / "tflite.toml").is_file()
+
+
+def test_unknown_prune_method(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[prune]\nmethod = "lottery"\n')
+    with pytest.raises(ConfigError, match=r"prune\.method: must be one of"):
+        load_target(str(bad))

@@ -18,6 +18,7 @@ data = "digits"
 train_epochs = 8
 [prune]
 macs = 0.5
+method = "{method}"
 [finetune]
 epochs = 3
 [export]
@@ -32,19 +33,28 @@ runs = 30
 
 
 @pytest.mark.parametrize(
-    ("fmt", "runtime", "precision"),
-    [("tflite", "litert", "fp32"), ("onnx", "onnxruntime", "fp32"), ("tflite", "litert", "int8")],
+    ("fmt", "runtime", "precision", "method"),
+    [
+        ("tflite", "litert", "fp32", "uniform"),
+        ("onnx", "onnxruntime", "fp32", "sensitivity"),
+        ("tflite", "litert", "int8", "uniform"),
+    ],
 )
 def test_deploy_tiny_end_to_end(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, runtime: str, precision: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, runtime: str, precision: str, method: str
 ):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "t.toml").write_text(TINY_TARGET.format(fmt=fmt, runtime=runtime, precision=precision))
+    target = TINY_TARGET.format(fmt=fmt, runtime=runtime, precision=precision, method=method)
+    (tmp_path / "t.toml").write_text(target)
     report = deploy(DeployRequest(target=load_target(str(tmp_path / "t.toml")), out=str(tmp_path / "out")))
     on_disk = json.loads((tmp_path / "out" / "report.json").read_text())
     assert on_disk["target"] == "tiny" and (tmp_path / "out" / "report.md").is_file()
     assert report["pruned"]["macs"] <= 0.5 * report["baseline"]["macs"]
     assert report["pruned"]["params"] < report["baseline"]["params"]
+    assert report["prune"]["method"] == method
+    if method == "sensitivity":  # the planner's record: exact MACs and its predicted drop
+        assert report["prune"]["details"]["macs"] == report["pruned"]["macs"]
+        assert "metric_drop" in report["prune"]["details"]["predicted"]
     assert report["baseline"]["accuracy"] > 80.0
     art = report["artifacts"][0]
     assert Path(art["path"]).is_file() and art["runtime"] == runtime and art["precision"] == precision

@@ -41,6 +41,7 @@ class PruneConfig:
     """Budget and criterion for structured pruning."""
 
     macs: float = 0.5
+    method: str = "uniform"  # uniform | sensitivity (see edgeprune.planning.strategies)
     importance: str = "magnitude"
     round_to: int = 1
     max_ratio: float = 0.9
@@ -48,6 +49,8 @@ class PruneConfig:
 
     def __post_init__(self) -> None:
         _check(0.0 < self.macs <= 1.0, "prune.macs", f"must be in (0, 1], got {self.macs}")
+        methods = ("uniform", "sensitivity")
+        _check(self.method in methods, "prune.method", f"must be one of {methods}, got {self.method!r}")
         _check(self.round_to >= 1, "prune.round_to", f"must be >= 1, got {self.round_to}")
         _check(0.0 < self.max_ratio < 1.0, "prune.max_ratio", f"must be in (0, 1), got {self.max_ratio}")
 

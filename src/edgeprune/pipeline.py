@@ -12,17 +12,16 @@ import torch
 from torch import nn
 
 from edgeprune.atomic import write_json, write_text
-from edgeprune.config import PruneConfig, Target
+from edgeprune.config import Target
 from edgeprune.data import Dataset, load_dataset
 from edgeprune.deploy_artifacts import export_verified, protocol_for, time_together
 from edgeprune.errors import EdgepruneError
 from edgeprune.export.metadata import sha256_file
 from edgeprune.finetune import evaluate, fit
-from edgeprune.importance import get_importance
 from edgeprune.models import ModelSpec, build_model, load_checkpoint
 from edgeprune.models.pretrained import train_or_load
-from edgeprune.planning.uniform import prune_uniform, smallest_ratio_meeting
-from edgeprune.prune import Plan, save_pruned
+from edgeprune.planning.strategies import prune_to_budget
+from edgeprune.prune import save_pruned
 from edgeprune.report import render_markdown, versions
 
 
@@ -77,21 +76,6 @@ def load_baseline(req: DeployRequest, data: Dataset) -> tuple[ModelSpec, nn.Modu
     return spec, model, str(path)
 
 
-def prune_to_budget(
-    baseline: nn.Module, example: torch.Tensor, spec: ModelSpec, cfg: PruneConfig, base_macs: int, data: Dataset
-) -> tuple[float, nn.Module, Plan, int]:
-    """The least uniform pruning that meets ``cfg.macs``: (ratio, pruned copy, plan, MACs)."""
-
-    criterion = get_importance(cfg.importance, baseline, data.x_select, data.y_select)  # choosing: select split
-
-    def prune_at(ratio: float) -> tuple[tuple[nn.Module, Plan], int]:
-        pruned, plan, macs = prune_uniform(baseline, example, ratio, criterion, cfg.round_to, spec)
-        return (pruned, plan), macs
-
-    ratio, (pruned, plan), macs = smallest_ratio_meeting(prune_at, int(cfg.macs * base_macs), cfg.max_ratio)
-    return ratio, pruned, plan, macs
-
-
 def deploy(req: DeployRequest) -> dict[str, Any]:
     """Run the whole chain for one target; writes artifacts, report.json and report.md under the out dir."""
     start = time.perf_counter()
@@ -104,8 +88,9 @@ def deploy(req: DeployRequest) -> dict[str, Any]:
     base_acc, _ = evaluate(baseline, data.x_val, data.y_val)
     _log(f"baseline: {base_macs:,} MACs, {base_params:,} params, val top-1 {base_acc:.2f}%")
 
-    ratio, pruned, plan, pruned_macs = prune_to_budget(baseline, example, spec, target.prune, base_macs, data)
-    _log(f"pruned uniformly at ratio {ratio:.3f}: {pruned_macs:,} MACs ({pruned_macs / base_macs:.3f}x)")
+    cut = prune_to_budget(baseline, example, spec, target.prune, data, base_macs)
+    pruned, plan, pruned_macs = cut.model, cut.plan, cut.macs
+    _log(f"pruned ({target.prune.method}): {pruned_macs:,} MACs ({pruned_macs / base_macs:.3f}x)")
     fit_result = fit(pruned, data, target.finetune, teacher=copy.deepcopy(baseline), description="fine-tune")
     pruned_acc, _ = evaluate(pruned, data.x_val, data.y_val)
     _, pruned_params = _macs_params(pruned, example)
@@ -140,13 +125,14 @@ def deploy(req: DeployRequest) -> dict[str, Any]:
         "baseline": {"macs": base_macs, "params": base_params, "accuracy": base_acc},
         "pruned": {"macs": pruned_macs, "params": pruned_params, "accuracy": pruned_acc},
         "prune": {
-            "method": f"uniform {target.prune.importance}",
+            "method": target.prune.method,
+            "importance": target.prune.importance,
             "model_dir": str(out / "pruned_model"),
             "groups": len(plan.groups),
             "blocks": list(plan.blocks),
-            "ratio": ratio,
             "round_to": target.prune.round_to,
             "macs_budget": target.prune.macs,
+            "details": cut.details,
         },
         "finetune": {
             "epochs": target.finetune.epochs,

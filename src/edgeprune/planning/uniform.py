@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -48,9 +48,12 @@ def prune_uniform(
     importance: str | Scorer = "magnitude",
     round_to: int = 1,
     spec: ModelSpec | None = None,
+    ignored_layers: Iterable[str] = (),
 ) -> tuple[nn.Module, Plan, int]:
     """A pruned deep copy where every coupled group loses ``ratio`` of its width; returns (model, plan, MACs)."""
-    plan = make_plan(model, example, ratio, importance=importance, round_to=round_to, spec=spec)
+    plan = make_plan(
+        model, example, ratio, importance=importance, round_to=round_to, ignored_layers=ignored_layers, spec=spec
+    )
     pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
     macs, _ = count_macs_params(pruned, example)
     return pruned, plan, int(macs)

@@ -57,7 +57,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f" p90 {bl['latency_ms']['p90']:.3f} ms, {bl['threads']} thread(s),"
         " measured interleaved in the same run as the pruned model.",
         "",
-        f"Prune: {prune['method']}, ratio {prune['ratio']:.3f}, round_to {prune['round_to']}."
+        f"Prune: {prune['method']} ({prune['importance']}), {prune['groups']} groups cut,"
+        f" blocks dropped {prune['blocks'] or 'none'}, round_to {prune['round_to']}."
         f" Fine-tune: {ft['epochs']} epoch(s), distillation {'on' if ft['distill'] else 'off'},"
         f" best epoch {ft['best_epoch']} (chosen on the select split).",
         "",
