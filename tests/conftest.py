@@ -24,3 +24,16 @@ def edgenet():
 
     torch.manual_seed(0)
     return EdgeNet(num_classes=10, in_channels=1, width=8).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny(digits):
+    """A narrow EdgeNet (width 4) trained for 2 epochs on digits: real but cheap scores and curves."""
+    from edgeprune.config import FinetuneConfig
+    from edgeprune.finetune import fit
+    from edgeprune.models.edgenet import EdgeNet
+
+    torch.manual_seed(0)
+    model = EdgeNet(num_classes=10, in_channels=1, width=4)
+    fit(model, digits, FinetuneConfig(epochs=2, lr=1e-2, distill=False))
+    return model.eval()

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from edgeprune.graph.hooks import forward_with_hooks
+
 
 class SplitAttention(nn.Module):
     """Multi-head self-attention with separate projections; same math as ``nn.MultiheadAttention``."""
@@ -125,15 +127,7 @@ def _self_attention_calls(model: nn.Module, example_input: torch.Tensor) -> dict
     ]
     if not handles:
         return {}
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(example_input)
-    finally:
-        model.train(was)
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, example_input, handles)
     return seen
 
 

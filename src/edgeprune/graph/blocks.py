@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from edgeprune.graph.branches import branches_of
+from edgeprune.graph.hooks import forward_with_hooks
 
 ROOTS = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention)
 
@@ -83,15 +84,7 @@ def _record(model: nn.Module, example_input: torch.Tensor) -> dict[str, _Call]:
                 residual_outputs[path] = out.grad_fn
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
-    was = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():
-            model(example_input)
-    finally:
-        model.train(was)
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, example_input, handles, grad=True)
     return calls
 
 

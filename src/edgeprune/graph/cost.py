@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from edgeprune.graph.attention import SplitAttention
+from edgeprune.graph.hooks import forward_with_hooks
 
 
 def _layer_macs(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int:
@@ -41,15 +42,7 @@ def layer_macs(model: nn.Module, example_input: torch.Tensor) -> dict[str, int]:
 
     kinds = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention, SplitAttention)
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(example_input)
-    finally:
-        model.train(was)
-        for h in handles:
-            h.remove()
+    forward_with_hooks(model, example_input, handles)
     return macs
 
 
