@@ -6,7 +6,6 @@ import copy
 
 import pytest
 import torch
-import torchvision
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
@@ -15,16 +14,6 @@ from edgeprune.graph.branches import AttentionResidual, MlpResidual
 from edgeprune.prune import apply_plan, count_macs_params, drop_blocks, make_plan
 
 L0, L1 = "encoder.layers.encoder_layer_0", "encoder.layers.encoder_layer_1"
-
-
-@pytest.fixture()
-def vit() -> nn.Module:
-    torch.manual_seed(0)
-    model = torchvision.models.VisionTransformer(
-        image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=32, mlp_dim=64, num_classes=10
-    ).eval()
-    nn.init.normal_(model.heads.head.weight)  # torchvision starts the classifier at zero: outputs would all be 0
-    return model
 
 
 @pytest.fixture()

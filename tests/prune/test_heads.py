@@ -10,7 +10,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-import torchvision
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
@@ -29,20 +28,6 @@ def build(num_classes=10):
         image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=32, mlp_dim=64, num_classes=num_classes
     )
 """
-
-
-def tiny_vit() -> nn.Module:
-    torch.manual_seed(0)
-    model = torchvision.models.VisionTransformer(
-        image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=32, mlp_dim=64, num_classes=10
-    ).eval()
-    nn.init.normal_(model.heads.head.weight)  # torchvision starts the classifier at zero: outputs would all be 0
-    return model
-
-
-@pytest.fixture()
-def vit() -> nn.Module:
-    return tiny_vit()
 
 
 @pytest.fixture()
