@@ -1,4 +1,4 @@
-"""Atomic file writes: write to a temp file in the same folder, then rename over the target."""
+"""Atomic file writes (temp file in the same folder, then rename) and JSON reads whose errors name the file."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from edgeprune.errors import EdgepruneError
 
 
 @contextmanager
@@ -52,3 +54,14 @@ def write_with(target: str | os.PathLike[str], writer: Callable[[Path], None]) -
     """Atomically produce ``target`` by calling ``writer(tmp_path)``."""
     with atomic_path(target) as tmp:
         writer(tmp)
+
+
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    """Parse the JSON file ``path``; a missing or malformed file raises an error naming ``what`` and the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgepruneError(f"{what} {path} does not exist")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise EdgepruneError(f"{what} {path} is not valid JSON ({exc})") from None

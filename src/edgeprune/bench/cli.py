@@ -6,10 +6,9 @@ Exit code 0 when no model regressed (or the baseline was updated), 1 on a regres
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from edgeprune.atomic import write_json
+from edgeprune.atomic import read_json, write_json
 from edgeprune.bench.harness import Protocol
 from edgeprune.bench.regression import (
     REFERENCE_NAME,
@@ -94,10 +93,7 @@ def _measure_many(bench: BenchConfig, args: argparse.Namespace) -> MeasureMany:
 
 
 def _load_baseline(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise EdgepruneError(f"baseline {path} is not valid JSON ({exc})") from None
+    return read_json(path, "baseline")
 
 
 def _models_from_baseline(path: Path | None) -> dict[str, Path]:

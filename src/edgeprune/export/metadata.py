@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from edgeprune.atomic import write_json
+from edgeprune.atomic import read_json, write_json
 from edgeprune.errors import EdgepruneError
 
 METADATA_VERSION = 1
@@ -98,10 +97,7 @@ def read_metadata(artifact_path: str | Path) -> dict[str, Any]:
     path = metadata_path(artifact_path)
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise EdgepruneError(f"artifact metadata {path} is not valid JSON ({exc})") from None
+    data = read_json(path, "artifact metadata")
     if not isinstance(data, dict):
         raise EdgepruneError(f"artifact metadata {path}: expected a JSON object")
     return data

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.atomic import write_json
+from edgeprune.atomic import read_json, write_json
 from edgeprune.errors import EdgepruneError
 
 PLAN_VERSION = 1
@@ -101,11 +100,4 @@ class Plan:
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
-        path = Path(path)
-        if not path.is_file():
-            raise EdgepruneError(f"plan file {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise EdgepruneError(f"plan file {path}: not valid JSON ({exc})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "plan file"))

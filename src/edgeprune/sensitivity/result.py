@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeprune.atomic import write_json
+from edgeprune.atomic import read_json, write_json
 from edgeprune.errors import EdgepruneError
 
 RESULT_VERSION = 1
@@ -89,13 +88,7 @@ class Sensitivity:
 
     @classmethod
     def load(cls, path: str | Path) -> Sensitivity:
-        path = Path(path)
-        if not path.is_file():
-            raise EdgepruneError(f"sensitivity file {path} does not exist")
-        try:
-            return cls.from_dict(json.loads(path.read_text()))
-        except json.JSONDecodeError as exc:
-            raise EdgepruneError(f"sensitivity file {path}: not valid JSON ({exc})") from None
+        return cls.from_dict(read_json(path, "sensitivity file"))
 
     def group(self, root: str) -> GroupCurve | None:
         return next((g for g in self.groups if g.root == root), None)
