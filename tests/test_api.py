@@ -20,3 +20,13 @@ def test_public_names_resolve(name: str):
 def test_unknown_name():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         edgeprune.nope  # noqa: B018
+
+
+def test_cli_loads_only_the_chosen_command():
+    code = (
+        "import sys; from edgeprune.cli import main;"
+        " rc = main(['deploy', '--target', 'nope']); print(rc, 'torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["2", "False"]
+    assert "unknown target 'nope'" in proc.stderr

@@ -25,11 +25,21 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with one sub-parser per available subcommand module."""
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named on the command line, if any (the first known name)."""
+    return next((a for a in argv if a in SUBCOMMANDS), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The top-level parser. Only the chosen subcommand's module is imported (torch stays unloaded for the
+    others); with no subcommand, every available one is imported so the help can list them."""
     parser = argparse.ArgumentParser(prog="edgeprune", description="Structured pruning and verified edge deployment.")
     subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = _chosen(argv)
     for name, module_name in SUBCOMMANDS.items():
+        if chosen is not None and name != chosen:
+            subs.add_parser(name)
+            continue
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -44,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``edgeprune`` console script."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except EdgepruneError as exc:

@@ -17,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.config import load_target
+
+    target = load_target(args.target)  # a bad target fails before torch is imported
     from edgeprune.pipeline import DeployRequest, deploy
 
-    target = load_target(args.target)
     deploy(DeployRequest(target=target, model=args.model, checkpoint=args.checkpoint, data=args.data, out=args.out))
     return 0
