@@ -9,8 +9,9 @@ process. Writes build/bench/latency/results.json, latency_vs_macs.png and docs/l
     PYTHONPATH=src python benchmarks/latency/suite.py --update-baseline  # rewrite the committed baseline
     PYTHONPATH=src python benchmarks/latency/suite.py --check --swap-unpruned mobilenet_v2  # must fail
 
-``--check`` exits 1 when a model's ratio (pruned: to its unpruned twin; unpruned: to the built-in reference
-workload, both measured in the same run) grew beyond the threshold and the noise of the repeats.
+``--check`` exits 1 when a model's ratio (pruned: to its unpruned twin; unpruned: to the rung of the built-in
+reference ladder nearest it in latency, both measured in the same run) grew beyond the threshold and the noise
+of the repeats.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ import suite_variants as sv
 
 from edgeprune.atomic import write_json, write_text
 from edgeprune.bench.harness import Protocol
-from edgeprune.bench.regression import BaselineMismatchError, compare, default_reference
+from edgeprune.bench.reference import builtin_ladder
+from edgeprune.bench.regression import BaselineMismatchError, baseline_rungs, compare
 from edgeprune.errors import EdgepruneError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,11 +156,13 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def measure(args: argparse.Namespace, built: dict[str, list[sv.Variant]]) -> tuple[list[dict], dict[str, dict]]:
-    """All A/B measurements and the gate record of every (runtime, threads)."""
+def measure(
+    args: argparse.Namespace, built: dict[str, list[sv.Variant]], baseline: dict | None = None
+) -> tuple[list[dict], dict[str, dict]]:
+    """All A/B measurements and the gate record of every (runtime, threads); ``baseline`` fixes the rungs."""
     rows, records = [], {}
     for runtime in args.runtimes:
-        fmt, reference = sv.FORMATS[runtime], default_reference(runtime)
+        fmt, ladder = sv.FORMATS[runtime], builtin_ladder(runtime)
         for threads in args.threads:
             base = Protocol(runtime, threads, args.warmup, args.runs, args.min_seconds)
             protocols, pruned_entries, unpruned = {}, {}, {}
@@ -180,7 +184,7 @@ def measure(args: argparse.Namespace, built: dict[str, list[sv.Variant]]) -> tup
                 unpruned[arch] = paths[sm.UNPRUNED]
                 for name, m in ab.items():
                     if name != sm.UNPRUNED:
-                        pruned_entries[f"{arch}/{name}"] = sm.pruned_gate_entry(arch, name, m)
+                        pruned_entries[f"{arch}/{name}"] = sm.pruned_gate_entry(arch, name, m, ab[sm.UNPRUNED])
                 _log(
                     f"{runtime} {threads}T {arch}: "
                     + ", ".join(
@@ -189,7 +193,8 @@ def measure(args: argparse.Namespace, built: dict[str, list[sv.Variant]]) -> tup
                     + f"  [{time.perf_counter() - start:.0f} s]"
                 )
             if unpruned:
-                record = sm.unpruned_gate_record(unpruned, reference, protocols, args.repeats)
+                fixed = baseline_rungs((baseline or {}).get("records", {}).get(f"{runtime}/t{threads}"))
+                record = sm.unpruned_gate_record(unpruned, ladder, protocols, args.repeats, fixed)
                 record["models"].update(pruned_entries)
                 records[f"{runtime}/t{threads}"] = _relative(record)
     return rows, records
@@ -208,7 +213,7 @@ def _vdict(v: sv.Variant) -> dict:
 
 def _relative(record: dict) -> dict:
     """Artifact paths relative to the repo root, so the committed baseline does not name this checkout."""
-    for entry in (record["reference"], *record["models"].values()):
+    for entry in record["models"].values():
         p = Path(entry["path"]).resolve()
         entry["path"] = str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
     return record
@@ -250,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     start, env = time.perf_counter(), environment()
+    baseline = json.loads(args.baseline.read_text()) if args.check else None
     built = build(args)
     build_s = time.perf_counter() - start
-    rows, records = measure(args, built)
+    rows, records = measure(args, built, baseline)
     settings = {
         "budget": args.budget,
         "round_to": args.round_to,
@@ -286,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     passed, verdicts = True, None
     if args.check:
-        passed, verdicts = gate(records, json.loads(args.baseline.read_text()), args.threshold)
+        passed, verdicts = gate(records, baseline, args.threshold)
         results["gate"] = {"passed": passed, "baseline": str(args.baseline), "records": verdicts}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.out_dir / "results.json", results)

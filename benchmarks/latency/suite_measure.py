@@ -6,7 +6,8 @@ runner process, ``repeats`` times. Two ratios come out of it, both measured insi
 * the table's key column: realized speedup / MACs reduction = (p50 unpruned / p50 pruned) / (MACs unpruned /
   MACs pruned); 1.0 means every removed MAC paid off;
 * the gate's ratio for a pruned variant: p50 pruned / p50 unpruned of the same process. The unpruned model
-  itself is gated by its ratio to the built-in reference workload (``edgeprune.bench.regression``).
+  itself is gated by its ratio to the rung of the built-in reference ladder nearest to it in latency
+  (``edgeprune.bench.reference``), the rung a baseline recorded when there is one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgeprune.bench.harness import Protocol, measure_local
-from edgeprune.bench.regression import REFERENCE_NAME, log_spread, measure_ratios, sha256
+from edgeprune.bench.regression import log_spread, measure_ratios, sha256
 from edgeprune.errors import EdgepruneError
 
 UNPRUNED = "unpruned"
@@ -86,8 +87,12 @@ def speedup_rows(arch: str, runtime: str, threads: int, variants: Sequence[dict]
     return rows
 
 
-def pruned_gate_entry(arch: str, name: str, m: dict) -> dict:
-    """A regression-gate model entry whose ratio is p50 pruned / p50 unpruned of the same processes."""
+def pruned_gate_entry(arch: str, name: str, m: dict, unpruned: dict) -> dict:
+    """A regression-gate model entry whose ratio is p50 pruned / p50 unpruned of the same processes.
+
+    ``m`` and ``unpruned`` are :func:`measure_ab` entries; the unpruned twin is the entry's reference.
+    """
+    twin = f"{arch}/{UNPRUNED}"
     return {
         "path": m["path"],
         "sha256": sha256(m["path"]),
@@ -96,27 +101,31 @@ def pruned_gate_entry(arch: str, name: str, m: dict) -> dict:
         "noise": log_spread(m["ratios"]),
         "ratios": m["ratios"],
         "p50_ms": m["p50_ms"],
-        "vs": f"{arch}/{UNPRUNED}",
+        "reference": {"name": twin, "sha256": sha256(unpruned["path"]), "p50_ms": unpruned["p50_ms"]},
+        "vs": twin,
     }
 
 
 def unpruned_gate_record(
-    unpruned: Mapping[str, Path], reference: Path, protocols: Mapping[str, Protocol], repeats: int
+    unpruned: Mapping[str, Path],
+    ladder: Mapping[str, Path],
+    protocols: Mapping[str, Protocol],
+    repeats: int,
+    fixed: Mapping[str, str] | None = None,
 ) -> dict:
-    """Each arch's unpruned artifact paired alone with the reference (``measure_ratios``), merged in one record."""
+    """Each arch's unpruned artifact paired alone with its reference rung (``measure_ratios``), in one record.
+
+    ``fixed`` (gate model name -> rung, from the baseline) keeps the baseline's pairing.
+    """
     record: dict = {}
     for arch, path in unpruned.items():
-        rec = measure_ratios(
-            {f"{arch}/{UNPRUNED}": path}, reference, protocols[arch], repeats, reference_name=REFERENCE_NAME
-        )
+        rec = measure_ratios({f"{arch}/{UNPRUNED}": path}, ladder, protocols[arch], repeats, fixed=fixed)
+        for entry in rec["models"].values():
+            entry["vs"] = entry["reference"]["name"]
         if not record:
             record = rec
         else:
             record["models"].update(rec["models"])
-        for entry in rec["models"].values():
-            entry["vs"] = REFERENCE_NAME
-    ref_p50 = [m["reference_p50_ms"] for m in record["models"].values()]
-    record["reference"]["p50_ms"] = statistics.median(ref_p50)
     return record
 
 

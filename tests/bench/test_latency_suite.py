@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeprune.bench.regression import NOISE_FLOOR, default_reference
+from edgeprune.bench.reference import LADDER, RUNGS, builtin_ladder
+from edgeprune.bench.regression import NOISE_FLOOR
 from edgeprune.errors import EdgepruneError
 from edgeprune.models import ModelSpec
 
@@ -84,16 +85,16 @@ def test_ab_rows_key_column(variants) -> None:
         assert r["macs_reduction"] == pytest.approx(base.macs / v.macs)
         assert r["speedup"] == pytest.approx(speedup)
         assert r["speedup_per_macs_reduction"] == pytest.approx(speedup * v.macs / base.macs)
-        entry = sm.pruned_gate_entry("tiny", v.name, ab[v.name])
+        entry = sm.pruned_gate_entry("tiny", v.name, ab[v.name], ab["unpruned"])
         p50s = zip(ab[v.name]["p50_runs"], ab["unpruned"]["p50_runs"], strict=True)
         assert sorted(entry["ratios"]) == pytest.approx(sorted(p / u for p, u in p50s))
-        assert entry["noise"] >= NOISE_FLOOR and entry["vs"] == "tiny/unpruned"
+        assert entry["noise"] >= NOISE_FLOOR and entry["vs"] == entry["reference"]["name"] == "tiny/unpruned"
     assert by["unpruned"]["speedup"] == 1.0 and by["unpruned"]["speedup_per_macs_reduction"] == 1.0
 
 
 @pytest.mark.slow
 def test_suite_json_gate_and_swap(tiny_suite, variants, cache_dir, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(suite, "default_reference", lambda rt: default_reference(rt, cache_dir / "ref"))
+    monkeypatch.setattr(suite, "builtin_ladder", lambda rt: builtin_ladder(rt, cache_dir / "ref", RUNGS[:2]))
     assert suite.main(_suite_args(tmp_path, cache_dir, "--update-baseline")) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     for key in ("schema", "settings", "env", "archs", "rows", "records", "timing_s"):
@@ -106,7 +107,9 @@ def test_suite_json_gate_and_swap(tiny_suite, variants, cache_dir, tmp_path, mon
         assert row["macs"] == results["archs"]["tiny"]["variants"][row["variant"]]["macs"]
     record = results["records"]["onnxruntime/t1"]
     assert set(record["models"]) == {"tiny/unpruned", "tiny/r8"}
-    assert record["models"]["tiny/unpruned"]["vs"] == "builtin:conv64-v1"
+    rung = record["models"]["tiny/unpruned"]["reference"]["name"]
+    assert rung in {r.name for r in RUNGS[:2]} and record["models"]["tiny/unpruned"]["vs"] == rung
+    assert record["reference"]["name"] == LADDER
     assert (tmp_path / "out" / "latency_vs_macs.png").stat().st_size > 10_000
     assert "| tiny | ONNX Runtime |" in (tmp_path / "out" / "latency.md").read_text()
     baseline = json.loads((tmp_path / "baseline.json").read_text())
@@ -124,6 +127,7 @@ def test_suite_json_gate_and_swap(tiny_suite, variants, cache_dir, tmp_path, mon
     swapped = json.loads((tmp_path / "out" / "results.json").read_text())
     models = swapped["records"]["onnxruntime/t1"]["models"]
     assert models["tiny/r8"]["sha256"] == models["tiny/unpruned"]["sha256"]
+    assert models["tiny/unpruned"]["reference"]["name"] == rung  # --check keeps the baseline's rung
     assert models["tiny/r8"]["sha256"] != results["records"]["onnxruntime/t1"]["models"]["tiny/r8"]["sha256"]
     assert [r["swapped"] for r in swapped["rows"]] == [False, True]
     assert "gate" in swapped and "onnxruntime/t1" in swapped["gate"]["records"]

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from edgeprune.atomic import read_json, write_json
 from edgeprune.bench.harness import Protocol
+from edgeprune.bench.reference import LADDER, builtin_ladder
 from edgeprune.bench.regression import (
-    REFERENCE_NAME,
     BaselineMismatchError,
     GateResult,
     MeasureMany,
+    baseline_rungs,
     compare,
-    default_reference,
     local_measure_many,
     measure_ratios,
 )
@@ -31,7 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="target name (targets/NAME.toml) or a .toml path")
     parser.add_argument("--model", action="append", default=[], metavar="[NAME=]ARTIFACT",
                         help="artifact to measure (repeatable); NAME defaults to the file stem")  # fmt: skip
-    parser.add_argument("--reference", help="reference workload artifact (default: built-in conv net, cached)")
+    parser.add_argument(
+        "--reference",
+        help="reference workload artifact for every model (default: the built-in ladder's rung nearest each model)",
+    )
     parser.add_argument("--baseline", type=Path, help="baseline JSON to compare against")
     parser.add_argument("--update-baseline", action="store_true", help="write this measurement as the baseline")
     parser.add_argument("--runs", type=int, help="timed runs per process (default: the target's bench.runs)")
@@ -110,10 +113,10 @@ def _print_table(record: dict, gate: GateResult | None) -> None:
     where = record.get("remote") or {}
     title = (f"{record.get('target', '')}: {proto['runtime']}, {proto['threads']} thread(s), {proto['runs']} runs x "
              f"{proto['repeats']} repeats{' on ' + where['host'] if where else ''}; reference "
-             f"{record['reference']['name']} p50 {record['reference']['p50_ms']:.3f} ms")  # fmt: skip
+             f"{record['reference']['name']}")  # fmt: skip
     table = Table(title=title)
-    for col in ("model", "size KB", "p50 ms", "ratio", "noise", "baseline", "change", "verdict"):
-        table.add_column(col, justify="left" if col in ("model", "verdict") else "right")
+    for col in ("model", "size KB", "p50 ms", "reference", "ref ms", "ratio", "noise", "baseline", "change", "verdict"):
+        table.add_column(col, justify="left" if col in ("model", "reference", "verdict") else "right")
     verdicts = {v.name: v for v in gate.verdicts} if gate else {}
     for name, m in record["models"].items():
         v = verdicts.get(name)
@@ -121,11 +124,13 @@ def _print_table(record: dict, gate: GateResult | None) -> None:
         change = f"{v.change:+.1%}" if v and v.change is not None else "-"
         status = v.status if v else "-"
         style = {"regression": "bold red", "faster": "green"}.get(status, "")
-        table.add_row(name, f"{m['size_bytes'] / 1024:.1f}", f"{m['p50_ms']:.3f}", f"{m['ratio']:.3f}",
+        ref = m["reference"]
+        table.add_row(name, f"{m['size_bytes'] / 1024:.1f}", f"{m['p50_ms']:.3f}", ref["name"].split("@")[-1],
+                      f"{ref['p50_ms']:.3f}", f"{m['ratio']:.3f}",
                       f"{m['noise']:.1%}", base, change, f"[{style}]{status}[/]" if style else status)  # fmt: skip
     for v in gate.verdicts if gate else ():
         if v.status == "missing":
-            table.add_row(v.name, "-", "-", "-", "-", f"{v.baseline_ratio:.3f}", "-", "missing")
+            table.add_row(v.name, "-", "-", "-", "-", "-", "-", f"{v.baseline_ratio:.3f}", "-", "missing")
     console = Console()
     console.print(table)
     for note in gate.notes if gate else ():
@@ -142,17 +147,21 @@ def run(args: argparse.Namespace) -> int:
         raise EdgepruneError(f"baseline {args.baseline} does not exist; create it with --update-baseline")
     models = parse_models(args.model) if args.model else _models_from_baseline(args.baseline)
     protocol = _protocol(target.bench, args)
-    reference = Path(args.reference) if args.reference else default_reference(protocol.runtime)
+    baseline = _load_baseline(args.baseline) if args.baseline is not None and args.baseline.is_file() else None
+    if args.reference:
+        references, kind = {Path(args.reference).name: Path(args.reference)}, Path(args.reference).name
+    else:
+        references, kind = builtin_ladder(protocol.runtime), LADDER
     record = measure_ratios(
         models,
-        reference,
+        references,
         protocol,
         repeats=args.repeats,
         measure_many=_measure_many(target.bench, args),
-        reference_name=None if args.reference else REFERENCE_NAME,
+        reference_kind=kind,
+        fixed=baseline_rungs(baseline) if not args.update_baseline else None,
     )
     record["target"] = target.name
-    baseline = _load_baseline(args.baseline) if args.baseline is not None and args.baseline.is_file() else None
     gate = None
     if baseline is not None:
         try:

@@ -1,12 +1,16 @@
 """Latency regression gate: ratios to a reference workload, a baseline file, and a noise-aware verdict.
 
-Raw milliseconds drift between runs and machines, so every model is measured *together with* a fixed
-reference workload in the same runner process (timed runs interleaved round-robin) and its latency is
-stored as ``ratio = p50(model) / p50(reference)``. Each model is paired with the reference alone: measured
-here, a 50-MMAC model interleaved beside a 0.06-MMAC one doubled the small one's latency (evicted caches),
-so a regression in one model would have leaked into its neighbours' ratios. One measurement repeats each
-pair in ``repeats`` fresh processes; the stored ratio is the median over repeats and its ``noise`` the robust spread
-(1.4826 x MAD, floored at :data:`NOISE_FLOOR`) of ``log(ratio)`` over repeats, i.e. a relative spread.
+Raw milliseconds drift between runs and machines, so every model is measured *together with* a reference
+workload in the same runner process (timed runs interleaved round-robin) and its latency is stored as
+``ratio = p50(model) / p50(reference)``. The reference is by default the rung of the built-in ladder
+closest to the model in latency (:mod:`edgeprune.bench.reference`): a reference much smaller than the model
+does not suffer from a busy neighbour the way the model does, and the ratio moves. A baseline fixes each
+model's rung, so a later run is paired with the same one. Each model is paired with its reference alone:
+measured here, a 50-MMAC model interleaved beside a 0.06-MMAC one doubled the small one's latency (evicted
+caches), so a regression in one model would have leaked into its neighbours' ratios. One measurement
+repeats each pair in ``repeats`` fresh processes; the stored ratio is the median over repeats and its
+``noise`` the robust spread (1.4826 x MAD, floored at :data:`NOISE_FLOOR`) of ``log(ratio)`` over repeats,
+i.e. a relative spread.
 
 :func:`compare` flags a regression only when the ratio grew by more than ``threshold`` (default 10%)
 *and* by more than ``sigmas`` combined noises of baseline and current can explain. A baseline file is
@@ -19,18 +23,16 @@ import hashlib
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from edgeprune.bench.harness import Protocol, measure_local
+from edgeprune.bench.reference import ARTIFACT_SUFFIX, LADDER, pick_rungs
 from edgeprune.errors import EdgepruneError
 
-SCHEMA = "edgeprune.bench.latency/1"
+SCHEMA = "edgeprune.bench.latency/2"
 NOISE_FLOOR = 0.01  # relative; below this the spread of a handful of repeats is luck, not precision
-REFERENCE_NAME = "builtin:conv64-v1"
-REFERENCE_SHAPE = (1, 3, 64, 64)
-ARTIFACT_SUFFIX = {"litert": ".tflite", "onnxruntime": ".onnx"}
-CACHE_DIR = Path.home() / ".cache" / "edgeprune" / "bench"
+PROBE_RUNS = 10  # timed runs of the one-process probe that picks each model's rung
 
 MeasureMany = Callable[[Sequence[str | Path], Protocol, int], list[dict]]
 
@@ -64,37 +66,81 @@ def _p50(run: dict, index: int) -> float:
     return float(p50)
 
 
-def measure_ratios(
-    models: Mapping[str, str | Path],
-    reference: str | Path,
-    protocol: Protocol,
-    repeats: int = 5,
-    measure_many: MeasureMany = local_measure_many,
-    reference_name: str | None = None,
-) -> dict:
-    """Measure each model interleaved with ``reference`` in ``repeats`` processes; return the ratio record.
+def _probe(protocol: Protocol, measure_many: MeasureMany) -> Callable[[list[Path]], list[float]]:
+    """p50 of each path from one short process (used only to pick rungs, never gated)."""
+    quick = replace(protocol, warmup=min(protocol.warmup, 3), runs=PROBE_RUNS, min_seconds=0.0)
 
-    Each model gets its own runner processes with only the reference beside it, so that one model
-    growing (say, 20x) cannot shift the other models' ratios through shared caches.
-    """
+    def probe(paths: list[Path]) -> list[float]:
+        (run,) = measure_many(paths, quick, 1)
+        return [_p50(run, i) for i in range(len(paths))]
+
+    return probe
+
+
+def baseline_rungs(baseline: Mapping | None) -> dict[str, str]:
+    """Model name -> the reference each model was measured against in ``baseline`` (empty without one)."""
+    if not baseline:
+        return {}
+    return {name: m["reference"]["name"] for name, m in baseline.get("models", {}).items() if "reference" in m}
+
+
+def assign_references(
+    models: Mapping[str, str | Path],
+    references: Mapping[str, Path],
+    protocol: Protocol,
+    measure_many: MeasureMany = local_measure_many,
+    fixed: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Model name -> reference name: the only one, the one ``fixed`` names (a baseline's), or the nearest rung."""
+    if len(references) == 1:
+        (only,) = references
+        return dict.fromkeys(models, only)
+    fixed = {name: ref for name, ref in (fixed or {}).items() if name in models and ref in references}
+    todo = {name: path for name, path in models.items() if name not in fixed}
+    picked = pick_rungs(todo, references, _probe(protocol, measure_many)) if todo else {}
+    return {name: fixed.get(name) or picked[name] for name in models}
+
+
+def _check_artifacts(models: Mapping[str, str | Path], references: Mapping[str, Path], runtime: str) -> None:
     if not models:
         raise EdgepruneError("no models to measure: give at least one --model")
-    if repeats < 1:
-        raise EdgepruneError(f"repeats must be >= 1, got {repeats}")
-    ext = ARTIFACT_SUFFIX.get(protocol.runtime)
-    for name, path in {"reference": reference, **models}.items():
+    if not references:
+        raise EdgepruneError("no reference workload given")
+    ext = ARTIFACT_SUFFIX.get(runtime)
+    for name, path in {**{f"reference {r}": p for r, p in references.items()}, **models}.items():
         if not Path(path).is_file():
             raise EdgepruneError(f"artifact for {name!r} does not exist: {path}")
         if ext and Path(path).suffix != ext:
-            raise EdgepruneError(f"artifact for {name!r} ({path}) must be a {ext} file for runtime {protocol.runtime}")
-    ref_p50: list[float] = []
+            raise EdgepruneError(f"artifact for {name!r} ({path}) must be a {ext} file for runtime {runtime}")
+
+
+def measure_ratios(
+    models: Mapping[str, str | Path],
+    references: Mapping[str, Path],
+    protocol: Protocol,
+    repeats: int = 5,
+    measure_many: MeasureMany = local_measure_many,
+    reference_kind: str = LADDER,
+    fixed: Mapping[str, str] | None = None,
+) -> dict:
+    """Measure each model interleaved with its reference in ``repeats`` processes; return the ratio record.
+
+    ``references`` maps names to artifacts: one (every model uses it) or a ladder (each model gets the
+    rung nearest in latency, or the one ``fixed`` names, e.g. :func:`baseline_rungs` of the baseline).
+    Each model gets its own runner processes with only its reference beside it, so that one model
+    growing (say, 20x) cannot shift the other models' ratios through shared caches.
+    """
+    if repeats < 1:
+        raise EdgepruneError(f"repeats must be >= 1, got {repeats}")
+    _check_artifacts(models, references, protocol.runtime)
+    assigned = assign_references(models, references, protocol, measure_many, fixed)
     record_models = {}
     for name, path in models.items():  # one pair per process: a big neighbour would evict the others' caches
-        runs = measure_many([reference, path], protocol, repeats)
+        ref_name = assigned[name]
+        runs = measure_many([references[ref_name], path], protocol, repeats)
         pair_ref = [_p50(run, 0) for run in runs]
         p50 = [_p50(run, 1) for run in runs]
-        ratios = [m / r for m, r in zip(p50, pair_ref, strict=False)]
-        ref_p50 += pair_ref
+        ratios = [m / r for m, r in zip(p50, pair_ref, strict=True)]
         record_models[name] = {
             "path": str(path),
             "sha256": sha256(path),
@@ -103,7 +149,11 @@ def measure_ratios(
             "noise": log_spread(ratios),
             "ratios": ratios,
             "p50_ms": statistics.median(p50),
-            "reference_p50_ms": statistics.median(pair_ref),
+            "reference": {
+                "name": ref_name,
+                "sha256": sha256(references[ref_name]),
+                "p50_ms": statistics.median(pair_ref),
+            },
             "first_ms": statistics.median(run["results"][1]["first_ms"] for run in runs),
             "load_ms": statistics.median(run["results"][1]["load_ms"] for run in runs),
             "peak_rss_bytes": max(run.get("peak_rss_bytes", 0) for run in runs),
@@ -120,12 +170,7 @@ def measure_ratios(
             "cores": list(protocol.cores),
             "repeats": repeats,
         },
-        "reference": {
-            "name": reference_name or Path(reference).name,
-            "path": str(reference),
-            "sha256": sha256(reference),
-            "p50_ms": statistics.median(ref_p50),
-        },
+        "reference": {"name": reference_kind, "rungs": list(references)},
         "env": runs[0].get("env", {}),
         "remote": runs[0].get("remote"),
         "models": record_models,
@@ -169,7 +214,7 @@ class GateResult:
 _COMPARABLE = ("runtime", "threads", "xnnpack")
 
 
-def _check_comparable(current: dict, baseline: dict) -> list[str]:
+def _check_comparable(current: dict, baseline: dict) -> None:
     for rec, which in ((current, "current"), (baseline, "baseline")):
         if rec.get("schema") != SCHEMA:
             raise BaselineMismatchError(f"{which} measurement has schema {rec.get('schema')!r}, expected {SCHEMA!r}")
@@ -186,10 +231,18 @@ def _check_comparable(current: dict, baseline: dict) -> list[str]:
         raise BaselineMismatchError(
             "baseline is not comparable (" + "; ".join(diffs) + "); rerun with --update-baseline"
         )
-    if baseline["reference"]["sha256"] != current["reference"]["sha256"]:
-        return [
-            f"reference {current['reference']['name']} was rebuilt (sha256 differs); ratios assume it did the same work"
-        ]
+
+
+def _reference_notes(name: str, cur: dict, base: dict) -> list[str]:
+    """A model paired with another reference than in the baseline cannot be compared; a rebuilt one is noted."""
+    cur_ref, base_ref = cur["reference"], base["reference"]
+    if cur_ref["name"] != base_ref["name"]:
+        raise BaselineMismatchError(
+            f"{name}: measured against {cur_ref['name']!r} but the baseline used {base_ref['name']!r}; "
+            "measure with the baseline's rungs (baseline_rungs) or rerun with --update-baseline"
+        )
+    if cur_ref["sha256"] != base_ref["sha256"]:
+        return [f"{name}: reference {cur_ref['name']} was rebuilt (sha256 differs); ratios assume it did the same work"]
     return []
 
 
@@ -211,13 +264,15 @@ def compare(current: dict, baseline: dict, threshold: float = 0.10, sigmas: floa
     """Verdict per model: regression when the ratio grew > ``threshold`` and > ``sigmas`` x combined noise."""
     if threshold < 0:
         raise EdgepruneError(f"threshold must be >= 0, got {threshold}")
-    notes = _check_comparable(current, baseline)
+    _check_comparable(current, baseline)
+    notes: list[str] = []
     verdicts = []
     for name, cur in current["models"].items():
         base = baseline["models"].get(name)
         if base is None:
             verdicts.append(ModelVerdict(name, "new", current_ratio=cur["ratio"], message=f"{name}: not in baseline"))
         else:
+            notes += _reference_notes(name, cur, base)
             verdicts.append(_verdict(name, cur, base, threshold, sigmas))
     for name, base in baseline["models"].items():
         if name not in current["models"]:
@@ -225,38 +280,3 @@ def compare(current: dict, baseline: dict, threshold: float = 0.10, sigmas: floa
                 ModelVerdict(name, "missing", baseline_ratio=base["ratio"], message=f"{name}: not measured")
             )
     return GateResult(threshold, tuple(verdicts), tuple(notes))
-
-
-def build_reference(runtime: str, path: str | Path) -> Path:
-    """Write the built-in reference workload (a seeded 3-conv net on 1x3x64x64) for ``runtime``."""
-    import torch
-    from torch import nn
-
-    from edgeprune.atomic import write_with
-
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        net = nn.Sequential(
-            nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
-        ).eval()  # fmt: skip
-        x = torch.randn(*REFERENCE_SHAPE)
-    if runtime == "litert":
-        import litert_torch
-
-        edge = litert_torch.convert(net, (x,))
-        write_with(path, lambda tmp: edge.export(str(tmp)))
-    elif runtime == "onnxruntime":
-        write_with(path, lambda tmp: torch.onnx.export(net, (x,), str(tmp), dynamo=True, external_data=False))
-    else:
-        raise EdgepruneError(f"no built-in reference for runtime {runtime!r}; use litert or onnxruntime")
-    return Path(path)
-
-
-def default_reference(runtime: str, cache_dir: str | Path = CACHE_DIR) -> Path:
-    """The built-in reference for ``runtime``, built once and cached under ``cache_dir``."""
-    ext = ARTIFACT_SUFFIX.get(runtime)
-    if ext is None:
-        raise EdgepruneError(f"no built-in reference for runtime {runtime!r}; use litert or onnxruntime")
-    path = Path(cache_dir) / f"reference-{REFERENCE_NAME.split(':')[1]}{ext}"
-    return path if path.is_file() else build_reference(runtime, path)

@@ -53,6 +53,10 @@ class _OnnxRuntime:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # Idle worker threads spin after a run by default; with several sessions interleaved in one process
+        # they steal the cores from the next session (efficientnet_b0, 2 threads, 2 cores, 5 sessions:
+        # 24.8 ms vs 5.4 ms alone). Stopping the spin when a run returns: 6.1 ms interleaved, 5.7 ms alone.
+        opts.add_session_config_entry("session.force_spinning_stop", "1")
         self.sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         self.inp = self.sess.get_inputs()[0]
 
