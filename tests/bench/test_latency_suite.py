@@ -49,6 +49,7 @@ def _suite_args(tmp: Path, cache_dir: Path, *extra: str) -> list[str]:
     return ["--models", "tiny", "--runtimes", "onnxruntime", "--threads", "1", "--round-to", "8",
             "--runs", "20", "--warmup", "2", "--repeats", "2", "--min-seconds", "0",
             "--out-dir", str(tmp / "out"), "--cache-dir", str(cache_dir), "--baseline", str(tmp / "baseline.json"),
+            "--markdown", str(tmp / "table.md"),  # never the committed docs/latency.md
             *extra]  # fmt: skip
 
 
@@ -112,6 +113,7 @@ def test_suite_json_gate_and_swap(tiny_suite, variants, cache_dir, tmp_path, mon
     assert record["reference"]["name"] == LADDER
     assert (tmp_path / "out" / "latency_vs_macs.png").stat().st_size > 10_000
     assert "| tiny | ONNX Runtime |" in (tmp_path / "out" / "latency.md").read_text()
+    assert (tmp_path / "table.md").read_text() == (tmp_path / "out" / "latency.md").read_text()
     baseline = json.loads((tmp_path / "baseline.json").read_text())
     assert baseline["records"] == results["records"]
 

@@ -1,14 +1,14 @@
-"""Built-in reference workloads: a ladder of seeded networks from 0.1 to ~15 ms, one per latency class.
+"""Built-in reference workloads: a ladder of seeded networks from ~0.04 to ~16 ms, one per latency class.
 
 The regression gate stores each model's latency as a ratio to a reference measured beside it, so that
 machine drift cancels. It only cancels when the reference suffers from the drift as the model does: on
-this 2-core machine a busy neighbour core moved efficientnet_b0's ratio to a 0.08 ms conv net by 16-18%
-(ONNX Runtime, 1 thread), but its ratio to a mobilenet-like net of similar latency by only 1-2%
-(benchmarks/latency/reference_drift.py). So the reference is a *ladder*: a tiny 3-conv net, then one
-inverted-residual network (MobileNetV2's body: depthwise and pointwise convolutions) at growing width and
-input size, each rung ~2-2.5x the latency of the one below, and every model is paired with the rung
-closest to it in latency. Rungs scale width as well as input size so that weights grow with the work, as
-they do in real models (a full-width net at 32 px is bound by streaming its 8.6 MB of weights: 0.9 ms).
+this 2-core machine a memory-streaming neighbour on the other core moved the ratios of four torchvision
+models to a tiny 3-conv net by up to 19% (mean 5.5%), their ratios to the rung nearest them in latency by
+at most 5.8% (mean 1.4%) (benchmarks/latency/reference_drift.py). So the reference is a *ladder*: the tiny
+net, then one inverted-residual network (MobileNetV2's body: depthwise and pointwise convolutions) at
+growing width and input size, and every model is paired with the rung closest to it in latency. Rungs
+scale width as well as input size so that weights grow with the work, as in real models (a full-width
+net at 32 px is bound by streaming its 8.6 MB of weights: 0.9 ms).
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class Rung:
         return f"{LADDER}/{self.label}"
 
 
-# p50 ms on this machine, ONNX Runtime 1 thread: 0.08, 0.37, 0.69, 1.6, 3.5, 9.3, 15.4
+# p50 ms here (ONNX Runtime, 1 thread, paired with one model): w0.25-32px 0.11, w0.5-128px 1.1, w1.0-224px 8.4,
+# w1.4-224px 15.8; LiteRT: 0.04, 2.4 (w0.75-160px), 6.6, 13.4. The one-process probe that picks a rung is rough.
 RUNGS = (
     Rung("conv3-64px", None, 64),
     Rung("mbconv-w0.25-32px", 0.25, 32),
