@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from edgeprune.bench.cli import parse_models
+from edgeprune.bench.reference import CACHE_ENV, LADDER, RUNGS
+from edgeprune.bench.regression import baseline_rungs
 from edgeprune.cli import main
 from edgeprune.errors import EdgepruneError
 
@@ -97,3 +99,23 @@ def test_bench_on_remote_board(target, tflite_models, sshd, tmp_path) -> None:
     small = result["models"]["small"]
     assert small["size_bytes"] == tflite_models["small"].stat().st_size and small["ratio"] > 0
     assert len(small["ratios"]) == 3
+
+
+@pytest.mark.slow
+def test_bench_default_ladder_keeps_the_baseline_pairing(target, tflite_models, tmp_path, monkeypatch, capsys) -> None:
+    """No --reference: the built-in ladder is exported once (~30 s) and each model paired with its nearest rung."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "ladder"))
+    baseline, out = tmp_path / "baseline.json", tmp_path / "result.json"
+    models = ["--model", str(tflite_models["small"]), "--model", str(tflite_models["big"])]
+    args = ["bench", "--target", str(target), "--repeats", "2", "--runs", "40", "--baseline", str(baseline),
+            "--out", str(out), *models]  # fmt: skip
+    assert main([*args, "--update-baseline"]) == 0
+    saved = json.loads(baseline.read_text())
+    assert saved["reference"]["name"] == LADDER and saved["reference"]["rungs"] == [r.name for r in RUNGS]
+    assert len(list((tmp_path / "ladder").glob("reference-*.tflite"))) == len(RUNGS)
+    pairing = baseline_rungs(saved)
+    assert set(pairing) == {"small", "big"} and set(pairing.values()) <= {r.name for r in RUNGS}
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    assert baseline_rungs(result) == pairing and result["gate"]["passed"] is True
+    assert pairing["small"].split("/")[-1] in capsys.readouterr().out  # the table names each model's rung

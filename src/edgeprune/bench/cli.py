@@ -125,13 +125,15 @@ def _print_table(record: dict, gate: GateResult | None) -> None:
         status = v.status if v else "-"
         style = {"regression": "bold red", "faster": "green"}.get(status, "")
         ref = m["reference"]
-        table.add_row(name, f"{m['size_bytes'] / 1024:.1f}", f"{m['p50_ms']:.3f}", ref["name"].split("@")[-1],
+        table.add_row(name, f"{m['size_bytes'] / 1024:.1f}", f"{m['p50_ms']:.3f}", ref["name"].split("/")[-1],
                       f"{ref['p50_ms']:.3f}", f"{m['ratio']:.3f}",
                       f"{m['noise']:.1%}", base, change, f"[{style}]{status}[/]" if style else status)  # fmt: skip
     for v in gate.verdicts if gate else ():
         if v.status == "missing":
             table.add_row(v.name, "-", "-", "-", "-", "-", "-", f"{v.baseline_ratio:.3f}", "-", "missing")
     console = Console()
+    if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
+        console = Console(width=160)
     console.print(table)
     for note in gate.notes if gate else ():
         console.print(f"note: {note}")

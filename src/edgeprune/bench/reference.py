@@ -14,6 +14,7 @@ net at 32 px is bound by streaming its 8.6 MB of weights: 0.9 ms).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from edgeprune.errors import EdgepruneError
 
 LADDER = "builtin:ladder-v1"
 ARTIFACT_SUFFIX = {"litert": ".tflite", "onnxruntime": ".onnx"}
-CACHE_DIR = Path.home() / ".cache" / "edgeprune" / "bench"
+CACHE_ENV = "EDGEPRUNE_BENCH_CACHE"  # where built rungs are kept (default ~/.cache/edgeprune/bench)
 # (output channels, stride of the first block, blocks) of each stage: MobileNetV2's body, expansion 6
 STAGES = ((16, 1, 1), (24, 2, 2), (32, 2, 3), (64, 2, 4), (96, 1, 3), (160, 2, 3), (320, 1, 1))
 
@@ -113,13 +114,19 @@ def build_rung(runtime: str, rung: Rung, path: str | Path) -> Path:
     return Path(path)
 
 
-def builtin_ladder(runtime: str, cache_dir: str | Path = CACHE_DIR, rungs: Sequence[Rung] = RUNGS) -> dict[str, Path]:
-    """Rung name -> artifact for ``runtime``; rungs are exported once and cached under ``cache_dir``."""
+def default_cache_dir() -> Path:
+    """``$EDGEPRUNE_BENCH_CACHE``, else ``~/.cache/edgeprune/bench``."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "edgeprune" / "bench")
+
+
+def builtin_ladder(runtime: str, cache_dir: str | Path | None = None, rungs: Sequence[Rung] = RUNGS) -> dict[str, Path]:
+    """Rung name -> artifact for ``runtime``; exported once, cached under ``cache_dir`` (default_cache_dir())."""
+    cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
     ext = ARTIFACT_SUFFIX.get(runtime)
     if ext is None:
         raise EdgepruneError(f"no built-in reference for runtime {runtime!r}; use litert or onnxruntime")
     tag = LADDER.split(":")[1]
-    paths = {rung: Path(cache_dir) / f"reference-{tag}-{rung.label}{ext}" for rung in rungs}
+    paths = {rung: cache_dir / f"reference-{tag}-{rung.label}{ext}" for rung in rungs}
     missing = [(rung, path) for rung, path in paths.items() if not path.is_file()]
     if missing:
         from edgeprune.logs import quiet
