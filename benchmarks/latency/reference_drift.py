@@ -29,7 +29,7 @@ from edgeprune.atomic import write_json
 from edgeprune.bench.harness import Protocol, measure_local
 from edgeprune.bench.reference import RUNGS, builtin_ladder
 from edgeprune.bench.regression import assign_references
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, run_script
 from edgeprune.progress import progress_bar
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,8 +114,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except EdgepruneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

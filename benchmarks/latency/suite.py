@@ -35,7 +35,7 @@ from edgeprune.atomic import write_json, write_text
 from edgeprune.bench.harness import Protocol
 from edgeprune.bench.reference import builtin_ladder
 from edgeprune.bench.regression import BaselineMismatchError, baseline_rungs, compare
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import EdgepruneError, run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -313,8 +313,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except EdgepruneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

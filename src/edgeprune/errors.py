@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
 
 class EdgepruneError(Exception):
     """An error caused by the user's input (spec, file, config field), with a clear message."""
@@ -17,3 +21,13 @@ class ConfigError(EdgepruneError):
 
 class ParityError(EdgepruneError):
     """An exported artifact does not compute what the torch model computes."""
+
+
+def run_script(main: Callable[[], int]) -> NoReturn:
+    """Exit with ``main()``'s code; a user error prints one line and exits 2 (for scripts under benchmarks/)."""
+    try:
+        code = main()
+    except EdgepruneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
