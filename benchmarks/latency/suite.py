@@ -238,6 +238,17 @@ def gate(records: dict[str, dict], baseline: dict, threshold: float) -> tuple[bo
     return passed, out
 
 
+def machine_note(baseline_env: dict, env: dict) -> str | None:
+    """A warning when the baseline was measured on another CPU: ratios are portable only within a CPU kind."""
+    was, now = (baseline_env.get("cpu"), baseline_env.get("cpus")), (env.get("cpu"), env.get("cpus"))
+    if was == now:
+        return None
+    return (
+        f"baseline measured on {was[0]} ({was[1]} cores), this run on {now[0]} ({now[1]} cores): ratios to the "
+        "reference shift between CPU kinds; regenerate the baseline here (make bench-baseline) before trusting the gate"
+    )
+
+
 def print_gate(verdicts: dict) -> None:
     for key, res in verdicts.items():
         for v in res["verdicts"]:
@@ -293,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     passed, verdicts = True, None
     if args.check:
         passed, verdicts = gate(records, baseline, args.threshold)
-        results["gate"] = {"passed": passed, "baseline": str(args.baseline), "records": verdicts}
+        note = machine_note(baseline.get("env", {}), env)
+        results["gate"] = {"passed": passed, "baseline": str(args.baseline), "records": verdicts, "machine": note}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     write_json(args.out_dir / "results.json", results)
     suite_report.plot(results, args.out_dir / "latency_vs_macs.png")
@@ -308,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"baseline updated: {args.baseline}")
     if verdicts is not None:
         print_gate(verdicts)
+        if results["gate"]["machine"]:
+            print(f"  note: {results['gate']['machine']}")
         print("gate: PASSED" if passed else "gate: FAILED (regression)")
     return 0 if passed else 1
 

@@ -93,6 +93,14 @@ def test_ab_rows_key_column(variants) -> None:
     assert by["unpruned"]["speedup"] == 1.0 and by["unpruned"]["speedup_per_macs_reduction"] == 1.0
 
 
+def test_machine_note_only_when_the_cpu_differs() -> None:
+    here = {"cpu": "Intel(R) Xeon(R) Processor", "cpus": 2}
+    assert suite.machine_note(here, dict(here)) is None
+    note = suite.machine_note(here, {"cpu": "Cortex-A76", "cpus": 4})
+    assert "Intel(R) Xeon(R) Processor (2 cores)" in note and "Cortex-A76 (4 cores)" in note
+    assert "make bench-baseline" in note
+
+
 @pytest.mark.slow
 def test_suite_json_gate_and_swap(tiny_suite, variants, cache_dir, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(suite, "builtin_ladder", lambda rt: builtin_ladder(rt, cache_dir / "ref", RUNGS[:2]))
@@ -133,6 +141,7 @@ def test_suite_json_gate_and_swap(tiny_suite, variants, cache_dir, tmp_path, mon
     assert models["tiny/r8"]["sha256"] != results["records"]["onnxruntime/t1"]["models"]["tiny/r8"]["sha256"]
     assert [r["swapped"] for r in swapped["rows"]] == [False, True]
     assert "gate" in swapped and "onnxruntime/t1" in swapped["gate"]["records"]
+    assert swapped["gate"]["machine"] is None  # same machine as the baseline
 
 
 def test_round_to_preference_picks_the_best_mean() -> None:
