@@ -165,18 +165,19 @@ def measure(
         fmt, ladder = sv.FORMATS[runtime], builtin_ladder(runtime)
         for threads in args.threads:
             base = Protocol(runtime, threads, args.warmup, args.runs, args.min_seconds)
-            protocols, pruned_entries, unpruned = {}, {}, {}
+            protocols, repeats, pruned_entries, unpruned = {}, {}, {}, {}
             for arch, variants in built.items():
                 ok = [v for v in variants if fmt in v.artifacts]
                 if not any(v.name == sm.UNPRUNED for v in ok):
                     continue
                 protocols[arch] = sm.arch_protocol(base, sv.ARCHS[arch].runs_scale, MIN_RUNS)
+                repeats[arch] = args.repeats + sv.ARCHS[arch].extra_repeats
                 paths = {v.name: v.artifacts[fmt] for v in ok}
                 for v in ok:
                     if swapped(args, arch, v.name):
                         paths[v.name] = paths[sm.UNPRUNED]
                 start = time.perf_counter()
-                ab = sm.measure_ab(paths, protocols[arch], args.repeats)
+                ab = sm.measure_ab(paths, protocols[arch], repeats[arch])
                 new = sm.speedup_rows(arch, runtime, threads, [_vdict(v) for v in ok], ab)
                 for row in new:
                     row["swapped"] = swapped(args, arch, row["variant"])
@@ -194,7 +195,7 @@ def measure(
                 )
             if unpruned:
                 fixed = baseline_rungs((baseline or {}).get("records", {}).get(f"{runtime}/t{threads}"))
-                record = sm.unpruned_gate_record(unpruned, ladder, protocols, args.repeats, fixed)
+                record = sm.unpruned_gate_record(unpruned, ladder, protocols, repeats, fixed)
                 record["models"].update(pruned_entries)
                 records[f"{runtime}/t{threads}"] = _relative(record)
     return rows, records
@@ -205,6 +206,11 @@ def _runs_note(models: list[str], runs: int) -> str:
         f"{m} {max(MIN_RUNS, round(runs * sv.ARCHS[m].runs_scale))}" for m in models if sv.ARCHS[m].runs_scale != 1
     ]
     return "; ".join(scaled) if scaled else "every model"
+
+
+def _repeats_note(models: list[str], repeats: int) -> str:
+    more = [f"{m} {repeats + sv.ARCHS[m].extra_repeats}" for m in models if sv.ARCHS[m].extra_repeats]
+    return "; ".join(more) if more else "every model"
 
 
 def _vdict(v: sv.Variant) -> dict:
@@ -281,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "quick": args.quick,
         "runs_scale_note": _runs_note(args.models, args.runs),
+        "repeats_note": _repeats_note(args.models, args.repeats),
         "swap_unpruned": args.swap_unpruned,
         "threshold": args.threshold,
         "shared": env["loadavg_start"][0] > 0.5 * (env["cpus"] or 1),

@@ -110,16 +110,17 @@ def unpruned_gate_record(
     unpruned: Mapping[str, Path],
     ladder: Mapping[str, Path],
     protocols: Mapping[str, Protocol],
-    repeats: int,
+    repeats: Mapping[str, int],
     fixed: Mapping[str, str] | None = None,
 ) -> dict:
     """Each arch's unpruned artifact paired alone with its reference rung (``measure_ratios``), in one record.
 
-    ``fixed`` (gate model name -> rung, from the baseline) keeps the baseline's pairing.
+    ``repeats`` and ``protocols`` are per arch; ``fixed`` (gate model name -> rung, from the baseline) keeps the
+    baseline's pairing.
     """
     record: dict = {}
     for arch, path in unpruned.items():
-        rec = measure_ratios({f"{arch}/{UNPRUNED}": path}, ladder, protocols[arch], repeats, fixed=fixed)
+        rec = measure_ratios({f"{arch}/{UNPRUNED}": path}, ladder, protocols[arch], repeats[arch], fixed=fixed)
         for entry in rec["models"].values():
             entry["vs"] = entry["reference"]["name"]
         if not record:

@@ -90,7 +90,8 @@ def markdown(results: dict) -> str:
         f"Each model unpruned and pruned to {s['budget']}x MACs (uniform magnitude ratio, bisected per `round_to`),"
         " exported fp32 to TFLite (LiteRT, XNNPACK) and ONNX (ONNX Runtime, CPU EP), timed round-robin with its",
         f"unpruned twin in one runner process: {s['warmup']} warm-up, then {s['runs']} runs ({s['runs_scale_note']})"
-        f" and at least {s['min_seconds']} s, in {s['repeats']} fresh processes; median of their p50.",
+        f" and at least {s['min_seconds']} s, in {s['repeats']} fresh processes"
+        f" ({s.get('repeats_note', 'every model')}); median of their p50.",
         "Random weights for torchvision (1x3x224x224), the trained default on 1x1x28x28.",
         "",
         "**Key column: realized speedup / MACs reduction** (1.0 = every removed MAC paid off; speedup in brackets).",

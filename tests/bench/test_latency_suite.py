@@ -25,7 +25,7 @@ import suite_measure as sm  # noqa: E402
 import suite_report  # noqa: E402
 import suite_variants as sv  # noqa: E402
 
-TINY = sv.Arch("tiny", ModelSpec("edgeprune:edgenet"), (1, 1, 32, 32))
+TINY = sv.Arch("tiny", ModelSpec("edgeprune:edgenet"), (1, 1, 32, 32), extra_repeats=1)
 ROUND_TOS = (8,)
 
 
@@ -116,6 +116,8 @@ def test_suite_json_gate_and_swap(tiny_suite, variants, cache_dir, tmp_path, mon
         assert row["macs"] == results["archs"]["tiny"]["variants"][row["variant"]]["macs"]
     record = results["records"]["onnxruntime/t1"]
     assert set(record["models"]) == {"tiny/unpruned", "tiny/r8"}
+    assert all(len(m["ratios"]) == 2 + 1 for m in record["models"].values())  # --repeats 2 + the arch's extra 1
+    assert results["settings"]["repeats_note"] == "tiny 3"
     rung = record["models"]["tiny/unpruned"]["reference"]["name"]
     assert rung in {r.name for r in RUNGS[:2]} and record["models"]["tiny/unpruned"]["vs"] == rung
     assert record["reference"]["name"] == LADDER

@@ -44,7 +44,7 @@ def _measure(models, ladder, fixed=None):
 
 
 def test_builtin_ladder_is_cached(ladder) -> None:
-    assert list(ladder) == [f"{LADDER}/conv3-64px", f"{LADDER}/mbconv-w0.25-32px"]
+    assert list(ladder) == [f"{LADDER}/conv3-64px", f"{LADDER}/mbconv-w0.25-64px"]
     paths = list(ladder.values())
     assert all(p.suffix == ".tflite" and p.stat().st_size > 1000 for p in paths)
     before = [p.stat().st_mtime_ns for p in paths]
@@ -146,7 +146,7 @@ def test_compare_new_missing_and_mismatch() -> None:
         compare(_record(1.0, 0.01), other_rung)
     rebuilt = copy.deepcopy(base)
     rebuilt["models"]["m"]["reference"]["sha256"] = "c"
-    assert "m: reference builtin:ladder-v1/r was rebuilt" in compare(_record(1.0, 0.01), rebuilt).notes[0]
+    assert f"m: reference {LADDER}/r was rebuilt" in compare(_record(1.0, 0.01), rebuilt).notes[0]
     assert baseline_rungs(base) == {"m": f"{LADDER}/r"} and baseline_rungs(None) == {}
 
 
