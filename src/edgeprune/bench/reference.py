@@ -2,13 +2,13 @@
 
 The regression gate stores each model's latency as a ratio to a reference measured beside it, so that
 machine drift cancels. It only cancels when the reference suffers from the drift as the model does: on
-this 2-core machine a memory-streaming neighbour on the other core moved the ratios of four torchvision
-models to a tiny 3-conv net by up to 19% (mean 5.5%), their ratios to the rung nearest them in latency by
-at most 5.8% (mean 1.4%) (benchmarks/latency/reference_drift.py). So the reference is a *ladder*: the tiny
-net, then one inverted-residual network (MobileNetV2's body: depthwise and pointwise convolutions) at
-growing width and input size, and every model is paired with the rung closest to it in latency. Rungs
-scale width as well as input size so that weights grow with the work, as in real models (a full-width
-net at 32 px is bound by streaming its 8.6 MB of weights: 0.9 ms).
+this 2-core machine a memory-streaming neighbour on the other core moved the ratios of three torchvision
+models to a tiny 3-conv net by up to 16-19% (mean 3.6-5.5%, two runs), their ratios to the rung nearest them
+in latency by at most 3.2-5.8% (mean 1.1-1.4%) (benchmarks/latency/reference_drift.py). So the reference
+is a *ladder*: the tiny net, then one inverted-residual network (MobileNetV2's body: depthwise and
+pointwise convolutions) at growing width and input size, and every model is paired with the rung closest
+to it in latency. Rungs scale width as well as input size so that weights grow with the work, as in real
+models (a full-width net at 32 px is bound by streaming its 8.6 MB of weights: 0.9 ms).
 """
 
 from __future__ import annotations
