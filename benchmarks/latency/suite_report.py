@@ -81,7 +81,7 @@ def markdown(results: dict) -> str:
     s, rows = results["settings"], results["rows"]
     env = results.get("env", {})
     load = env.get("loadavg_start", [0.0])[0]
-    shared = f", shared with other jobs: load average {load:.1f} at the start" if s.get("shared") else ""
+    shared = f", 1-min load average {load:.1f} at the start: busy, or a run just before" if s.get("shared") else ""
     lines = [
         "# Realized latency speedup of pruning",
         "",
