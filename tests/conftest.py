@@ -37,3 +37,14 @@ def tiny(digits):
     model = EdgeNet(num_classes=10, in_channels=1, width=4)
     fit(model, digits, FinetuneConfig(epochs=2, lr=1e-2, distill=False))
     return model.eval()
+
+
+@pytest.fixture()
+def default_checkpoint(tmp_path):
+    """Seeded, untrained weights of the default model saved as ``m.safetensors`` (for CLI tests)."""
+    from edgeprune.models import ModelSpec, build_model, save_weights
+
+    torch.manual_seed(0)
+    path = tmp_path / "m.safetensors"
+    save_weights(build_model(ModelSpec("edgeprune:default")), path)
+    return path

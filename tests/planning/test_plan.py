@@ -12,7 +12,6 @@ import torch
 from edgeprune.cli import main
 from edgeprune.config import FinetuneConfig
 from edgeprune.errors import EdgepruneError
-from edgeprune.models import ModelSpec, build_model, save_weights
 from edgeprune.planning.allocate import allocate, group_options
 from edgeprune.planning.budget import plan_to_budget
 from edgeprune.planning.costmodel import CostModel
@@ -103,10 +102,8 @@ def test_tolerance_bisects_to_the_smallest_passing_budget(tiny, digits, sens, ex
     assert strict.best is None or strict.best.fraction <= 1.0
 
 
-def test_plan_cli_writes_replayable_plan(tmp_path, capsys) -> None:
-    torch.manual_seed(0)
-    ckpt = tmp_path / "m.safetensors"
-    save_weights(build_model(ModelSpec("edgeprune:default")), ckpt)
+def test_plan_cli_writes_replayable_plan(tmp_path, default_checkpoint, capsys) -> None:
+    ckpt = default_checkpoint
     out = tmp_path / "plan.json"
     argv = ["plan", "--data", "digits", "--checkpoint", str(ckpt), "--samples", "64", "--ratios", "0.3,0.6"]
     assert main([*argv, "--macs", "0.5", "--out", str(out), "--cache-dir", str(tmp_path / "c")]) == 0

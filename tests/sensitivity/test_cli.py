@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from edgeprune.cli import main
-from edgeprune.models import ModelSpec, build_model, save_weights
 
 
-def test_cli_writes_json_and_png(tmp_path, capsys) -> None:
-    torch.manual_seed(0)
-    ckpt = tmp_path / "m.safetensors"
-    save_weights(build_model(ModelSpec("edgeprune:default")), ckpt)
+def test_cli_writes_json_and_png(tmp_path, default_checkpoint, capsys) -> None:
+    ckpt = default_checkpoint
     out = tmp_path / "out"
     argv = ["sensitivity", "--data", "digits", "--checkpoint", str(ckpt), "--samples", "64", "--ratios", "0.5"]
     assert main([*argv, "--out", str(out), "--cache-dir", ""]) == 0
@@ -24,10 +20,8 @@ def test_cli_writes_json_and_png(tmp_path, capsys) -> None:
     assert "wrote" in capsys.readouterr().out
 
 
-def test_cli_rejects_bad_ratio(tmp_path, capsys) -> None:
-    torch.manual_seed(0)
-    ckpt = tmp_path / "m.safetensors"
-    save_weights(build_model(ModelSpec("edgeprune:default")), ckpt)
+def test_cli_rejects_bad_ratio(tmp_path, default_checkpoint, capsys) -> None:
+    ckpt = default_checkpoint
     assert main(["sensitivity", "--data", "digits", "--checkpoint", str(ckpt), "--ratios", "0.5,1.5"]) == 2
     assert "ratio grid" in capsys.readouterr().err
 
