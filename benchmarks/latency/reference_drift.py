@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import suite_variants as sv
 
 from edgeprune.atomic import write_json
-from edgeprune.bench.harness import Protocol, measure_local
+from edgeprune.bench.harness import Protocol
 from edgeprune.bench.reference import RUNGS, builtin_ladder
-from edgeprune.bench.regression import assign_references
+from edgeprune.bench.regression import assign_references, measure_ratios
 from edgeprune.errors import EdgepruneError, run_script
 from edgeprune.progress import progress_bar
 
@@ -56,12 +56,8 @@ def neighbour(code: str | None, core: int):
 
 
 def ratios(model: Path, reference: Path, protocol: Protocol, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        run = measure_local([reference, model], protocol)
-        ref, m = (r["latency_ms"]["p50"] for r in run["results"])
-        out.append(m / ref)
-    return out
+    """p50(model) / p50(reference) of each of ``repeats`` fresh processes (the gate's own measurement)."""
+    return measure_ratios({"m": model}, {"ref": reference}, protocol, repeats)["models"]["m"]["ratios"]
 
 
 def main(argv: list[str] | None = None) -> int:
