@@ -35,7 +35,7 @@ from edgeprune.models.pretrained import train_or_load, training_config
 from edgeprune.planning.budget import plan_to_budget
 from edgeprune.planning.uniform import smallest_ratio_meeting
 from edgeprune.prune import apply_plan, count_macs_params, make_plan
-from edgeprune.report import versions
+from edgeprune.versions import versions
 from edgeprune.sensitivity import sensitivity
 from edgeprune.sensitivity.samples import choosing_samples
 

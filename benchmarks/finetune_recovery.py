@@ -26,7 +26,7 @@ from edgeprune.finetune.schedule import uniform_planner
 from edgeprune.models import ModelSpec
 from edgeprune.models.pretrained import train_or_load
 from edgeprune.prune import apply_plan, count_macs_params
-from edgeprune.report import versions
+from edgeprune.versions import versions
 
 WITHIN_PT = 0.5
 

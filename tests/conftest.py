@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("EDGEPRUNE_NO_PROGRESS", "1")
+# one cache for the whole test session, never the user's ~/.cache/edgeprune
+os.environ.setdefault("EDGEPRUNE_CACHE", tempfile.mkdtemp(prefix="edgeprune-test-cache-"))
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="session")
 def digits():
-    from edgeprune.data import load_dataset
+    from edgeprune.data import load_data
 
-    return load_dataset("digits")
+    return load_data("digits")
 
 
 @pytest.fixture()
@@ -48,3 +51,22 @@ def default_checkpoint(tmp_path):
     path = tmp_path / "m.safetensors"
     save_weights(build_model(ModelSpec("edgeprune:default")), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def digits_png_folder(tmp_path_factory):
+    """The 8x8 digits as 16x16 gray PNGs in ``train/<class>/`` and ``val/<class>/`` folders (real images)."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    root = tmp_path_factory.mktemp("digits_png")
+    bunch = load_digits()
+    order = np.random.default_rng(0).permutation(len(bunch.images))
+    for rank, i in enumerate(order):
+        part = "val" if rank % 5 == 0 else "train"
+        folder = root / part / str(bunch.target[i])
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (bunch.images[i] * (255.0 / 16.0)).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").resize((16, 16), Image.NEAREST).save(folder / f"{i}.png")
+    return root

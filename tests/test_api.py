@@ -24,7 +24,7 @@ def test_unknown_name():
 
 def test_cli_loads_only_the_chosen_command():
     code = (
-        "import sys; from edgeprune.cli import main;"
+        "import sys; from edgeprune.commands.main import main;"
         " rc = main(['deploy', '--target', 'nope']); print(rc, 'torch' in sys.modules)"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

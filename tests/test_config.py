@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeprune.config import TARGETS_DIR, known_targets, load_target
 from edgeprune.errors import ConfigError
+from edgeprune.pipeline.targets import TARGETS_DIR, known_targets, load_target
 
 
 def test_shipped_targets_load():
@@ -18,7 +18,7 @@ def test_shipped_targets_load():
 def test_tflite_target_values():
     target = load_target("tflite")
     assert target.export.format == "tflite" and target.export.precision == "fp32"
-    assert target.bench.runtime == "litert" and target.prune.macs == 0.5
+    assert target.runtime == "litert" and target.prune.macs == 0.5 and target.data.spec == "mnist5k"
 
 
 def test_unknown_target_lists_known_ones():
@@ -26,40 +26,53 @@ def test_unknown_target_lists_known_ones():
         load_target("nope")
 
 
-def test_unknown_field_names_file_section_and_field(tmp_path: Path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[prune]\nmacs = 0.5\nratioo = 3\n")
-    with pytest.raises(ConfigError, match=r"bad.toml:prune: unknown field\(s\) \['ratioo'\]"):
-        load_target(str(bad))
+def _target(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    return path
 
 
-def test_bad_value_names_field(tmp_path: Path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[prune]\nmacs = 1.5\n")
-    with pytest.raises(ConfigError, match=r"bad.toml: prune.macs: must be in \(0, 1\], got 1.5"):
-        load_target(str(bad))
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[prune]\nmacs = 0.5\nratioo = 3\n", r"bad.toml:prune: unknown field\(s\) \['ratioo'\]"),
+        ("[prune]\nmacs = 1.5\n", r"bad.toml: prune.macs: must be in \(0, 1\], got 1.5"),
+        ('[bench]\nthreads = "two"\n', r"bench.threads: must be an integer, got 'two'"),
+        ("[bench]\ncores = [0, '1; touch /tmp/x']\n", r"bench.cores\[1\]: must be an integer"),
+        ("[bench]\ncores = [-1]\n", r"bench.cores: must be CPU numbers >= 0"),
+        ("prune = 5\n", r"bad.toml:prune: must be a table"),
+        ("[model]\ncheckpoint = 5\n", r"model.checkpoint: must be a string, got 5"),
+        ("[finetune]\nlr = inf\n", r"finetune.lr: must be a finite number, got inf"),
+        ("[finetune]\nlr = nan\n", r"finetune.lr: must be a finite number"),
+        ('[export]\nformat = "onnx"\nprecision = "int8"\n', r"export.precision: format 'onnx' writes \['fp32'\]"),
+        ('[bench]\nruntime = "onnxruntime"\n', r"bench.runtime: 'onnxruntime' cannot run export.format 'tflite'"),
+        ('name = "../../../x"\n', r"name: '../../../x' must be 1-64 letters"),
+        ('[prune]\nmethod = "lottery"\n', r"prune.method 'lottery' is unknown \(known: \['sensitivity', 'uniform'\]\)"),
+        ('[prune]\nimportance = "vibes"\n', r"prune.importance 'vibes' is unknown"),
+        ("[prune]\nignored_layers = [3]\n", r"prune.ignored_layers\[0\]: must be a string"),
+        ("[model\n", r"invalid TOML"),
+    ],
+)
+def test_bad_target_names_the_field(tmp_path: Path, text: str, message: str):
+    with pytest.raises(ConfigError, match=message):
+        load_target(str(_target(tmp_path, text)))
 
 
-def test_wrong_type_names_field(tmp_path: Path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[bench]\nthreads = "two"\n')
-    with pytest.raises(ConfigError, match=r"bench.threads: must be int"):
-        load_target(str(bad))
-
-
-def test_onnx_cannot_be_int8(tmp_path: Path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[export]\nformat = "onnx"\nprecision = "int8"\n')
-    with pytest.raises(ConfigError, match=r"export.precision"):
-        load_target(str(bad))
+def test_earlier_target_files_keep_working(tmp_path: Path):
+    target = load_target(str(_target(tmp_path, '[model]\nspec = "edgeprune:default"\ndata = "digits"\n')))
+    assert target.data.spec == "digits"
 
 
 def test_targets_dir_is_in_repo():
     assert (TARGETS_DIR / "tflite.toml").is_file()
 
 
-def test_unknown_prune_method(tmp_path: Path):
-    bad = tmp_path / "bad.toml"
-    bad.write_text('[prune]\nmethod = "lottery"\n')
-    with pytest.raises(ConfigError, match=r"prune\.method: must be one of"):
-        load_target(str(bad))
+def test_overrides_validate_like_the_toml():
+    from edgeprune.pipeline.overrides import apply_overrides
+
+    target = apply_overrides(load_target("tflite"), macs=0.3, round_to=8, epochs=2, data="digits")
+    assert (target.prune.macs, target.prune.round_to, target.finetune.epochs, target.data.spec) == (0.3, 8, 2, "digits")
+    with pytest.raises(ConfigError, match=r"prune.macs: must be in \(0, 1\]"):
+        apply_overrides(load_target("tflite"), macs=2.0)
+    with pytest.raises(ConfigError, match="prune.method 'x' is unknown"):
+        apply_overrides(load_target("tflite"), method="x")

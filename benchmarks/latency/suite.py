@@ -111,7 +111,7 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def environment() -> dict:
-    from edgeprune.report.versions import versions
+    from edgeprune.versions import versions
 
     cpu = platform.processor() or "?"
     cpuinfo = Path("/proc/cpuinfo")

@@ -18,8 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from edgeprune.bench.harness import Protocol, measure_local
-from edgeprune.bench.regression import log_spread, measure_ratios, sha256
+from edgeprune.bench.regression import log_spread, measure_ratios
 from edgeprune.errors import EdgepruneError
+from edgeprune.hashing import sha256_file as sha256
 
 UNPRUNED = "unpruned"
 

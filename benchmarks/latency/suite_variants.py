@@ -125,8 +125,9 @@ def weights_hash(model: nn.Module) -> str:
 def build_unpruned(arch: Arch) -> nn.Module:
     """The trained default (cached under build/models) or a seeded random-weight torchvision model."""
     if arch.trained:
-        from edgeprune.data import load_dataset
         from edgeprune.models.pretrained import train_or_load
+
+        from edgeprune.data import load_dataset
 
         model, _, _ = train_or_load(arch.spec, load_dataset("mnist5k"), 12)
         return model.eval()

@@ -1,21 +1,23 @@
-"""Frozen, validated configs for every stage, and target TOML loading.
+"""Frozen, validated configs of every stage: one dataclass per section of a target file.
 
-A target file (``targets/<name>.toml``) has the sections ``[model]``, ``[prune]``, ``[finetune]``,
-``[export]`` and ``[bench]``; each maps onto one dataclass below. Unknown fields and bad values raise
-:class:`ConfigError` naming the file, section and field.
+A target file (``targets/<name>.toml``) has the sections ``[model]``, ``[data]``, ``[task]``, ``[prune]``,
+``[finetune]``, ``[export]`` and ``[bench]``; each maps onto one dataclass below. Every value is checked by type
+and range here (tuple elements too, non-finite numbers refused); names that registries own (criteria,
+strategies) are checked where the target is loaded (:mod:`edgeprune.targets`). Errors name the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
+import math
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
 from edgeprune.errors import ConfigError
+from edgeprune.formats import FORMATS, PRECISIONS, format_named, known_runtimes
 
-TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _check(cond: bool, where: str, message: str) -> None:
@@ -25,39 +27,89 @@ def _check(cond: bool, where: str, message: str) -> None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which model, checkpoint and data the target deploys by default."""
+    """Which model and (unpruned) checkpoint the target deploys by default."""
 
     spec: str = "edgeprune:default"
-    data: str = "mnist5k"
     checkpoint: str | None = None
-    train_epochs: int = 12
+    train_epochs: int = 12  # when no checkpoint is given: epochs to train the baseline (cached)
 
     def __post_init__(self) -> None:
-        _check(self.train_epochs >= 1, "model.train_epochs", f"must be >= 1, got {self.train_epochs}")
+        _check(bool(self.spec), "model.spec", "must not be empty")
+        _check(1 <= self.train_epochs <= 10_000, "model.train_epochs", f"must be in 1..10000, got {self.train_epochs}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data, and the preprocessing the model was trained with (for npz:, imagefolder: and folders)."""
+
+    spec: str = "mnist5k"
+    resize: tuple[int, ...] = ()  # (H, W) or (S,) for S x S
+    crop: tuple[int, ...] = ()
+    scale: float = 1.0
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    channels: int = 0  # 0: as stored / as the images are
+    batch_size: int = 500  # evaluation batch
+
+    def __post_init__(self) -> None:
+        _check(bool(self.spec), "data.spec", "must not be empty")
+        for name in ("resize", "crop"):
+            size = getattr(self, name)
+            _check(len(size) in (0, 1, 2) and all(s >= 1 for s in size), f"data.{name}", f"must be [H, W], got {size}")
+        _check(self.scale > 0, "data.scale", f"must be > 0, got {self.scale}")
+        _check(len(self.mean) == len(self.std), "data.std", "must have as many values as data.mean")
+        _check(all(s > 0 for s in self.std), "data.std", f"every value must be > 0, got {list(self.std)}")
+        _check(self.channels in (0, 1, 3), "data.channels", f"must be 0 (as stored), 1 or 3, got {self.channels}")
+        _check(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
+
+    @property
+    def user_preprocessing(self) -> bool:
+        return bool(self.resize or self.crop or self.mean or self.channels or self.scale != 1.0)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The task's loss and metric: empty means classification (cross-entropy, top-1)."""
+
+    loss: str = ""  # module:function or path/file.py:function, (outputs, targets) -> scalar tensor
+    metric: str = ""  # module:function or path/file.py:function, (outputs, targets) -> batch mean
+    higher_is_better: bool = True
+    distill: str = ""  # "kl" (softmax over dim 1) or "mse"; "" = kl
 
 
 @dataclass(frozen=True)
 class PruneConfig:
     """Budget and criterion for structured pruning."""
 
-    macs: float = 0.5
-    method: str = "uniform"  # uniform | sensitivity (see edgeprune.planning.strategies)
-    importance: str = "magnitude"
+    macs: float = 0.5  # keep at most this fraction of the MACs (0 < macs <= 1)
+    params: float | None = None  # set: budget the parameter count (fraction) instead of MACs
+    method: str = "uniform"  # a strategy in edgeprune.planning.strategies
+    importance: str = "magnitude"  # a criterion in edgeprune.importance
     round_to: int = 1
     max_ratio: float = 0.9
+    max_drop: float | None = None  # set: tolerance mode, the smallest budget within this many metric points
+    recalibrate: int = 256  # select samples re-estimating BatchNorm statistics after pruning (0: off)
     ignored_layers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check(0.0 < self.macs <= 1.0, "prune.macs", f"must be in (0, 1], got {self.macs}")
-        methods = ("uniform", "sensitivity")
-        _check(self.method in methods, "prune.method", f"must be one of {methods}, got {self.method!r}")
-        _check(self.round_to >= 1, "prune.round_to", f"must be >= 1, got {self.round_to}")
+        _check(self.params is None or 0.0 < self.params <= 1.0, "prune.params", f"must be in (0, 1], got {self.params}")
+        _check(bool(self.method), "prune.method", "must not be empty")
+        _check(bool(self.importance), "prune.importance", "must not be empty")
+        _check(1 <= self.round_to <= 1024, "prune.round_to", f"must be in 1..1024, got {self.round_to}")
         _check(0.0 < self.max_ratio < 1.0, "prune.max_ratio", f"must be in (0, 1), got {self.max_ratio}")
+        _check(self.max_drop is None or self.max_drop >= 0, "prune.max_drop", f"must be >= 0, got {self.max_drop}")
+        _check(self.recalibrate >= 0, "prune.recalibrate", f"must be >= 0, got {self.recalibrate}")
+
+    @property
+    def budget(self) -> tuple[str, float]:
+        """(kind, fraction): ``("params", p)`` when a params budget is set, else ``("macs", m)``."""
+        return ("params", self.params) if self.params is not None else ("macs", self.macs)
 
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Recovery training after pruning."""
+    """Recovery training after pruning (and the recipe that trains a missing baseline)."""
 
     epochs: int = 6
     lr: float = 2e-3
@@ -75,22 +127,26 @@ class FinetuneConfig:
     gamma: float = 0.1
     momentum: float = 0.9  # SGD (Nesterov)
     steps: int = 0  # > 0: stop after this many optimizer steps (overrides ``epochs``)
-    patience: int = 0  # > 0: stop after this many epochs without a better select accuracy
+    patience: int = 0  # > 0: stop after this many epochs without a better select metric
     checkpoint_steps: int = 0  # > 0: also checkpoint every this many steps inside an epoch
     keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
+    workers: int = 0  # DataLoader worker processes decoding samples (0: in the training process)
 
     def __post_init__(self) -> None:
         self._check_schedule()
-        _check(self.epochs >= 0, "finetune.epochs", f"must be >= 0, got {self.epochs}")
-        _check(self.lr > 0, "finetune.lr", f"must be > 0, got {self.lr}")
+        _check(0 <= self.epochs <= 10_000, "finetune.epochs", f"must be in 0..10000, got {self.epochs}")
+        _check(0.0 < self.lr <= 10.0, "finetune.lr", f"must be in (0, 10], got {self.lr}")
         _check(self.batch_size >= 1, "finetune.batch_size", f"must be >= 1, got {self.batch_size}")
+        optimizers = ("adamw", "sgd")
         _check(
-            self.optimizer in ("adamw", "sgd"),
-            "finetune.optimizer",
-            f"must be 'adamw' or 'sgd', got {self.optimizer!r}",
+            self.optimizer in optimizers, "finetune.optimizer", f"must be one of {optimizers}, got {self.optimizer!r}"
         )
+        _check(self.weight_decay >= 0, "finetune.weight_decay", f"must be >= 0, got {self.weight_decay}")
+        _check(0.0 <= self.label_smoothing < 1.0, "finetune.label_smoothing", "must be in [0, 1)")
         _check(0.0 <= self.alpha <= 1.0, "finetune.alpha", f"must be in [0, 1], got {self.alpha}")
         _check(self.temperature > 0, "finetune.temperature", f"must be > 0, got {self.temperature}")
+        _check(self.seed >= 0, "finetune.seed", f"must be >= 0, got {self.seed}")
+        _check(self.workers >= 0, "finetune.workers", f"must be >= 0, got {self.workers}")
 
     def _check_schedule(self) -> None:
         schedulers = ("onecycle", "cosine", "step", "constant")
@@ -107,6 +163,11 @@ class FinetuneConfig:
         _check(self.keep_checkpoints >= 1, "finetune.keep_checkpoints", f"must be >= 1, got {self.keep_checkpoints}")
 
 
+def training_recipe(epochs: int, seed: int = 0) -> FinetuneConfig:
+    """The recipe that trains a baseline from scratch (no teacher)."""
+    return FinetuneConfig(epochs=epochs, lr=4e-3, batch_size=64, distill=False, label_smoothing=0.05, seed=seed)
+
+
 @dataclass(frozen=True)
 class ExportConfig:
     """Artifact format and precision."""
@@ -118,30 +179,34 @@ class ExportConfig:
     io_dtype: str = "float"  # int8 only: "float" or "int8" model input/output
     nhwc: bool = False  # tflite: channels-last input for mobile apps
     dynamic_batch: bool = False  # onnx: symbolic batch dimension
+    parity_samples: int = 64  # validation samples the fp32/fp16 parity check runs
 
     def __post_init__(self) -> None:
-        _check(self.format in ("tflite", "onnx"), "export.format", f"must be 'tflite' or 'onnx', got {self.format!r}")
+        _check(self.format in FORMATS, "export.format", f"must be one of {sorted(FORMATS)}, got {self.format!r}")
+        _check(self.precision in PRECISIONS, "export.precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
+        fmt = format_named(self.format)
         _check(
-            self.precision in ("fp32", "fp16", "int8"),
+            self.precision in fmt.precisions,
             "export.precision",
-            f"must be one of fp32, fp16, int8, got {self.precision!r}",
+            f"format '{self.format}' writes {list(fmt.precisions)}, not {self.precision!r}",
         )
         _check(
             self.io_dtype in ("float", "int8"), "export.io_dtype", f"must be 'float' or 'int8', got {self.io_dtype!r}"
         )
-        _check(self.calibration_samples >= 1, "export.calibration_samples", "must be >= 1")
-        _check(
-            not (self.format == "onnx" and self.precision != "fp32"),
-            "export.precision",
-            "ONNX export supports fp32 only; use format = 'tflite' for fp16/int8",
-        )
+        _check(1 <= self.calibration_samples <= 100_000, "export.calibration_samples", "must be in 1..100000")
+        _check(17 <= self.opset <= 30, "export.opset", f"must be in 17..30, got {self.opset}")
+        _check(1 <= self.parity_samples <= 100_000, "export.parity_samples", "must be in 1..100000")
+
+    @property
+    def runtime(self) -> str:
+        return format_named(self.format).runtime
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """How latency is measured: runtime, threads, warm-up and run counts."""
+    """How latency is measured: runtime, threads, warm-up and run counts, cores, remote board."""
 
-    runtime: str = "litert"
+    runtime: str = ""  # "" = the runtime of export.format; else it must be that runtime
     threads: int = 1
     warmup: int = 20
     runs: int = 200
@@ -154,14 +219,17 @@ class BenchConfig:
     remote_workdir: str = "/tmp/edgeprune"  # scratch folder on the board, removed after each run
 
     def __post_init__(self) -> None:
-        _check(
-            self.runtime in ("litert", "onnxruntime", "torch"),
-            "bench.runtime",
-            f"must be one of litert, onnxruntime, torch, got {self.runtime!r}",
-        )
-        _check(self.threads >= 1, "bench.threads", f"must be >= 1, got {self.threads}")
-        _check(self.runs >= 1, "bench.runs", f"must be >= 1, got {self.runs}")
-        _check(self.warmup >= 0, "bench.warmup", f"must be >= 0, got {self.warmup}")
+        runtimes = known_runtimes()
+        _check(self.runtime in ("", *runtimes), "bench.runtime", f"must be one of {runtimes}, got {self.runtime!r}")
+        _check(1 <= self.threads <= 256, "bench.threads", f"must be in 1..256, got {self.threads}")
+        _check(1 <= self.runs <= 1_000_000, "bench.runs", f"must be in 1..1000000, got {self.runs}")
+        _check(0 <= self.warmup <= 1_000_000, "bench.warmup", f"must be in 0..1000000, got {self.warmup}")
+        _check(0.0 <= self.min_seconds <= 3600, "bench.min_seconds", f"must be in [0, 3600], got {self.min_seconds}")
+        _check(all(0 <= c < 4096 for c in self.cores), "bench.cores", f"must be CPU numbers >= 0, got {self.cores}")
+        _check(len(set(self.cores)) == len(self.cores), "bench.cores", f"lists a core twice: {self.cores}")
+        _check(bool(self.remote_python.strip()), "bench.remote_python", "must not be empty")
+        _check(self.remote_workdir.startswith("/"), "bench.remote_workdir", "must be an absolute path on the board")
+        _check("\n" not in self.remote + self.remote_key, "bench.remote", "must be one line")
 
 
 @dataclass(frozen=True)
@@ -171,42 +239,79 @@ class Target:
     name: str
     description: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
+
+    def __post_init__(self) -> None:
+        _check(
+            bool(SAFE_NAME.match(self.name)),
+            "name",
+            f"{self.name!r} must be 1-64 letters, digits, '.', '_' or '-' (it names the output folder)",
+        )
+        runtime = self.export.runtime
+        _check(
+            self.bench.runtime in ("", runtime),
+            "bench.runtime",
+            f"{self.bench.runtime!r} cannot run export.format {self.export.format!r} (its runtime is {runtime!r});"
+            " make the two fields agree",
+        )
+
+    @property
+    def runtime(self) -> str:
+        """The runtime the artifacts are measured on (export.format's)."""
+        return self.export.runtime
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 T = TypeVar("T")
-_SECTIONS = {
+SECTIONS: dict[str, type] = {
     "model": ModelConfig,
+    "data": DataConfig,
+    "task": TaskConfig,
     "prune": PruneConfig,
     "finetune": FinetuneConfig,
     "export": ExportConfig,
     "bench": BenchConfig,
 }
+_SIMPLE = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
 
 
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    """Convert TOML values to the dataclass field's type, rejecting mismatches."""
-    text = str(hint)
-    if text.startswith("tuple"):
-        _check(isinstance(value, list), where, f"must be a list, got {value!r}")
-        return tuple(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    for simple in (bool, int, float, str):
-        if hint is simple:
-            ok = isinstance(value, simple) and not (simple is int and isinstance(value, bool))
-            _check(ok, where, f"must be {simple.__name__}, got {value!r}")
+def _coerce_simple(value: Any, kind: type, where: str) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+    _check(ok, where, f"must be {_SIMPLE[kind]}, got {value!r}")
+    if kind is float:
+        _check(math.isfinite(value), where, f"must be a finite number, got {value!r}")
+    if kind is str:
+        _check("\x00" not in value, where, "must not contain NUL characters")
     return value
 
 
-def section_from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Convert a TOML value to the dataclass field's type, rejecting mismatches (tuple elements too)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is tuple:
+        _check(isinstance(value, list), where, f"must be a list, got {value!r}")
+        return tuple(_coerce_simple(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+    if args and type(None) in args:  # "X | None"
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint in _SIMPLE:
+        return _coerce_simple(value, hint, where)
+    return value
+
+
+def section_from_dict(cls: type[T], data: Any, where: str) -> T:
     """Build a config dataclass from a TOML table, naming unknown or mistyped fields."""
+    _check(isinstance(data, dict), where, f"must be a table ([{where.rsplit(':', 1)[-1]}]), got {data!r}")
     hints = get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
@@ -218,24 +323,6 @@ def section_from_dict(cls: type[T], data: dict[str, Any], where: str) -> T:
         raise ConfigError(f"{where.rsplit(':', 1)[0]}: {exc}") from None
 
 
-def known_targets(directory: Path = TARGETS_DIR) -> list[str]:
-    """Names of the target files shipped in ``targets/``."""
-    return sorted(p.stem for p in directory.glob("*.toml"))
-
-
-def load_target(name_or_path: str, directory: Path = TARGETS_DIR) -> Target:
-    """Load ``targets/<name>.toml`` or a TOML file path into a :class:`Target`."""
-    path = Path(name_or_path)
-    if not (path.suffix == ".toml" and path.is_file()):
-        path = directory / f"{name_or_path}.toml"
-    if not path.is_file():
-        raise ConfigError(f"unknown target '{name_or_path}'; known targets: {', '.join(known_targets(directory))}")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"target file {path}: invalid TOML ({exc})") from None
-    top = {k: v for k, v in raw.items() if k not in _SECTIONS}
-    unknown = sorted(set(top) - {"name", "description"})
-    _check(not unknown, str(path), f"unknown top-level field(s) {unknown}; sections: {sorted(_SECTIONS)}")
-    sections = {key: section_from_dict(cls, raw.get(key, {}), f"{path}:{key}") for key, cls in _SECTIONS.items()}
-    return Target(name=str(top.get("name", path.stem)), description=str(top.get("description", "")), **sections)
+def with_changes(cfg: T, **changes: Any) -> T:
+    """``cfg`` with the non-None ``changes`` applied and validated (flag overrides)."""
+    return dataclasses.replace(cfg, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[type-var]

@@ -12,7 +12,7 @@ import pytest
 from edgeprune.bench.cli import parse_models
 from edgeprune.bench.reference import CACHE_ENV, LADDER, RUNGS
 from edgeprune.bench.regression import baseline_rungs
-from edgeprune.cli import main
+from edgeprune.commands.main import main
 from edgeprune.errors import EdgepruneError
 
 

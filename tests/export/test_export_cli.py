@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeprune.cli import main
+from edgeprune.commands.main import main
 from edgeprune.models import ModelSpec, build_model, save_weights
 
 
@@ -53,8 +53,8 @@ def test_cli_exports_pruned_plan_int8(tmp_path: Path, trained, digits, capsys):
 
     spec = ModelSpec(_factory_spec(), num_classes=10, in_channels=1)
     model = copy.deepcopy(trained)
-    plan = make_plan(model, digits.x_val[:1], 0.25, spec=spec)
-    apply_plan(model, plan, digits.x_val[:1])
+    plan = make_plan(model, take(digits.val, 1)[0], 0.25, spec=spec)
+    apply_plan(model, plan, take(digits.val, 1)[0])
     fit(model, digits, FinetuneConfig(epochs=2, lr=2e-3, distill=False, seed=0), description="fine-tune")
     save_pruned(tmp_path / "pruned", model, plan)
     argv = ["export", "--plan", str(tmp_path / "pruned" / "plan.json"), "--data", "digits", "--format", "tflite"]

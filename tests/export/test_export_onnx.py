@@ -47,7 +47,7 @@ def test_batchnorm_folded_and_eval_enforced(tmp_path: Path):
 
 
 def test_edgenet_graph_has_no_batchnorm(tmp_path: Path, trained, digits):
-    art = export_model(trained, digits.x_val[:1], tmp_path / "m.onnx", "onnx", samples=digits.x_val[:64])
+    art = export_model(trained, take(digits.val, 1)[0], tmp_path / "m.onnx", "onnx", samples=take(digits.val, 64)[0])
     assert "BatchNormalization" not in _ops(art.path) and "Conv" in _ops(art.path)
     graph = onnx.load(str(art.path)).graph
     assert [i.name for i in graph.input] == ["input"] and [o.name for o in graph.output] == ["logits"]
@@ -55,14 +55,14 @@ def test_edgenet_graph_has_no_batchnorm(tmp_path: Path, trained, digits):
 
 
 def test_opset_and_dynamic_batch(tmp_path: Path, trained, digits):
-    art = export_model(trained, digits.x_val[:1], tmp_path / "d.onnx", "onnx", opset=19, dynamic_batch=True)
+    art = export_model(trained, take(digits.val, 1)[0], tmp_path / "d.onnx", "onnx", opset=19, dynamic_batch=True)
     proto = onnx.load(str(art.path))
     assert {o.domain: o.version for o in proto.opset_import}[""] == 19
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     sess = art._load()
-    out = sess.run(None, {"input": digits.x_val[:5].numpy()})[0]
+    out = sess.run(None, {"input": take(digits.val, 5)[0].numpy()})[0]
     with torch.no_grad():
-        ref = trained(digits.x_val[:5]).numpy()
+        ref = trained(take(digits.val, 5)[0]).numpy()
     assert out.shape == (5, 10) and np.allclose(out, ref, atol=1e-4)
     assert art.metadata["options"] == {"opset": 19, "dynamic_batch": True, "batchnorm_folded_after_export": 0}
 

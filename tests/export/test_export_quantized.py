@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from edgeprune.data import take
 import torch
 
 from edgeprune.errors import EdgepruneError, ParityError
@@ -17,12 +19,12 @@ from edgeprune.finetune import evaluate
 def _export(model, digits, path: Path, fmt: str, precision: str, **options):
     return export_model(
         model,
-        digits.x_val[:1],
+        take(digits.val, 1)[0],
         path,
         fmt,
         precision,
-        samples=digits.x_val,
-        labels=digits.y_val,
+        samples=take(digits.val)[0],
+        labels=take(digits.val)[1],
         model_hash="m" * 64,
         plan_hash="p" * 64,
         normalization={"mean": list(digits.mean), "std": list(digits.std)},
@@ -31,9 +33,9 @@ def _export(model, digits, path: Path, fmt: str, precision: str, **options):
 
 
 def test_default_model_exports_everywhere_and_passes(tmp_path: Path, trained, digits):
-    acc, _ = evaluate(trained, digits.x_val, digits.y_val)
+    acc, _ = evaluate(trained, digits.val)
     assert acc > 85.0
-    calib = digits.x_select[:100]
+    calib = take(digits.select, 100)[0]
     cases = [
         ("onnx", "fp32", {}),
         ("tflite", "fp32", {}),
@@ -44,7 +46,7 @@ def test_default_model_exports_everywhere_and_passes(tmp_path: Path, trained, di
     for fmt, precision, options in cases:
         art = _export(trained, digits, tmp_path / f"m_{precision}.{fmt}", fmt, precision, **options)
         v = art.metadata["verification"]
-        assert v["samples"] == len(digits.x_val)
+        assert v["samples"] == len(digits.val)
         if precision == "int8":
             assert v["int8"]["passed"] and v["int8"]["accuracy_drop"] <= 1.0 and v["int8"]["top1_agreement"] >= 97.0
             assert v["int8"]["reference_accuracy"] == pytest.approx(acc, abs=1e-3)
@@ -57,7 +59,7 @@ def test_default_model_exports_everywhere_and_passes(tmp_path: Path, trained, di
 @pytest.fixture(scope="module")
 def int8_artifact(tmp_path_factory, trained, digits):
     path = tmp_path_factory.mktemp("int8") / "q.tflite"
-    return _export(trained, digits, path, "tflite", "int8", calibration=digits.x_select[:64])
+    return _export(trained, digits, path, "tflite", "int8", calibration=take(digits.select, 64)[0])
 
 
 def test_int8_metadata_records_quantization(int8_artifact, digits):
@@ -83,7 +85,7 @@ def test_int8_metadata_records_quantization(int8_artifact, digits):
 def test_int8_io_and_nhwc_input(tmp_path: Path, trained, digits):
     art = _export(
         trained, digits, tmp_path / "q.tflite", "tflite", "int8",
-        calibration=digits.x_select[:64], io_dtype="int8", nhwc=True,
+        calibration=take(digits.select, 64)[0], io_dtype="int8", nhwc=True,
     )  # fmt: skip
     reloaded = load_artifact(art.path)
     shape, dtype = reloaded.input_details()
@@ -91,8 +93,8 @@ def test_int8_io_and_nhwc_input(tmp_path: Path, trained, digits):
     io = art.metadata["quantization"]["io"]
     assert io["output"]["dtype"] == "int8" and io["output"]["scale"] > 0
     with torch.no_grad():
-        ref = trained(digits.x_val[:32]).argmax(1).numpy()
-    assert np.mean(reloaded.run_batch(digits.x_val[:32].numpy()).argmax(1) == ref) >= 0.9
+        ref = trained(take(digits.val, 32)[0]).argmax(1).numpy()
+    assert np.mean(reloaded.run_batch(take(digits.val, 32)[0].numpy()).argmax(1) == ref) >= 0.9
 
 
 def test_fp16_nhwc_matches_torch(tmp_path: Path, trained, digits):
@@ -104,18 +106,18 @@ def test_fp16_nhwc_matches_torch(tmp_path: Path, trained, digits):
 
 def test_int8_needs_calibration(tmp_path: Path, trained, digits):
     with pytest.raises(EdgepruneError, match="int8 export needs calibration samples"):
-        export_model(trained, digits.x_val[:1], tmp_path / "q.tflite", "tflite", "int8")
+        export_model(trained, take(digits.val, 1)[0], tmp_path / "q.tflite", "tflite", "int8")
     with pytest.raises(EdgepruneError, match="io_dtype 'int8' applies to int8 only"):
-        export_model(trained, digits.x_val[:1], tmp_path / "f.tflite", "tflite", "fp32", io_dtype="int8")
+        export_model(trained, take(digits.val, 1)[0], tmp_path / "f.tflite", "tflite", "fp32", io_dtype="int8")
     assert not list(tmp_path.iterdir())
 
 
 def test_int8_accuracy_check_fails_with_numbers(int8_artifact, trained, digits):
     art = int8_artifact
-    report = check_int8_accuracy(art, trained, digits.x_val, digits.y_val)
-    assert report.passed and report.samples == len(digits.x_val)
+    report = check_int8_accuracy(art, trained, *take(digits.val))
+    assert report.passed and report.samples == len(digits.val)
     with pytest.raises(ParityError, match=r"top-1 .*% vs fp32 .*% \(drop .* pt, limit -1.0 pt\), top-1 agreement"):
-        check_int8_accuracy(art, trained, digits.x_val, digits.y_val, max_drop=-1.0)
+        check_int8_accuracy(art, trained, *take(digits.val), max_drop=-1.0)
     other = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     with pytest.raises(ParityError, match=r"agreement with fp32 \d+\.\d% \(limit >= 97.0%\)"):
-        check_int8_accuracy(art, other, digits.x_val)
+        check_int8_accuracy(art, other, take(digits.val)[0])

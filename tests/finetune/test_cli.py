@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgeprune.cli import main
-from edgeprune.finetune import TrainConfig, fit
+from edgeprune.commands.main import main
+from edgeprune.config import FinetuneConfig
+from edgeprune.data import take
+from edgeprune.finetune import fit
 from edgeprune.finetune.checkpoint import list_checkpoints, load_checkpoint_file
 from edgeprune.models import ModelSpec, build_model, save_weights
 from edgeprune.models.checkpoint import read_state_dict
@@ -26,9 +28,9 @@ def inputs(digits, tmp_path) -> tuple[Path, Path]:
     """(unpruned weights trained for one epoch, plan.json pruning half of every group)."""
     torch.manual_seed(0)
     base = build_model(SPEC)
-    fit(base, digits, TrainConfig(epochs=1, lr=5e-3, distill=False))
+    fit(base, digits, FinetuneConfig(epochs=1, lr=5e-3, distill=False))
     save_weights(base, tmp_path / "base.safetensors")
-    make_plan(base, digits.x_train[:1], 0.5, spec=SPEC).save(tmp_path / "plan.json")
+    make_plan(base, take(digits.train, 1)[0], 0.5, spec=SPEC).save(tmp_path / "plan.json")
     return tmp_path / "base.safetensors", tmp_path / "plan.json"
 
 

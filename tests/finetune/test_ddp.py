@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgeprune.cli import main
-from edgeprune.finetune import TrainConfig, fit
+from edgeprune.commands.main import main
+from edgeprune.config import FinetuneConfig
+from edgeprune.data import take
+from edgeprune.finetune import fit
 from edgeprune.models import ModelSpec, build_model, save_weights
 from edgeprune.models.checkpoint import read_state_dict
 from edgeprune.prune import make_plan
@@ -36,9 +38,9 @@ def test_two_processes_match_one(name: str, digits, tmp_path: Path, subprocess_e
     spec = ModelSpec(f"tinymodels:{name}")
     torch.manual_seed(0)
     base = build_model(spec)
-    fit(base, digits, TrainConfig(epochs=1, lr=5e-3, distill=False))
+    fit(base, digits, FinetuneConfig(epochs=1, lr=5e-3, distill=False))
     save_weights(base, tmp_path / "base.safetensors")
-    make_plan(base, digits.x_train[:1], 0.5, spec=spec).save(tmp_path / "plan.json")
+    make_plan(base, take(digits.train, 1)[0], 0.5, spec=spec).save(tmp_path / "plan.json")
     args = ["finetune", "--plan", str(tmp_path / "plan.json"), "--checkpoint", str(tmp_path / "base.safetensors"),
             "--data", "digits", "--epochs", "2", "--batch-size", "64", "--device", "cpu"]  # fmt: skip
     assert main([*args, "--out", str(tmp_path / "one")]) == 0

@@ -10,7 +10,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgeprune.errors import ConfigError, EdgepruneError
-from edgeprune.finetune import TrainConfig, evaluate, fit
+from edgeprune.config import FinetuneConfig
+from edgeprune.data import take
+from edgeprune.finetune import fit
+from edgeprune.task import evaluate
 from edgeprune.finetune.checkpoint import list_checkpoints, load_checkpoint_file
 from edgeprune.finetune.distill import distillation_loss
 from edgeprune.finetune.options import resolve
@@ -30,11 +33,11 @@ def _same(a: nn.Module, b: nn.Module) -> bool:
 
 def test_fit_learns_and_keeps_best_select_epoch(digits) -> None:
     model = _model()
-    result = fit(model, digits, TrainConfig(epochs=3, lr=5e-3, distill=False))
+    result = fit(model, digits, FinetuneConfig(epochs=3, lr=5e-3, distill=False))
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
-    best = max(h["select_acc"] for h in result.history)
-    assert result.best_select_acc == best and result.history[result.best_epoch - 1]["select_acc"] == best
-    assert evaluate(model, digits.x_select, digits.y_select)[0] == pytest.approx(best)
+    best = max(h["select_metric"] for h in result.history)
+    assert result.best_select_metric == best and result.history[result.best_epoch - 1]["select_metric"] == best
+    assert evaluate(model, digits.select)[0] == pytest.approx(best)
     assert best > 60.0 and result.steps == 3 * 20  # 1258 train samples / 64 per batch -> 20 steps an epoch
 
 
@@ -43,7 +46,7 @@ def test_fit_learns_and_keeps_best_select_epoch(digits) -> None:
     [("cosine", 0.0), ("step", 1e-2 * 0.5**2), ("constant", 1e-2), ("onecycle", None)],
 )
 def test_lr_schedules(digits, scheduler: str, expected: float | None) -> None:
-    cfg = TrainConfig(epochs=2, lr=1e-2, scheduler=scheduler, step_epochs=1, gamma=0.5, optimizer="sgd", distill=False)
+    cfg = FinetuneConfig(epochs=2, lr=1e-2, scheduler=scheduler, step_epochs=1, gamma=0.5, optimizer="sgd", distill=False)
     lrs = [h["lr"] for h in fit(_model("plain"), digits, cfg).history]
     if expected is None:  # one-cycle: warms up then anneals far below the peak
         assert lrs[-1] < 1e-2 / 100
@@ -52,12 +55,12 @@ def test_lr_schedules(digits, scheduler: str, expected: float | None) -> None:
 
 
 def test_steps_override_epochs_and_partial_epoch_is_evaluated(digits) -> None:
-    result = fit(_model("plain"), digits, TrainConfig(epochs=9, steps=25, distill=False))
+    result = fit(_model("plain"), digits, FinetuneConfig(epochs=9, steps=25, distill=False))
     assert result.steps == 25 and [h["step"] for h in result.history] == [20, 25]
 
 
 def test_early_stop_on_select_patience(digits) -> None:
-    cfg = TrainConfig(epochs=6, lr=1e-12, scheduler="constant", patience=2, distill=False)
+    cfg = FinetuneConfig(epochs=6, lr=1e-12, scheduler="constant", patience=2, distill=False)
     result = fit(_model("plain"), digits, cfg)  # no BatchNorm, no learning: select accuracy never improves
     assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
 
@@ -66,7 +69,7 @@ def test_seeded_runs_are_identical_and_seed_matters(digits) -> None:
     runs = []
     for seed in (0, 0, 1):
         model = _model()
-        fit(model, digits, TrainConfig(epochs=1, seed=seed, distill=False))
+        fit(model, digits, FinetuneConfig(epochs=1, seed=seed, distill=False))
         runs.append(model)
     assert _same(runs[0], runs[1]) and not _same(runs[0], runs[2])
 
@@ -85,18 +88,18 @@ def test_distillation_loss_math() -> None:
 def test_distillation_is_used_when_a_teacher_exists(digits) -> None:
     teacher = _model(seed=3).eval()
     with_teacher, without = _model(), _model()
-    fit(with_teacher, digits, TrainConfig(epochs=1), teacher)
-    fit(without, digits, TrainConfig(epochs=1), None)
+    fit(with_teacher, digits, FinetuneConfig(epochs=1), teacher)
+    fit(without, digits, FinetuneConfig(epochs=1), None)
     off = _model()
-    fit(off, digits, TrainConfig(epochs=1, distill=False), teacher)
+    fit(off, digits, FinetuneConfig(epochs=1, distill=False), teacher)
     assert not _same(with_teacher, without) and _same(off, without)
 
 
 def test_config_validation_names_the_field() -> None:
     with pytest.raises(ConfigError, match=r"finetune\.scheduler"):
-        TrainConfig(scheduler="linear")
+        FinetuneConfig(scheduler="linear")
     with pytest.raises(ConfigError, match=r"finetune\.patience"):
-        TrainConfig(patience=-1)
+        FinetuneConfig(patience=-1)
     from edgeprune.config import FinetuneConfig
 
     assert resolve(FinetuneConfig(epochs=3)).epochs == 3 and resolve(FinetuneConfig()).scheduler == "onecycle"
@@ -104,7 +107,7 @@ def test_config_validation_names_the_field() -> None:
 
 def test_resume_from_any_checkpoint_is_bit_exact(digits, tmp_path) -> None:
     """Resume from a mid-epoch and from an end-of-epoch checkpoint: same final weights, bit for bit."""
-    cfg = TrainConfig(epochs=3, checkpoint_steps=7, keep_checkpoints=100)
+    cfg = FinetuneConfig(epochs=3, checkpoint_steps=7, keep_checkpoints=100)
     teacher = _model(seed=5).eval()
     full = _model()
     ref = fit(full, digits, cfg, teacher, run_dir=tmp_path / "full")
@@ -127,13 +130,13 @@ def test_resume_from_any_checkpoint_is_bit_exact(digits, tmp_path) -> None:
 
 
 def test_keeps_only_newest_checkpoints(digits, tmp_path) -> None:
-    fit(_model("plain"), digits, TrainConfig(epochs=3, keep_checkpoints=2, distill=False), run_dir=tmp_path)
+    fit(_model("plain"), digits, FinetuneConfig(epochs=3, keep_checkpoints=2, distill=False), run_dir=tmp_path)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["s00000040-e0002.pt", "s00000060-e0003.pt"]
     assert (tmp_path / "result.json").is_file() and (tmp_path / "model" / "weights.safetensors").is_file()
 
 
 def test_run_folder_guards(digits, tmp_path) -> None:
-    cfg = TrainConfig(epochs=1, distill=False)
+    cfg = FinetuneConfig(epochs=1, distill=False)
     (tmp_path / "in").mkdir()
     weights = tmp_path / "in" / "weights.safetensors"
     weights.write_bytes(b"x")
@@ -146,6 +149,6 @@ def test_run_folder_guards(digits, tmp_path) -> None:
         fit(_model("plain"), digits, cfg, run_dir=tmp_path / "run")
     with pytest.raises(EdgepruneError, match=r"config field\(s\) \['lr'\]"):
         fit(
-            _model("plain"), digits, TrainConfig(epochs=1, lr=0.1, distill=False), run_dir=tmp_path / "run", resume=True
+            _model("plain"), digits, FinetuneConfig(epochs=1, lr=0.1, distill=False), run_dir=tmp_path / "run", resume=True
         )
     assert weights.read_bytes() == b"x"

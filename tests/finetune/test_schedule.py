@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.finetune import TrainConfig
-from edgeprune.finetune.schedule import compose, iterative_prune, uniform_planner
+from edgeprune.config import FinetuneConfig
+from edgeprune.data import take
+from edgeprune.planning.iterative import compose, iterative_prune, uniform_planner
 from edgeprune.finetune.taylor import TaylorTracker
 from edgeprune.models import ModelSpec, build_model
 from edgeprune.prune import apply_plan, count_macs_params, load_pruned, make_plan
@@ -25,7 +26,7 @@ def net() -> nn.Module:
 
 
 def test_compose_equals_sequential_pruning(net: nn.Module, digits) -> None:
-    x = digits.x_train[:2]
+    x = take(digits.train, 2)[0]
     first = make_plan(net, x, 0.25, spec=SPEC)
     once = apply_plan(copy.deepcopy(net), first, x)
     second = make_plan(once, x, {"stem.0": 0.5, "hidden": 0.5}, importance="l1")
@@ -42,7 +43,7 @@ def test_compose_equals_sequential_pruning(net: nn.Module, digits) -> None:
 
 
 def test_uniform_planner_meets_target(net: nn.Module, digits) -> None:
-    x = digits.x_train[:1]
+    x = take(digits.train, 1)[0]
     base, _ = count_macs_params(net, x)
     plan = uniform_planner()(net, x, int(0.5 * base), "magnitude")
     macs, _ = count_macs_params(apply_plan(copy.deepcopy(net), plan, x), x)
@@ -51,9 +52,9 @@ def test_uniform_planner_meets_target(net: nn.Module, digits) -> None:
 
 @pytest.mark.parametrize("gradient", [False, True])
 def test_iterative_schedule_reaches_budget_and_reloads(net: nn.Module, digits, tmp_path, gradient: bool) -> None:
-    x = digits.x_train[:1]
+    x = take(digits.train, 1)[0]
     base, _ = count_macs_params(net, x)
-    cfg = TrainConfig(epochs=1, lr=5e-3)
+    cfg = FinetuneConfig(epochs=1, lr=5e-3)
     result = iterative_prune(net, digits, 0.4, 2, cfg, gradient=gradient, spec=SPEC, run_dir=tmp_path)
     fractions = [s["macs_fraction"] for s in result.steps]
     assert len(fractions) == 2 and fractions[0] > fractions[1] and fractions[1] <= 0.4
@@ -62,13 +63,13 @@ def test_iterative_schedule_reaches_budget_and_reloads(net: nn.Module, digits, t
     loaded, plan = load_pruned(tmp_path / "model")
     assert plan.to_dict() == result.plan.to_dict()
     with torch.no_grad():
-        assert torch.equal(loaded(digits.x_val[:8]), result.model.eval()(digits.x_val[:8]))
+        assert torch.equal(loaded(take(digits.val, 8)[0]), result.model.eval()(take(digits.val, 8)[0]))
     assert (tmp_path / "step-1" / "result.json").is_file() and (tmp_path / "iterative.json").is_file()
 
 
 def test_taylor_tracker_accumulates_and_restores_grads(net: nn.Module, digits) -> None:
     tracker = TaylorTracker()
-    x, y = digits.x_train[:16], digits.y_train[:16]
+    x, y = take(digits.train, 16)[0], take(digits.train, 16)[1]
     expected = None
     for _ in range(2):
         net.zero_grad()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.cli import main
+from edgeprune.commands.main import main
 from edgeprune.graph import TraceError, analyze, build_graph, find_blocks
 from edgeprune.models import ModelSpec, build_model
 

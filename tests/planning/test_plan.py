@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from edgeprune.cli import main
+from edgeprune.commands.main import main
 from edgeprune.config import FinetuneConfig
 from edgeprune.errors import EdgepruneError
 from edgeprune.planning.allocate import allocate, group_options
@@ -27,7 +27,7 @@ def sens(tiny, digits):
 
 @pytest.fixture()
 def example(digits) -> torch.Tensor:
-    return digits.x_select[:1].clone()
+    return take(digits.select, 1)[0].clone()
 
 
 def test_cost_model_tracks_exact_macs(tiny, sens, example) -> None:

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from edgeprune.cli import main
+from edgeprune.commands.main import main
 
 
 def test_cli_writes_json_and_png(tmp_path, default_checkpoint, capsys) -> None:
     ckpt = default_checkpoint
     out = tmp_path / "out"
     argv = ["sensitivity", "--data", "digits", "--checkpoint", str(ckpt), "--samples", "64", "--ratios", "0.5"]
-    assert main([*argv, "--out", str(out), "--cache-dir", ""]) == 0
+    assert main([*argv, "--out", str(out), "--no-cache"]) == 0
     data = json.loads((out / "sensitivity.json").read_text())
     assert data["samples"] == 64 and data["ratios"] == [0.5] and len(data["groups"]) == 7
     assert (out / "sensitivity.png").stat().st_size > 1000
@@ -30,3 +30,12 @@ def test_cli_rejects_bad_ratio(tmp_path, default_checkpoint, capsys) -> None:
 def test_cli_names_bad_flag(bad: str, tmp_path, capsys) -> None:
     assert main(["sensitivity", "--data", "digits", "--checkpoint", str(tmp_path / "none"), "--ratios", bad]) == 2
     assert "--ratios 'x,y'" in capsys.readouterr().err
+
+
+def test_cli_does_not_overwrite_without_force(tmp_path, default_checkpoint, capsys) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sensitivity.json").write_text("{}")
+    argv = ["sensitivity", "--data", "digits", "--checkpoint", str(default_checkpoint), "--out", str(out)]
+    assert main(argv) == 2
+    assert "pass --force" in capsys.readouterr().err and (out / "sensitivity.json").read_text() == "{}"

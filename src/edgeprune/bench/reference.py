@@ -22,7 +22,6 @@ from pathlib import Path
 from edgeprune.errors import EdgepruneError
 
 LADDER = "builtin:ladder-v2"
-ARTIFACT_SUFFIX = {"litert": ".tflite", "onnxruntime": ".onnx"}
 CACHE_ENV = "EDGEPRUNE_BENCH_CACHE"  # where built rungs are kept (default ~/.cache/edgeprune/bench)
 # (output channels, stride of the first block, blocks) of each stage: MobileNetV2's body, expansion 6
 STAGES = ((16, 1, 1), (24, 2, 2), (32, 2, 3), (64, 2, 4), (96, 1, 3), (160, 2, 3), (320, 1, 1))
@@ -122,9 +121,9 @@ def default_cache_dir() -> Path:
 def builtin_ladder(runtime: str, cache_dir: str | Path | None = None, rungs: Sequence[Rung] = RUNGS) -> dict[str, Path]:
     """Rung name -> artifact for ``runtime``; exported once, cached under ``cache_dir`` (default_cache_dir())."""
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
-    ext = ARTIFACT_SUFFIX.get(runtime)
-    if ext is None:
-        raise EdgepruneError(f"no built-in reference for runtime {runtime!r}; use litert or onnxruntime")
+    from edgeprune.formats import format_for_runtime
+
+    ext = format_for_runtime(runtime).suffix
     tag = LADDER.split(":")[1]
     paths = {rung: cache_dir / f"reference-{tag}-{rung.label}{ext}" for rung in rungs}
     missing = [(rung, path) for rung, path in paths.items() if not path.is_file()]

@@ -19,7 +19,6 @@ simply a saved measurement (same JSON), so ``--update-baseline`` writes the curr
 
 from __future__ import annotations
 
-import hashlib
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -27,8 +26,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from edgeprune.bench.harness import Protocol, measure_local
-from edgeprune.bench.reference import ARTIFACT_SUFFIX, LADDER, pick_rungs
+from edgeprune.bench.reference import LADDER, pick_rungs
 from edgeprune.errors import EdgepruneError
+from edgeprune.formats import format_for_runtime
+from edgeprune.hashing import sha256_file
 
 SCHEMA = "edgeprune.bench.latency/2"
 NOISE_FLOOR = 0.01  # relative; below this the spread of a handful of repeats is luck, not precision
@@ -44,10 +45,6 @@ class BaselineMismatchError(EdgepruneError):
 def local_measure_many(paths: Sequence[str | Path], protocol: Protocol, repeats: int) -> list[dict]:
     """``repeats`` fresh local runner processes (see :func:`measure_local`)."""
     return [measure_local(list(paths), protocol) for _ in range(repeats)]
-
-
-def sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def log_spread(values: Sequence[float]) -> float:
@@ -106,7 +103,7 @@ def _check_artifacts(models: Mapping[str, str | Path], references: Mapping[str, 
         raise EdgepruneError("no models to measure: give at least one --model")
     if not references:
         raise EdgepruneError("no reference workload given")
-    ext = ARTIFACT_SUFFIX.get(runtime)
+    ext = format_for_runtime(runtime).suffix
     for name, path in {**{f"reference {r}": p for r, p in references.items()}, **models}.items():
         if not Path(path).is_file():
             raise EdgepruneError(f"artifact for {name!r} does not exist: {path}")
@@ -143,7 +140,7 @@ def measure_ratios(
         ratios = [m / r for m, r in zip(p50, pair_ref, strict=True)]
         record_models[name] = {
             "path": str(path),
-            "sha256": sha256(path),
+            "sha256": sha256_file(path),
             "size_bytes": runs[0]["results"][1]["size_bytes"],
             "ratio": statistics.median(ratios),
             "noise": log_spread(ratios),
@@ -151,7 +148,7 @@ def measure_ratios(
             "p50_ms": statistics.median(p50),
             "reference": {
                 "name": ref_name,
-                "sha256": sha256(references[ref_name]),
+                "sha256": sha256_file(references[ref_name]),
                 "p50_ms": statistics.median(pair_ref),
             },
             "first_ms": statistics.median(run["results"][1]["first_ms"] for run in runs),

@@ -24,7 +24,6 @@ from edgeprune.bench.harness import RUNNER, Protocol
 from edgeprune.errors import EdgepruneError
 
 DEFAULT_KNOWN_HOSTS = Path.home() / ".cache" / "edgeprune" / "known_hosts"
-RUNTIME_MODULES = {"litert": ("ai_edge_litert", "tflite_runtime"), "onnxruntime": ("onnxruntime",)}
 
 _PROBE = """
 import importlib.util as u, json, sys
@@ -135,9 +134,9 @@ class SshRunner:
 
     def probe(self, runtime: str) -> dict:
         """Check python, numpy and ``runtime`` on the board; return what was found."""
-        needed = RUNTIME_MODULES.get(runtime)
-        if needed is None:
-            raise RemoteRuntimeError(f"runtime {runtime!r} cannot run remotely; use one of {sorted(RUNTIME_MODULES)}")
+        from edgeprune.formats import format_for_runtime
+
+        needed = format_for_runtime(runtime).runtime_modules
         code = _PROBE % (("numpy", *needed),)
         out = self._run(f"{shlex.quote(self.python)} -c {shlex.quote(code)}", f"python probe ({self.python})")
         try:

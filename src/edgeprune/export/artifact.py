@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
-
-RUNTIME_BY_SUFFIX = {".tflite": "litert", ".onnx": "onnxruntime"}
+from edgeprune.formats import format_of_path
 
 
 @dataclass
@@ -103,11 +102,7 @@ def load_artifact(path: str | Path, precision: str | None = None, threads: int =
     from edgeprune.export.metadata import read_metadata
 
     path = Path(path)
-    runtime = RUNTIME_BY_SUFFIX.get(path.suffix)
-    if runtime is None:
-        raise EdgepruneError(
-            f"artifact {path}: unknown file type '{path.suffix}' (expected {sorted(RUNTIME_BY_SUFFIX)})"
-        )
+    runtime = format_of_path(path).runtime
     if not path.is_file():
         raise EdgepruneError(f"artifact {path} does not exist")
     meta = read_metadata(path)

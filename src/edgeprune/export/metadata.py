@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
+import gzip
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
 from edgeprune.atomic import read_json, write_json
 from edgeprune.errors import EdgepruneError
+from edgeprune.hashing import sha256_file
 
 METADATA_VERSION = 1
 RUNTIME_PACKAGES = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer", "onnx", "onnxruntime", "numpy")
@@ -22,28 +20,14 @@ def metadata_path(artifact_path: str | Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def state_dict_hash(model: nn.Module) -> str:
-    """Hex SHA-256 over the model's state dict (names, shapes, dtypes and values), stable across runs."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
+def gzip_size(path: str | Path) -> int:
+    """Bytes of the file gzip-compressed at level 9: what an app download or OTA update carries."""
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
 
 
 def package_versions() -> dict[str, str]:
     """Versions of the converters and runtimes an artifact depends on."""
-    from edgeprune.report.versions import versions
+    from edgeprune.versions import versions
 
     found = versions()
     return {name: found.get(name, "missing") for name in RUNTIME_PACKAGES}
@@ -59,7 +43,7 @@ def build_metadata(
     input_layout: str,
     model_hash: str,
     plan_hash: str | None = None,
-    normalization: dict[str, Any] | None = None,
+    preprocessing: dict[str, Any] | None = None,
     quantization: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
     verification: dict[str, Any] | None = None,
@@ -71,12 +55,13 @@ def build_metadata(
         "artifact": artifact_path.name,
         "sha256": sha256_file(artifact_path),
         "size_bytes": artifact_path.stat().st_size,
+        "gzip_size_bytes": gzip_size(artifact_path),
         "format": fmt,
         "runtime": runtime,
         "precision": precision,
         "input_shape": list(input_shape),
         "input_layout": input_layout,
-        "normalization": normalization,
+        "preprocessing": preprocessing,
         "source": {"model_hash": model_hash, "plan_hash": plan_hash, **(source or {})},
         "quantization": quantization,
         "options": options or {},

@@ -13,22 +13,15 @@ from torch import nn
 from edgeprune.atomic import atomic_path
 from edgeprune.errors import EdgepruneError, ParityError
 from edgeprune.export.artifact import Artifact
-from edgeprune.export.metadata import build_metadata, metadata_path, state_dict_hash, write_metadata
+from edgeprune.export.metadata import build_metadata, metadata_path, write_metadata
 from edgeprune.export.verify import verify_artifact
-
-EXPORTERS: dict[str, str] = {"onnx": "edgeprune.export.onnx", "tflite": "edgeprune.export.tflite"}
-SUFFIXES: dict[str, str] = {"onnx": ".onnx", "tflite": ".tflite"}
-
-
-def known_formats() -> list[str]:
-    return sorted(EXPORTERS)
+from edgeprune.formats import format_named
+from edgeprune.hashing import state_dict_hash
 
 
 def _exporter(fmt: str) -> Any:
-    module_name = EXPORTERS.get(fmt)
-    if module_name is None:
-        raise EdgepruneError(f"unknown export format '{fmt}'; known: {known_formats()}")
-    return importlib.import_module(module_name)
+    """The exporter module the format table names for ``fmt``."""
+    return importlib.import_module(format_named(fmt).exporter)
 
 
 def _check_options(fmt: str, exporter: Any, options: dict[str, object]) -> None:
@@ -66,7 +59,7 @@ def export_model(
     labels: torch.Tensor | None = None,
     model_hash: str | None = None,
     plan_hash: str | None = None,
-    normalization: dict[str, Any] | None = None,
+    preprocessing: dict[str, Any] | None = None,
     **options: object,
 ) -> Artifact:
     """Export ``model`` (put in eval mode) to ``path`` in format ``fmt``, verify it, and return the artifact.
@@ -74,7 +67,7 @@ def export_model(
     The file is verified before it is renamed into place: ``samples`` (default: ``example``) must match the
     torch model within the precision's bound; for int8 ``labels`` enable the accuracy check. A failed
     check raises :class:`edgeprune.errors.ParityError` and leaves no file behind. ``<path>.json`` records
-    hashes (``model_hash`` defaults to the state-dict hash), input shape, ``normalization``, precision,
+    hashes (``model_hash`` defaults to the state-dict hash), input shape, ``preprocessing``, precision,
     quantization parameters, verification numbers and versions. Format options: onnx ``opset``,
     ``dynamic_batch``; tflite ``calibration`` (required for int8), ``io_dtype``, ``nhwc``.
     """
@@ -101,7 +94,7 @@ def export_model(
         input_layout=artifact.input_layout,
         model_hash=model_hash or state_dict_hash(model),
         plan_hash=plan_hash,
-        normalization=normalization,
+        preprocessing=preprocessing,
         quantization=extra.get("quantization"),
         options=extra.get("options"),
         verification=verification,

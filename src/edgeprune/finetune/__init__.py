@@ -1,7 +1,6 @@
-"""Recovery fine-tuning: resumable loop, distillation from the unpruned teacher, iterative schedules, DDP."""
+"""Recovery fine-tuning: resumable loop, distillation from the unpruned teacher, torchrun/DDP."""
 
-from edgeprune.finetune.evaluate import evaluate
 from edgeprune.finetune.loop import FitResult, fit
-from edgeprune.finetune.options import TrainConfig
+from edgeprune.task import evaluate
 
-__all__ = ["FitResult", "TrainConfig", "evaluate", "fit"]
+__all__ = ["FitResult", "evaluate", "fit"]

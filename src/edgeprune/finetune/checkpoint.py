@@ -90,8 +90,9 @@ def load_checkpoint_file(path: Path) -> dict[str, Any]:
     """Read one checkpoint (weights only); errors name the file."""
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise EdgepruneError(f"checkpoint {path}: cannot be read ({exc})") from None
+    except Exception as exc:  # truncated, corrupt, or not a weights-only file
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise EdgepruneError(f"checkpoint {path}: cannot be read ({first})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise EdgepruneError(f"checkpoint {path}: not an edgeprune fine-tune checkpoint")
     if data.get("version") != VERSION:
@@ -102,6 +103,18 @@ def load_checkpoint_file(path: Path) -> dict[str, Any]:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     found = list_checkpoints(run_dir)
     return found[-1] if found else None
+
+
+def newest_loadable(run_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that reads back (a truncated or corrupt newer one is skipped with a note)."""
+    import sys
+
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            return path, load_checkpoint_file(path)
+        except EdgepruneError as exc:
+            print(f"note: skipping unreadable checkpoint ({exc})", file=sys.stderr)
+    return None
 
 
 def remove_stale_temps(run_dir: Path) -> list[Path]:

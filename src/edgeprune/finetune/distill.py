@@ -1,28 +1,31 @@
-"""Knowledge-distillation loss: KL at temperature T mixed with cross-entropy (Hinton et al., 2015)."""
+"""The training loss: the task's loss, mixed with distillation from the unpruned teacher (Hinton et al., 2015)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch.nn import functional as F
 
+from edgeprune.task import Task
 
-def distillation_loss(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor | None,
-    labels: torch.Tensor,
+
+def training_loss(
+    task: Task,
+    outputs: Any,
+    targets: Any,
+    teacher_outputs: Any | None,
     alpha: float,
     temperature: float,
     label_smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """``(1 - alpha) * CE + alpha * T^2 * KL(teacher_T || student_T)``; plain CE without a teacher."""
-    ce = F.cross_entropy(student_logits, labels, label_smoothing=label_smoothing)
-    if teacher_logits is None or alpha == 0.0:
-        return ce
-    t = temperature
-    kl = F.kl_div(
-        F.log_softmax(student_logits / t, dim=1),
-        F.log_softmax(teacher_logits / t, dim=1),
-        reduction="batchmean",
-        log_target=True,
-    )
-    return (1.0 - alpha) * ce + alpha * (t * t) * kl
+    """``(1 - alpha) * task loss + alpha * distillation``; the task loss alone without a teacher.
+
+    Label smoothing applies to the classification cross-entropy only."""
+    if task.classification and label_smoothing:
+        loss = F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
+    else:
+        loss = task.loss(outputs, targets)
+    if teacher_outputs is None or alpha == 0.0:
+        return loss
+    return (1.0 - alpha) * loss + alpha * task.distill(outputs, teacher_outputs, temperature)

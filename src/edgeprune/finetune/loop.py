@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +22,13 @@ from torch import nn
 
 from edgeprune.atomic import write_json
 from edgeprune.config import FinetuneConfig
-from edgeprune.data import Dataset
+from edgeprune.data import ArrayDataset, Data, fetch
 from edgeprune.errors import EdgepruneError
 from edgeprune.finetune import checkpoint as ckpt
 from edgeprune.finetune import distributed
-from edgeprune.finetune.distill import distillation_loss
-from edgeprune.finetune.evaluate import evaluate, predict
-from edgeprune.finetune.options import TrainConfig, resolve
+from edgeprune.finetune.distill import training_loss
 from edgeprune.progress import progress_bar
+from edgeprune.task import CLASSIFICATION, Task, score_batches
 
 RESULT_FILE = "result.json"
 MODEL_DIR = "model"
@@ -40,7 +40,7 @@ class FitResult:
 
     history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
-    best_select_acc: float = float("nan")
+    best_select_metric: float = float("nan")
     steps: int = 0
     stopped_early: bool = False
     resumed_from: str | None = None
@@ -77,7 +77,7 @@ class _Progress:
     best_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(model: nn.Module, cfg: FinetuneConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(
             model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True
@@ -85,7 +85,7 @@ def _optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total: int, per_epoch: int) -> Any:
+def _scheduler(opt: torch.optim.Optimizer, cfg: FinetuneConfig, total: int, per_epoch: int) -> Any:
     """Per-step LR schedule: one-cycle, cosine to zero, step decay per ``step_epochs`` or constant."""
     sched = torch.optim.lr_scheduler
     if cfg.scheduler == "onecycle":
@@ -95,6 +95,12 @@ def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, total: int, per_epo
     if cfg.scheduler == "step":
         return sched.StepLR(opt, step_size=cfg.step_epochs * per_epoch, gamma=cfg.gamma)
     return sched.ConstantLR(opt, factor=1.0, total_iters=0)
+
+
+def _sequential(dataset: Any) -> Iterator[tuple[Any, Any]]:
+    from edgeprune.data import batches
+
+    return batches(dataset, 500)
 
 
 class _QuietBar:
@@ -117,28 +123,27 @@ class _Run:
     def __init__(
         self,
         model: nn.Module,
-        data: Dataset,
-        cfg: TrainConfig,
+        data: Data,
+        cfg: FinetuneConfig,
         teacher: nn.Module | None,
         ctx: distributed.Context,
         callback: Callback | None,
         plan: Any,
+        task: Task,
     ) -> None:
-        self.model, self.cfg, self.ctx, self.callback, self.plan = model, cfg, ctx, callback, plan
+        self.model, self.cfg, self.ctx, self.callback, self.plan, self.task = model, cfg, ctx, callback, plan, task
         self.gen = torch.Generator().manual_seed(cfg.seed)
         torch.manual_seed(cfg.seed)
         dev = ctx.device
         model.to(dev)
-        self.x, self.y = data.x_train.to(dev), data.y_train.to(dev)
-        self.xs, self.ys = data.x_select.to(dev), data.y_select.to(dev)
-        self.n = len(self.x)
+        self.train_set, self.select_set = data.train, data.select
+        self.n = len(self.train_set)
         self.per_epoch = -(-self.n // cfg.batch_size)
         self.total = cfg.steps or cfg.epochs * self.per_epoch
         self.max_epochs = -(-self.total // self.per_epoch)
         self.opt = _optimizer(model, cfg)
         self.sched = _scheduler(self.opt, cfg, self.total, self.per_epoch)
-        use_teacher = teacher if (cfg.distill and teacher is not None) else None
-        self.teacher_logits = predict(use_teacher.to(dev), self.x) if use_teacher is not None else None
+        self.teacher = teacher.to(dev).eval() if (cfg.distill and teacher is not None) else None
         self.state = _Progress(best_state=_cpu_state(model))
         self.result = FitResult()
         self.net = distributed.wrap(model, ctx)
@@ -163,7 +168,7 @@ class _Run:
             "stopped": s.stopped,
             "history": self.result.history,
             "best_epoch": self.result.best_epoch,
-            "best_select_acc": self.result.best_select_acc,
+            "best_select_metric": self.result.best_select_metric,
             "callback": self.callback.state_dict() if self.callback is not None else None,
             "world": self.ctx.world,
         }
@@ -175,8 +180,7 @@ class _Run:
         if self.ctx.is_main:
             ckpt.save_checkpoint(run_dir, payload, self.cfg.keep_checkpoints)
 
-    def restore(self, path: Path) -> None:
-        data = ckpt.load_checkpoint_file(path)
+    def restore(self, path: Path, data: dict[str, Any]) -> None:
         diff = ckpt.config_mismatch(data["config"], dataclasses.asdict(self.cfg))
         if diff:
             raise EdgepruneError(f"cannot resume from {path}: config field(s) {diff} differ from this run's")
@@ -192,34 +196,47 @@ class _Run:
         s.loss_sum = data["loss_sum"] if self.ctx.is_main else 0.0
         s.bad_epochs, s.stopped, s.best_state = data["bad_epochs"], data["stopped"], data["best_model"]
         self.result.history = list(data["history"])
-        self.result.best_epoch, self.result.best_select_acc = data["best_epoch"], data["best_select_acc"]
+        self.result.best_epoch, self.result.best_select_metric = data["best_epoch"], data["best_select_metric"]
         if self.callback is not None and data["callback"] is not None:
             self.callback.load_state_dict(data["callback"])
         self.result.resumed_from = str(path)
 
     # -- training ----------------------------------------------------------------------------------
-    def train_step(self, idx: torch.Tensor) -> float:
-        part = distributed.shard(idx, self.ctx)
-        logits = self.net(self.x[part])
-        target = self.teacher_logits[part] if self.teacher_logits is not None else None
+    def train_step(self, x: Any, y: Any, global_size: int) -> float:
+        dev = self.ctx.device
+        x, y = x.to(dev), (y.to(dev) if isinstance(y, torch.Tensor) else y)
+        out = self.net(x)
+        target = None
+        if self.teacher is not None:
+            with torch.no_grad():
+                target = self.teacher(x)
         c = self.cfg
-        loss = distillation_loss(logits, target, self.y[part], c.alpha, c.temperature, c.label_smoothing)
+        loss = training_loss(self.task, out, y, target, c.alpha, c.temperature, c.label_smoothing)
+        value = loss.item()
+        if not math.isfinite(value):
+            lr = float(self.sched.get_last_lr()[0])
+            raise EdgepruneError(
+                f"training loss became {value} at step {self.state.step + 1} (epoch {self.state.epoch + 1},"
+                f" lr {lr:.3g}); lower finetune.lr or check the data for extreme values"
+            )
         # DDP averages gradients over ranks; weight each shard so the result is the global-batch mean
-        scaled = loss * (len(part) * self.ctx.world / len(idx)) if self.ctx.distributed else loss
+        scaled = loss * (len(x) * self.ctx.world / global_size) if self.ctx.distributed else loss
         self.opt.zero_grad(set_to_none=True)
         scaled.backward()
         if self.callback is not None:
             self.callback.after_backward(self.model)
         self.opt.step()
         self.sched.step()
-        value = loss.item()
-        self.state.loss_sum += value * len(part)
+        after = getattr(self.callback, "after_step", None)
+        if after is not None:
+            after(self.model)
+        self.state.loss_sum += value * len(x)
         return value
 
     def end_epoch(self, bar: Any) -> None:
         s, r = self.state, self.result
         distributed.sync_buffers(self.model, self.ctx)
-        select_acc, select_loss = evaluate(self.model, self.xs, self.ys)
+        score = score_batches(self.model, _sequential(self.select_set), self.task, self.ctx.device)
         s.epoch += 1
         train_loss = distributed.all_sum(s.loss_sum, self.ctx) / max(s.position, 1)
         r.history.append(
@@ -228,23 +245,41 @@ class _Run:
                 "step": s.step,
                 "lr": float(self.sched.get_last_lr()[0]),
                 "train_loss": train_loss,
-                "select_acc": select_acc,
-                "select_loss": select_loss,
+                "select_metric": score.metric,
+                "select_loss": score.loss,
             }
         )
-        bar.note(f"epoch {s.epoch}/{self.max_epochs} select acc {select_acc:.2f}%")
-        if not select_acc <= r.best_select_acc:  # also true for the first (NaN) comparison
-            r.best_select_acc, r.best_epoch, s.bad_epochs = select_acc, s.epoch, 0
+        bar.note(f"epoch {s.epoch}/{self.max_epochs} select {self.task.metric_name} {self.task.format(score.metric)}")
+        if self.task.better(score.metric, r.best_select_metric):
+            r.best_select_metric, r.best_epoch, s.bad_epochs = score.metric, s.epoch, 0
             s.best_state = _cpu_state(self.model)
         else:
             s.bad_epochs += 1
             if self.cfg.patience and s.bad_epochs >= self.cfg.patience:
                 s.stopped = True
-                bar.note(f"early stop: no better select accuracy for {s.bad_epochs} epoch(s)")
+                bar.note(f"early stop: no better select {self.task.metric_name} for {s.bad_epochs} epoch(s)")
         s.order, s.position, s.loss_sum = None, 0, 0.0
         hook = getattr(self.callback, "on_epoch_end", None)
         if hook is not None:
             hook(self.model, r.history[-1])
+
+    def _epoch_batches(self) -> Iterator[tuple[torch.Tensor, Any, Any]]:
+        """(global index batch, x, y) for the rest of this epoch, from the saved position on (this rank's shard)."""
+        s, bs = self.state, self.cfg.batch_size
+        batches = [s.order[p : p + bs] for p in range(s.position, self.n, bs)]
+        if isinstance(self.train_set, ArrayDataset) or not self.cfg.workers:
+            for idx in batches:
+                x, y = fetch(self.train_set, distributed.shard(idx, self.ctx))
+                yield idx, x, y
+            return
+        from torch.utils.data import DataLoader, default_collate
+
+        shards = [distributed.shard(idx, self.ctx).tolist() for idx in batches]
+        loader = DataLoader(
+            self.train_set, batch_sampler=shards, num_workers=self.cfg.workers, collate_fn=default_collate
+        )
+        for idx, (x, y) in zip(batches, loader, strict=False):
+            yield idx, x, y
 
     def loop(self, run_dir: Path | None, description: str) -> None:
         s, c = self.state, self.cfg
@@ -256,9 +291,10 @@ class _Run:
                 if s.order is None:
                     s.order = torch.randperm(self.n, generator=self.gen)
                 self.net.train()
-                while s.position < self.n and s.step < self.total:
-                    idx = s.order[s.position : s.position + c.batch_size]
-                    loss = self.train_step(idx.to(self.ctx.device))
+                for idx, x, y in self._epoch_batches():
+                    if s.step >= self.total:
+                        break
+                    loss = self.train_step(x, y, len(idx))
                     s.position += len(idx)
                     s.step += 1
                     bar.advance(loss=loss)
@@ -290,11 +326,12 @@ def _write_outputs(run_dir: Path, model: nn.Module, plan: Any, result: FitResult
 
 def fit(
     model: nn.Module,
-    data: Dataset,
+    data: Data,
     cfg: FinetuneConfig,
     teacher: nn.Module | None = None,
     description: str = "fine-tune",
     *,
+    task: Task = CLASSIFICATION,
     run_dir: str | Path | None = None,
     resume: bool = False,
     plan: Any = None,
@@ -308,26 +345,27 @@ def fit(
     plan names its model spec). ``inputs``: files the run must never overwrite. Under torchrun the
     process group is joined here and every rank must call ``fit`` with the same arguments.
     """
-    tc = resolve(cfg)
+    tc = cfg
     if tc.epochs == 0 and tc.steps == 0:
         return FitResult()
     start = time.perf_counter()
     ctx = distributed.context(device)
     if tc.batch_size % ctx.world:
         raise EdgepruneError(f"finetune.batch_size {tc.batch_size} is not divisible by the {ctx.world} processes")
-    if len(data.x_train) == 0:
+    if len(data.train) == 0:
         raise EdgepruneError(f"dataset {data.name}: the train split is empty")
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None and ctx.is_main:
         ckpt.guard_run_dir(run_path, list(inputs), resume)
     distributed.barrier(ctx)
-    run = _Run(model, data, tc, teacher, ctx, callback, plan)
+    run = _Run(model, data, tc, teacher, ctx, callback, plan, task)
     if run_path is not None and resume:
         if ctx.is_main:
             ckpt.remove_stale_temps(run_path)
-        latest = ckpt.latest_checkpoint(run_path)
-        if latest is not None:
-            run.restore(latest)
+        distributed.barrier(ctx)
+        restored = ckpt.newest_loadable(run_path)
+        if restored is not None:
+            run.restore(*restored)
     run.loop(run_path, description)
     result = run.finish()
     result.wall_s = time.perf_counter() - start
@@ -341,6 +379,6 @@ def fit(
 
 def epochs_for(cfg: FinetuneConfig, n_train: int) -> int:
     """Epochs a config runs on ``n_train`` samples (``steps`` wins over ``epochs`` when set)."""
-    tc = resolve(cfg)
+    tc = cfg
     per_epoch = math.ceil(n_train / tc.batch_size)
     return math.ceil(tc.steps / per_epoch) if tc.steps else tc.epochs

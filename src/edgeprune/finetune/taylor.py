@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeprune.data import Dataset
+from edgeprune.data import Data, batches
 from edgeprune.prune.importance import Scorer
+from edgeprune.task import CLASSIFICATION, Task
 
 
 class TaylorTracker:
@@ -65,15 +66,16 @@ class TaylorTracker:
                 p.grad = saved[name]
 
 
-def scoring_pass(model: nn.Module, data: Dataset, tracker: TaylorTracker, batch_size: int = 256) -> None:
-    """One pass of cross-entropy gradients over the train split (no update, eval-mode BatchNorm) into ``tracker``."""
+def scoring_pass(
+    model: nn.Module, data: Data, tracker: TaylorTracker, task: Task = CLASSIFICATION, batch_size: int = 256
+) -> None:
+    """One pass of task-loss gradients over the train split (no update, eval-mode BatchNorm) into ``tracker``."""
     was = model.training
     model.eval()
     try:
-        for i in range(0, len(data.x_train), batch_size):
+        for x, y in batches(data.train, batch_size):
             model.zero_grad(set_to_none=True)
-            logits = model(data.x_train[i : i + batch_size])
-            nn.functional.cross_entropy(logits, data.y_train[i : i + batch_size]).backward()
+            task.loss(model(x), y).backward()
             tracker.after_backward(model)
     finally:
         model.zero_grad(set_to_none=True)

@@ -33,7 +33,9 @@ class Activation(Criterion):
         self.inputs: dict[str, torch.Tensor] = {}
         self.outputs: dict[str, torch.Tensor] = {}
 
-    def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> Criterion:
+    def prepare(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64, loss: Any = None
+    ) -> Criterion:
         sums_in: dict[str, torch.Tensor] = {}
         sums_out: dict[str, torch.Tensor] = {}
         names = {m: n for n, m in model.named_modules()}

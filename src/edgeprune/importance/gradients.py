@@ -4,6 +4,7 @@ batch's parameter gradients to a callback; the model's ``.grad`` fields are left
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,6 +13,7 @@ from torch.nn import functional as F
 from edgeprune.errors import EdgepruneError
 
 OnBatch = Callable[[dict[str, tuple[nn.Module, str, torch.Tensor, torch.Tensor]]], None]
+LossFn = Callable[[Any, Any], torch.Tensor]
 
 
 def param_table(model: nn.Module) -> dict[str, tuple[nn.Module, str, torch.Tensor]]:
@@ -24,9 +26,17 @@ def param_table(model: nn.Module) -> dict[str, tuple[nn.Module, str, torch.Tenso
 
 
 def for_each_batch(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, on_batch: OnBatch, max_batches: int = 0
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    on_batch: OnBatch,
+    max_batches: int = 0,
+    loss: LossFn | None = None,
 ) -> int:
-    """Call ``on_batch({key: (layer, attr, weight, grad)})`` after each batch's backward; returns batches run."""
+    """Call ``on_batch({key: (layer, attr, weight, grad)})`` after each batch's backward of ``loss`` (the task's;
+    cross-entropy by default); returns batches run."""
+    loss_fn = loss or F.cross_entropy
     if len(x) == 0 or len(x) != len(y):
         raise EdgepruneError(f"gradient statistics need matching samples and labels, got {len(x)} and {len(y)}")
     table = param_table(model)
@@ -42,8 +52,7 @@ def for_each_batch(
                 p.requires_grad_(True)
                 p.grad = None
             with torch.enable_grad():
-                loss = F.cross_entropy(model(x[start : start + batch_size]), y[start : start + batch_size])
-                loss.backward()
+                loss_fn(model(x[start : start + batch_size]), y[start : start + batch_size]).backward()
             on_batch({k: (m, a, p.detach(), p.grad.detach()) for k, (m, a, p) in table.items() if p.grad is not None})
             batches += 1
     finally:

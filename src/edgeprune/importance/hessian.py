@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -21,7 +23,9 @@ class Hessian(ParamStatCriterion):
         self.max_batches = batches
         self.micro_batch = micro_batch
 
-    def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> Criterion:
+    def prepare(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64, loss: Any = None
+    ) -> Criterion:
         fisher: dict[str, torch.Tensor] = {}
         weights: dict[str, torch.Tensor] = {}
 
@@ -30,6 +34,6 @@ class Hessian(ParamStatCriterion):
                 fisher[key] = fisher[key] + g * g if key in fisher else (g * g).clone()
                 weights[key] = w
 
-        self.batches = for_each_batch(model, x, y, self.micro_batch, on_batch, self.max_batches)
+        self.batches = for_each_batch(model, x, y, self.micro_batch, on_batch, self.max_batches, loss)
         self.stats = {k: 0.5 * (f / self.batches) * weights[k].pow(2) for k, f in fisher.items()}
         return self

@@ -22,8 +22,11 @@ class Criterion:
     name: str = "criterion"
     needs_data: bool = False
 
-    def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> Criterion:
-        """Collect whatever the scores need from ``model`` on samples ``x``/``y``; returns ``self``."""
+    def prepare(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64, loss: Any = None
+    ) -> Criterion:
+        """Collect whatever the scores need from ``model`` on samples ``x``/``y`` (gradients of ``loss``, the
+        task's loss, cross-entropy when None); returns ``self``."""
         return self
 
     def __call__(self, group: Any) -> torch.Tensor | None:
@@ -60,9 +63,11 @@ def get_importance(
     model: nn.Module | None = None,
     x: torch.Tensor | None = None,
     y: torch.Tensor | None = None,
+    loss: Any = None,
     **options: Any,
 ) -> Criterion:
-    """Build the criterion ``name``; when it needs data and ``model``/``x``/``y`` are given, prepare it."""
+    """Build the criterion ``name``; when it needs data and ``model``/``x``/``y`` are given, prepare it
+    (gradient criteria differentiate ``loss``, the task's loss; cross-entropy when None)."""
     _load_builtins()
     factory = IMPORTANCE.get(name)
     if factory is None:
@@ -71,10 +76,11 @@ def get_importance(
         criterion = factory(**options)
     except TypeError as exc:
         raise EdgepruneError(f"importance '{name}': bad option ({exc})") from None
+    criterion.name = name  # the registry's name is the one every record shows
     if criterion.needs_data and model is not None:
         if x is None or y is None:
             raise EdgepruneError(f"importance '{name}' needs samples: pass x and y")
-        criterion.prepare(model, x, y)
+        criterion.prepare(model, x, y, loss=loss)
     return criterion
 
 

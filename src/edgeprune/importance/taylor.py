@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -20,7 +22,9 @@ class Taylor(ParamStatCriterion):
         super().__init__()
         self.max_batches = batches
 
-    def prepare(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> Criterion:
+    def prepare(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64, loss: Any = None
+    ) -> Criterion:
         acc: dict[str, torch.Tensor] = {}
 
         def on_batch(params: dict) -> None:
@@ -28,6 +32,6 @@ class Taylor(ParamStatCriterion):
                 term = (g * w).abs()
                 acc[key] = acc[key] + term if key in acc else term.clone()
 
-        self.batches = for_each_batch(model, x, y, batch_size, on_batch, self.max_batches)
+        self.batches = for_each_batch(model, x, y, batch_size, on_batch, self.max_batches, loss)
         self.stats = {k: v / self.batches for k, v in acc.items()}
         return self

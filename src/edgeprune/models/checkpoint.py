@@ -1,7 +1,13 @@
-"""Checkpoint loading (safetensors or torch ``state_dict`` files) with errors that name the culprit."""
+"""Checkpoint loading (safetensors or torch ``state_dict`` files) with errors that name the culprit.
+
+Torch files are read with ``weights_only=True``: a pickled module or arbitrary object is refused. Checkpoints
+saved from DataParallel/DDP (``module.`` prefix) or Lightning (``state_dict`` with a ``model.`` prefix) load
+with a note.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -10,6 +16,44 @@ from torch import nn
 from edgeprune.atomic import write_with
 from edgeprune.errors import EdgepruneError
 
+SAVE_HINT = "save the weights with torch.save(model.state_dict(), path) or safetensors.torch.save_file"
+WRAPPER_PREFIXES = ("module.", "model.", "_orig_mod.")
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise EdgepruneError(f"checkpoint {path}: not a readable .safetensors file ({exc})") from None
+
+
+def _read_torch(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types; the weights-only unpickler's message advises unsafe loading
+        text = str(exc)
+        if "weights_only" in text or "Unsupported global" in text or "pickle" in text.lower():
+            raise EdgepruneError(
+                f"checkpoint {path}: holds pickled Python objects (a whole model or custom classes), which edgeprune "
+                f"never unpickles; {SAVE_HINT}"
+            ) from None
+        first = text.splitlines()[0][:200] if text else type(exc).__name__
+        raise EdgepruneError(f"checkpoint {path}: cannot be read as a torch state_dict ({first})") from None
+
+
+def _strip_prefix(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    for prefix in WRAPPER_PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            print(
+                f"note: checkpoint {path}: dropped the '{prefix}' prefix of every key (a wrapped model)",
+                file=sys.stderr,
+            )
+            return {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors`` or a torch file (weights only, never arbitrary pickle)."""
@@ -17,18 +61,20 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise EdgepruneError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise EdgepruneError(f"checkpoint {path}: cannot read as a torch state_dict ({exc})") from None
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise EdgepruneError(f"checkpoint {path}: expected a state_dict, found {type(obj).__name__}")
-    return obj
+        return _strip_prefix(_read_safetensors(path), path)
+    obj = _read_torch(path)
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]  # Lightning and many training scripts
+    elif (
+        isinstance(obj, dict)
+        and isinstance(obj.get("model"), dict)
+        and not any(isinstance(v, torch.Tensor) for v in obj.values())
+    ):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        kind = type(obj).__name__ if not isinstance(obj, dict) else "a dict with non-tensor values"
+        raise EdgepruneError(f"checkpoint {path}: expected a state_dict of tensors, found {kind}; {SAVE_HINT}")
+    return _strip_prefix({str(k): v for k, v in obj.items()}, path)
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
@@ -51,6 +97,9 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
         if wrong:
             parts.append(f"shape mismatch {wrong[:5]}")
         raise EdgepruneError(f"checkpoint {path} does not fit the model: " + "; ".join(parts))
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise EdgepruneError(f"checkpoint {path}: tensor(s) {bad[:3]} hold NaN or infinity")
     model.load_state_dict(state)
     return model
 

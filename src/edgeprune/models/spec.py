@@ -1,8 +1,8 @@
-"""Model specs: ``edgeprune:default``, ``torchvision:<name>``, ``pkg.module:factory``."""
+"""Model specs: ``edgeprune:default``, ``torchvision:<name>``, ``timm:<name>`` (built-in registries), and the
+user's ``module:factory`` or ``path/to/file.py:factory``."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from edgeprune.errors import SpecError
+from edgeprune.userload import call_user, resolve_user_object
+
+BUILTIN_PREFIXES = ("edgeprune", "torchvision", "timm")
 
 
 def _edgeprune_zoo() -> dict[str, Callable[..., nn.Module]]:
@@ -23,20 +26,37 @@ class ModelSpec:
     """How to rebuild the unpruned architecture: the spec string plus the data-dependent sizes."""
 
     spec: str
-    num_classes: int = 10
+    num_classes: int | None = 10
     in_channels: int = 1
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> ModelSpec:
-        return cls(**data)  # type: ignore[arg-type]
+    def from_dict(cls, data: object) -> ModelSpec:
+        if not isinstance(data, dict) or not isinstance(data.get("spec"), str):
+            raise SpecError(f"model spec record must be an object with a string 'spec', got {data!r}"[:200])
+        num_classes, in_channels = data.get("num_classes", 10), data.get("in_channels", 1)
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+            raise SpecError(f"model spec record: 'num_classes' must be a positive integer, got {num_classes!r}")
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise SpecError(f"model spec record: 'in_channels' must be a positive integer, got {in_channels!r}")
+        return cls(data["spec"], num_classes, in_channels)
+
+    @property
+    def builtin(self) -> bool:
+        """True for specs resolved from edgeprune's own registries (never by importing a user's code)."""
+        return is_builtin(self.spec)
+
+
+def is_builtin(spec: str) -> bool:
+    prefix, sep, name = spec.partition(":")
+    return bool(sep and name) and prefix in BUILTIN_PREFIXES
 
 
 def known_model_kinds() -> list[str]:
     """Accepted spec forms, for error messages."""
-    return ["edgeprune:default", "torchvision:<name>", "pkg.module:factory"]
+    return ["edgeprune:default", "torchvision:<name>", "timm:<name>", "module:factory", "path/to/file.py:factory"]
 
 
 def _call_factory(factory: Callable[..., nn.Module], spec: ModelSpec) -> nn.Module:
@@ -47,11 +67,15 @@ def _call_factory(factory: Callable[..., nn.Module], spec: ModelSpec) -> nn.Modu
         params = {}
     kwargs: dict[str, int] = {}
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    if "num_classes" in params or accepts_any:
+    if spec.num_classes is not None and ("num_classes" in params or accepts_any):
         kwargs["num_classes"] = spec.num_classes
     if "in_channels" in params:
         kwargs["in_channels"] = spec.in_channels
-    return factory(**kwargs)
+    elif "in_chans" in params:  # timm's name
+        kwargs["in_chans"] = spec.in_channels
+    if is_builtin(spec.spec):
+        return factory(**kwargs)
+    return call_user(factory, spec.spec, "model factory", **kwargs)
 
 
 def _torchvision_factory(name: str) -> Callable[..., nn.Module]:
@@ -69,15 +93,18 @@ def _torchvision_factory(name: str) -> Callable[..., nn.Module]:
     return build
 
 
-def _user_factory(module_name: str, attr: str) -> Callable[..., nn.Module]:
+def _timm_factory(name: str) -> Callable[..., nn.Module]:
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SpecError(f"model spec '{module_name}:{attr}': cannot import module '{module_name}' ({exc})") from None
-    factory = getattr(module, attr, None)
-    if factory is None or not callable(factory):
-        raise SpecError(f"model spec '{module_name}:{attr}': module '{module_name}' has no callable '{attr}'")
-    return factory
+        import timm
+    except ImportError:
+        raise SpecError(f"model spec 'timm:{name}': timm is not installed (pip install timm)") from None
+    if name not in timm.list_models():
+        raise SpecError(f"model spec 'timm:{name}': timm has no model '{name}'")
+
+    def build(num_classes: int = 1000, in_chans: int = 3) -> nn.Module:
+        return timm.create_model(name, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+
+    return build
 
 
 def resolve_factory(spec: str) -> Callable[..., nn.Module]:
@@ -92,7 +119,12 @@ def resolve_factory(spec: str) -> Callable[..., nn.Module]:
         return zoo[name]
     if prefix == "torchvision":
         return _torchvision_factory(name)
-    return _user_factory(prefix, name)
+    if prefix == "timm":
+        return _timm_factory(name)
+    factory = resolve_user_object(spec, "model spec")
+    if not callable(factory):
+        raise SpecError(f"model spec '{spec}' names a {type(factory).__name__}, not a factory function or class")
+    return factory
 
 
 def build_model(spec: ModelSpec) -> nn.Module:

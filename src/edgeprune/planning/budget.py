@@ -1,65 +1,26 @@
-"""plan_to_budget: sensitivity curves -> allocation -> make_plan -> prune a copy and count exactly; tighten the
-search target until the exact MACs (or params) fraction meets the budget."""
+"""plan_to_budget: sensitivity curves -> allocation -> make_plan -> prune a copy and count exactly (tightening the
+search target until the exact fraction meets the budget) -> fill back toward the budget -> score the pruned
+model on choosing samples. Each damage objective yields one candidate; the best scored one is returned."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.importance import Criterion, get_importance
-from edgeprune.planning.allocate import Allocation, allocate
+from edgeprune.importance import Criterion
+from edgeprune.paths import is_under
+from edgeprune.planning.allocate import Allocation, allocate, group_options
 from edgeprune.planning.costmodel import CostModel
+from edgeprune.planning.fill import fill_plan, group_infos
+from edgeprune.planning.measure import settle_and_score
+from edgeprune.planning.options import PlanOptions
+from edgeprune.planning.result import Planned
 from edgeprune.prune import Plan, apply_plan, count_macs_params, make_plan
 from edgeprune.sensitivity.result import Sensitivity
-
-KINDS = ("macs", "params")
-
-
-@dataclass
-class BudgetPlan:
-    """A verified plan with the numbers that justify it."""
-
-    plan: Plan
-    model: nn.Module  # the pruned copy the exact counts come from
-    kind: str
-    budget: float
-    macs: int
-    params: int
-    base_macs: int
-    base_params: int
-    allocation: Allocation
-    attempts: int = 1
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def fraction(self) -> float:
-        return (self.macs / self.base_macs) if self.kind == "macs" else (self.params / self.base_params)
-
-    def summary(self) -> dict[str, Any]:
-        """Plain-data record stored beside the plan (``planning`` field of plan.json)."""
-        return {
-            "budget": {"kind": self.kind, "fraction": self.budget},
-            "macs": self.macs,
-            "params": self.params,
-            "base_macs": self.base_macs,
-            "base_params": self.base_params,
-            "macs_fraction": round(self.macs / self.base_macs, 6),
-            "params_fraction": round(self.params / self.base_params, 6),
-            "ratios": dict(self.allocation.ratios),
-            "blocks": list(self.allocation.blocks),
-            "predicted": {
-                "metric_drop": round(self.allocation.metric_drop, 4),
-                "damage": round(self.allocation.damage, 6),
-                "cost_model_fraction": round(self.allocation.predicted_fraction, 6),
-            },
-            "attempts": self.attempts,
-        }
+from edgeprune.task import CLASSIFICATION, Task
 
 
 def _ratio_keys(alloc: Allocation, sens: Sensitivity) -> dict[str, float]:
@@ -67,64 +28,104 @@ def _ratio_keys(alloc: Allocation, sens: Sensitivity) -> dict[str, float]:
     keys: dict[str, float] = {}
     for root, ratio in alloc.ratios.items():
         curve = sens.group(root)
-        members = curve.members if curve else [root]
-        alive = [m for m in members if not any(m == b or m.startswith(b + ".") for b in alloc.blocks)]
+        alive = [m for m in (curve.members if curve else [root]) if not is_under(m, alloc.blocks)]
         if alive:
             keys[alive[0]] = ratio
     return keys
+
+
+def _damage_priority(sens: Sensitivity, objective: str, opts: PlanOptions):
+    """Fill priority: damage removed per fraction of budget given back (groups the scan found cheap go first)."""
+    tables = {c.root: group_options(c, sens.base, objective, opts.max_ratio, opts.round_to) for c in sens.groups}
+
+    def damage(root: str, keep: int) -> float:
+        options = tables.get(root) or []
+        fitting = [o for o in options if o.keep >= keep]
+        return min((o.damage for o in fitting), default=0.0)
+
+    def priority(root: str, new_keep: int, added: float) -> float:
+        step = new_keep - max((o.keep for o in tables.get(root, []) if o.keep < new_keep), default=new_keep)
+        return (damage(root, new_keep - step) - damage(root, new_keep)) / max(added, 1e-12)
+
+    return priority
+
+
+def _allocated(
+    model: nn.Module,
+    example: torch.Tensor,
+    sens: Sensitivity,
+    opts: PlanOptions,
+    objective: str,
+    criterion: Criterion | str,
+    cost: CostModel,
+    skip: tuple[str, ...],
+    base: int,
+) -> tuple[Plan, Allocation, int]:
+    """Allocate, make the plan, and tighten the target until the exact count meets the budget."""
+    target = opts.budget
+    for attempt in range(1, opts.attempts + 1):
+        alloc = allocate(
+            sens, cost, target, opts.kind, objective, opts.max_ratio, opts.round_to, opts.use_blocks, skip
+        )  # fmt: skip
+        plan = make_plan(
+            model, example, _ratio_keys(alloc, sens), importance=criterion, blocks=alloc.blocks,
+            round_to=opts.round_to, ignored_layers=opts.ignored_layers, max_ratio=opts.max_ratio,
+        )  # fmt: skip
+        pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
+        macs, params = count_macs_params(pruned, example)
+        reached = (macs if opts.kind == "macs" else params) / base
+        if reached <= opts.budget + 1e-9:
+            return plan, alloc, attempt
+        target = min(target * 0.995, target * opts.budget / reached)  # the cost model was optimistic
+    raise EdgepruneError(
+        f"could not meet the {opts.kind} budget {opts.budget}: best exact fraction {reached:.4f} after {opts.attempts}"
+        " tries"
+    )
 
 
 def plan_to_budget(
     model: nn.Module,
     example: torch.Tensor,
     sens: Sensitivity,
-    budget: float,
-    kind: str = "macs",
-    importance: str | Criterion | None = None,
+    opts: PlanOptions,
+    criterion: Criterion | str,
     samples: tuple[torch.Tensor, torch.Tensor] | None = None,
-    objective: str = "metric",
-    max_ratio: float = 0.9,
-    round_to: int = 1,
-    ignored_layers: Iterable[str] = (),
-    use_blocks: bool = True,
-    spec: Any = None,
-    attempts: int = 8,
-) -> BudgetPlan:
-    """The least-damage plan whose exact ``kind`` fraction is at most ``budget`` (``model`` is untouched)."""
-    if kind not in KINDS:
-        raise EdgepruneError(f"budget kind '{kind}' is unknown (known: {list(KINDS)})")
+    task: Task = CLASSIFICATION,
+    spec: dict | None = None,
+) -> Planned:
+    """The best-scoring plan whose exact ``opts.kind`` fraction is at most ``opts.budget`` (``model`` untouched).
+
+    ``samples``: choosing samples (never validation) that recalibrate BatchNorm and score each candidate."""
     if list(example.shape[1:]) != list(sens.input_shape[1:]):
         raise EdgepruneError(f"sensitivity was measured on inputs {sens.input_shape}, not {list(example.shape)}")
-    ignored_layers = list(ignored_layers)
-    skip = tuple(g.root for g in sens.groups if set(g.members) & set(ignored_layers))
-    criterion = importance if importance is not None else sens.importance
-    if isinstance(criterion, str):
-        x, y = samples if samples is not None else (None, None)
-        criterion = get_importance(criterion, model, x, y)
+    ignored = set(opts.ignored_layers)
+    skip = tuple(g.root for g in sens.groups if set(g.members) & ignored)
     cost = CostModel(model, example, [(g.root, g.members, g.consumers) for g in sens.groups if g.root not in skip])
     base_macs, base_params = count_macs_params(model, example)
-    target = budget
-    result: BudgetPlan | None = None
-    for attempt in range(1, attempts + 1):
-        alloc = allocate(sens, cost, target, kind, objective, max_ratio, round_to, use_blocks, skip)
-        plan = make_plan(
-            model,
-            example,
-            _ratio_keys(alloc, sens),
-            importance=criterion,
-            blocks=alloc.blocks,
-            round_to=round_to,
-            ignored_layers=ignored_layers,
-            max_ratio=max_ratio,
-            spec=spec,
-        )
-        pruned = apply_plan(copy.deepcopy(model), plan, example)
-        macs, params = count_macs_params(pruned, example)
-        result = BudgetPlan(plan, pruned, kind, budget, macs, params, base_macs, base_params, alloc, attempt)
-        if result.fraction <= budget + 1e-9:
-            return result
-        # the cost model was optimistic: aim lower by the observed ratio and search again
-        target = min(target * 0.995, target * budget / result.fraction)
-    raise EdgepruneError(
-        f"could not meet the {kind} budget {budget}: best exact fraction {result.fraction:.4f} after {attempts} tries"
-    )
+    base = base_macs if opts.kind == "macs" else base_params
+    infos = group_infos(model, example, opts.ignored_layers)
+    base_metric = settle_and_score(copy.deepcopy(model), *samples, 0, task) if samples else None
+    best: Planned | None = None
+    for objective in opts.objectives:
+        plan, alloc, attempts = _allocated(model, example, sens, opts, objective, criterion, cost, skip, base)
+        plan, pruned, macs, params = fill_plan(
+            model, example, plan, infos, opts.budget, opts.kind, criterion, opts.round_to, opts.max_ratio,
+            opts.ignored_layers, _damage_priority(sens, objective, opts),
+        )  # fmt: skip
+        plan.model = spec
+        predicted = settle_and_score(pruned, *samples, opts.recalibrate, task) if samples else None
+        candidate = Planned(
+            plan, pruned, opts.kind, opts.budget, macs, params, base_macs, base_params, "sensitivity",
+            predicted, base_metric,
+            {
+                "objective": objective,
+                "ratios": dict(alloc.ratios),
+                "blocks": list(plan.blocks),
+                "additive_metric_drop": round(alloc.metric_drop, 4),
+                "attempts": attempts,
+            },
+        )  # fmt: skip
+        if best is None or (predicted is not None and task.better(predicted, best.predicted)):
+            best = candidate
+    assert best is not None
+    return best

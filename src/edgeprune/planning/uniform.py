@@ -1,4 +1,5 @@
-"""Uniform allocation: the single channel ratio, applied to every group, that meets a MACs budget."""
+"""Uniform allocation: one channel ratio for every group, bisected to the budget (what torch-pruning users do),
+then filled back toward the budget one rounding step at a time where the coarse widths undershoot it."""
 
 from __future__ import annotations
 
@@ -10,32 +11,37 @@ import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.models import ModelSpec
+from edgeprune.importance import Criterion
+from edgeprune.planning.fill import fill_plan, group_infos
+from edgeprune.planning.measure import settle_and_score
+from edgeprune.planning.options import PlanOptions
+from edgeprune.planning.result import Planned
 from edgeprune.prune import Plan, apply_plan, count_macs_params, make_plan
 from edgeprune.prune.importance import Scorer
+from edgeprune.task import CLASSIFICATION, Task
 
 PruneAt = Callable[[float], tuple[Any, int]]
 
 
 def smallest_ratio_meeting(
-    prune_at: PruneAt, budget_macs: int, max_ratio: float = 0.9, tol: float = 0.005
+    prune_at: PruneAt, budget: int, max_ratio: float = 0.9, tol: float = 0.005, kind: str = "MACs"
 ) -> tuple[float, Any, int]:
-    """Bisect the uniform ratio r in [0, max_ratio] for the least pruning whose MACs <= ``budget_macs``.
+    """Bisect the uniform ratio r in [0, max_ratio] for the least pruning whose cost <= ``budget``.
 
-    ``prune_at(r)`` returns (anything, MACs) for ratio r, e.g. a pruned copy; MACs fall monotonically with r.
+    ``prune_at(r)`` returns (anything, cost) for ratio r, e.g. a pruned copy; the cost falls monotonically with r.
     """
-    model, macs = prune_at(max_ratio)
-    if macs > budget_macs:
+    model, cost = prune_at(max_ratio)
+    if cost > budget:
         raise EdgepruneError(
-            f"even pruning {max_ratio:.0%} of every group leaves {macs:,} MACs, above the budget {budget_macs:,};"
+            f"even pruning {max_ratio:.0%} of every group leaves {cost:,} {kind}, above the budget {budget:,};"
             " raise prune.max_ratio or loosen the budget"
         )
-    lo, hi, best = 0.0, max_ratio, (max_ratio, model, macs)
+    lo, hi, best = 0.0, max_ratio, (max_ratio, model, cost)
     while hi - lo > tol:
         mid = (lo + hi) / 2
-        model, macs = prune_at(mid)
-        if macs <= budget_macs:
-            hi, best = mid, (mid, model, macs)
+        model, cost = prune_at(mid)
+        if cost <= budget:
+            hi, best = mid, (mid, model, cost)
         else:
             lo = mid
     return best
@@ -47,7 +53,7 @@ def prune_uniform(
     ratio: float,
     importance: str | Scorer = "magnitude",
     round_to: int = 1,
-    spec: ModelSpec | None = None,
+    spec: Any = None,
     ignored_layers: Iterable[str] = (),
 ) -> tuple[nn.Module, Plan, int]:
     """A pruned deep copy where every coupled group loses ``ratio`` of its width; returns (model, plan, MACs)."""
@@ -57,3 +63,40 @@ def prune_uniform(
     pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
     macs, _ = count_macs_params(pruned, example)
     return pruned, plan, int(macs)
+
+
+def uniform_to_budget(
+    model: nn.Module,
+    example: torch.Tensor,
+    opts: PlanOptions,
+    criterion: Criterion | str,
+    samples: tuple[torch.Tensor, torch.Tensor] | None = None,
+    task: Task = CLASSIFICATION,
+    spec: dict | None = None,
+) -> Planned:
+    """The least uniform ratio meeting ``opts.budget``, filled back toward it; scored on choosing ``samples``."""
+    base_macs, base_params = count_macs_params(model, example)
+    base = base_macs if opts.kind == "macs" else base_params
+
+    def prune_at(ratio: float) -> tuple[Plan, int]:
+        plan = make_plan(
+            model, example, ratio, importance=criterion, round_to=opts.round_to,
+            ignored_layers=opts.ignored_layers, max_ratio=opts.max_ratio,
+        )  # fmt: skip
+        pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
+        macs, params = count_macs_params(pruned, example)
+        return plan, macs if opts.kind == "macs" else params
+
+    ratio, plan, _ = smallest_ratio_meeting(prune_at, int(opts.budget * base), opts.max_ratio, kind=opts.kind)
+    infos = group_infos(model, example, opts.ignored_layers)
+    plan, pruned, macs, params = fill_plan(
+        model, example, plan, infos, opts.budget, opts.kind, criterion, opts.round_to, opts.max_ratio,
+        opts.ignored_layers,
+    )  # fmt: skip
+    plan.model = spec
+    base_metric = settle_and_score(copy.deepcopy(model), *samples, 0, task) if samples else None
+    predicted = settle_and_score(pruned, *samples, opts.recalibrate, task) if samples else None
+    return Planned(
+        plan, pruned, opts.kind, opts.budget, macs, params, base_macs, base_params, "uniform", predicted, base_metric,
+        {"ratio": round(ratio, 4), "groups": len(plan.groups)},
+    )  # fmt: skip

@@ -1,4 +1,9 @@
-"""Save a pruned model as plan + safetensors weights; load it by replaying the plan (no pickle)."""
+"""Save a pruned model as plan + safetensors weights; load it by replaying the plan (no pickle, no import).
+
+A plan is data: the architecture it is replayed on comes from a built-in registry (``edgeprune:``,
+``torchvision:``, ``timm:``) or from the spec the *user* passes (``spec=``, the ``--model`` flag). A plan naming a
+user module is refused unless the user passes that same spec, so opening someone else's plan never runs code.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from edgeprune.prune.plan import Plan
 
 PLAN_FILE = "plan.json"
 WEIGHTS_FILE = "weights.safetensors"
+MAX_INPUT_ELEMENTS = 1 << 28
 
 
 def save_pruned(directory: str | Path, model: nn.Module, plan: Plan) -> Path:
@@ -27,13 +33,41 @@ def save_pruned(directory: str | Path, model: nn.Module, plan: Plan) -> Path:
     return directory
 
 
-def load_pruned(directory: str | Path) -> tuple[nn.Module, Plan]:
-    """Rebuild the unpruned architecture from the plan's spec, replay the plan, load the weights."""
-    directory = Path(directory)
-    plan = Plan.load(directory / PLAN_FILE)
+def plan_file(source: str | Path) -> Path:
+    """``DIR`` (a saved pruned model) or ``DIR/plan.json`` -> the plan file."""
+    path = Path(source)
+    return path / PLAN_FILE if path.is_dir() else path
+
+
+def trusted_spec(plan: Plan, where: str | Path, spec: str | None = None) -> ModelSpec:
+    """The architecture to replay ``plan`` on: built-in specs as recorded; any other only when the user's ``spec``
+    names it too (never imported because a file says so)."""
     if not plan.model:
-        raise EdgepruneError(f"{directory / PLAN_FILE}: field 'model' is empty; cannot rebuild the architecture")
-    model = build_model(ModelSpec.from_dict(plan.model))
-    apply_plan(model, plan, torch.zeros(plan.input_shape))
+        raise EdgepruneError(f"{where}: field 'model' is empty; pass the model spec (--model) to rebuild it")
+    recorded = ModelSpec.from_dict(plan.model)
+    if spec is not None and spec != recorded.spec:
+        raise EdgepruneError(f"{where}: field 'model.spec' is '{recorded.spec}', but the model given is '{spec}'")
+    if not recorded.builtin and spec is None:
+        raise EdgepruneError(
+            f"{where}: field 'model.spec' names user code '{recorded.spec}'; edgeprune imports user code only when you"
+            f" name it yourself: pass --model {recorded.spec} (spec='{recorded.spec}') if you trust it"
+        )
+    return recorded
+
+
+def example_input(plan: Plan, where: str | Path) -> torch.Tensor:
+    shape = plan.input_shape
+    if not shape or any(d < 1 for d in shape) or torch.Size(shape).numel() > MAX_INPUT_ELEMENTS:
+        raise EdgepruneError(f"{where}: field 'input_shape' {shape} must be positive sizes of a reasonable input")
+    return torch.zeros(shape)
+
+
+def load_pruned(directory: str | Path, spec: str | None = None) -> tuple[nn.Module, Plan]:
+    """Rebuild the unpruned architecture (see :func:`trusted_spec`), replay the plan, load the weights."""
+    directory = Path(directory)
+    where = directory / PLAN_FILE
+    plan = Plan.load(where)
+    model = build_model(trusted_spec(plan, where, spec))
+    apply_plan(model, plan, example_input(plan, where))
     load_checkpoint(model, directory / WEIGHTS_FILE)
     return model.eval(), plan

@@ -12,6 +12,18 @@ from edgeprune.errors import EdgepruneError
 PLAN_VERSION = 1
 
 
+def _int(value: Any, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EdgepruneError(f"plan: field '{field_name}' must hold integers, got {value!r}"[:200])
+    return value
+
+
+def _text(value: Any, field_name: str) -> str:
+    if not isinstance(value, str):
+        raise EdgepruneError(f"plan: field '{field_name}' must hold strings, got {value!r}"[:200])
+    return value
+
+
 @dataclass
 class GroupKeep:
     """Output indices kept for one coupled group, in the root layer's original numbering."""
@@ -22,8 +34,15 @@ class GroupKeep:
     keep: list[int]
 
     def __post_init__(self) -> None:
-        self.width = int(self.width)
-        self.keep = sorted(int(i) for i in self.keep)
+        if not isinstance(self.root, str) or not isinstance(self.kind, str):
+            raise EdgepruneError(f"plan group {self.root!r}: fields 'root' and 'kind' must be strings")
+        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+            raise EdgepruneError(f"plan group '{self.root}': field 'width' must be a positive integer")
+        if not isinstance(self.keep, (list, tuple)) or any(
+            isinstance(i, bool) or not isinstance(i, int) for i in self.keep
+        ):
+            raise EdgepruneError(f"plan group '{self.root}': field 'keep' must be a list of integers")
+        self.keep = sorted(self.keep)
         if not self.keep:
             raise EdgepruneError(f"plan group '{self.root}': keeps no index (a group cannot be emptied)")
         if len(set(self.keep)) != len(self.keep) or self.keep[0] < 0 or self.keep[-1] >= self.width:
@@ -82,18 +101,23 @@ class Plan:
         data = {"groups": [], **data}
         try:
             groups = [GroupKeep(g["root"], g.get("kind", "channel"), g["width"], g["keep"]) for g in data["groups"]]
-        except (KeyError, TypeError) as exc:
+        except KeyError as exc:
             raise EdgepruneError(f"plan: a group entry lacks field {exc}") from None
-        return cls(
-            input_shape=[int(d) for d in data["input_shape"]],
-            groups=groups,
-            blocks=[str(b) for b in data.get("blocks", [])],
-            attention=[str(a) for a in data.get("attention", [])],
-            model=data.get("model"),
-            round_to=int(data.get("round_to", 1)),
-            importance=str(data.get("importance", "magnitude")),
-            version=version,
-        )
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise EdgepruneError(f"plan: field 'groups' is malformed ({exc})") from None
+        try:
+            return cls(
+                input_shape=[_int(d, "input_shape") for d in data["input_shape"]],
+                groups=groups,
+                blocks=[_text(b, "blocks") for b in data.get("blocks", [])],
+                attention=[_text(a, "attention") for a in data.get("attention", [])],
+                model=data.get("model"),
+                round_to=_int(data.get("round_to", 1), "round_to"),
+                importance=_text(data.get("importance", "magnitude"), "importance"),
+                version=version,
+            )
+        except TypeError as exc:
+            raise EdgepruneError(f"plan: a field holds the wrong type ({exc})") from None
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())

@@ -30,7 +30,13 @@ class GradientEstimator:
         self.block_terms: dict[str, torch.Tensor] = {}  # path -> (batches,)
 
     def collect(
-        self, model: nn.Module, groups: dict[str, Any], blocks: list[str], x: torch.Tensor, y: torch.Tensor
+        self,
+        model: nn.Module,
+        groups: dict[str, Any],
+        blocks: list[str],
+        x: torch.Tensor,
+        y: torch.Tensor,
+        loss: Any = None,
     ) -> None:
         """One gradient pass: ``groups`` maps root -> torch-pruning group (full indices) built on ``model``;
         ``blocks`` are module paths whose output would be replaced by their input."""
@@ -68,7 +74,7 @@ class GradientEstimator:
         n = min(len(x), self.max_samples)
         handles = [model.get_submodule(p).register_forward_hook(make_hook(p)) for p in blocks]
         try:
-            for_each_batch(model, x[:n], y[:n], self.micro_batch, on_batch)
+            for_each_batch(model, x[:n], y[:n], self.micro_batch, on_batch, loss=loss)
         finally:
             for h in handles:
                 h.remove()

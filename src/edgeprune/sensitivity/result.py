@@ -64,6 +64,7 @@ class Sensitivity:
     blocks: list[BlockPoint]
     input_shape: list[int]
     estimate: dict[str, Any] = field(default_factory=dict)
+    higher_is_better: bool = True
     seconds: float = 0.0
     key: str = ""
     version: int = RESULT_VERSION
@@ -93,9 +94,11 @@ class Sensitivity:
     def group(self, root: str) -> GroupCurve | None:
         return next((g for g in self.groups if g.root == root), None)
 
+    def drop(self, point: Point) -> float:
+        """How much worse ``point``'s metric is than the unpruned model's (positive = worse)."""
+        return self.base.metric - point.metric if self.higher_is_better else point.metric - self.base.metric
+
     def ranking(self) -> list[tuple[str, float]]:
         """Groups by mean metric drop over the grid, most sensitive first."""
-        drops = [
-            (g.root, sum(self.base.metric - p.metric for p in g.points) / max(len(g.points), 1)) for g in self.groups
-        ]
+        drops = [(g.root, sum(self.drop(p) for p in g.points) / max(len(g.points), 1)) for g in self.groups]
         return sorted(drops, key=lambda item: -item[1])

@@ -6,27 +6,62 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
-from edgeprune.data import Dataset
+from edgeprune.data import Data, choosing_samples
 from edgeprune.errors import EdgepruneError
-from edgeprune.finetune import evaluate
 from edgeprune.graph.blocks import find_blocks
 from edgeprune.graph.depgraph import build_graph, group_of, iter_groups, output_layers, resolve_layers
 from edgeprune.importance import Criterion, get_importance
 from edgeprune.progress import progress_bar
 from edgeprune.prune import GroupKeep, Plan, apply_plan, count_macs_params, drop_blocks, keep_count, keep_indices
-from edgeprune.sensitivity.cache import CACHE_DIR, cache_key, load_cached, store
+from edgeprune.prune.recalibrate import recalibrate_bn
+from edgeprune.sensitivity.cache import cache_key, load_cached, store
 from edgeprune.sensitivity.estimate import GradientEstimator, spearman
 from edgeprune.sensitivity.result import BlockPoint, GroupCurve, Point, Sensitivity
-from edgeprune.sensitivity.samples import choosing_samples
+from edgeprune.task import CLASSIFICATION, Task, evaluate
 
 DEFAULT_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What a scan measures: samples, ratio grid, criterion, rounding, ignored layers, blocks, BN recalibration."""
+
+    samples: int = 1000  # choosing samples (select split, then train)
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    importance: str = "magnitude"
+    round_to: int = 1
+    ignored_layers: tuple[str, ...] = ()
+    blocks: bool = True
+    measure: bool = True  # False: the gradient estimate only (no pruned model is evaluated)
+    recalibrate: int = 256  # choosing samples re-estimating BatchNorm statistics of each pruned copy (0: off)
+
+    def __post_init__(self) -> None:
+        check_ratios(self.ratios)
+        if self.samples < 1 or self.round_to < 1 or self.recalibrate < 0:
+            raise EdgepruneError(
+                f"scan options: samples ({self.samples}) and round_to ({self.round_to}) must be >= 1,"
+                f" recalibrate ({self.recalibrate}) >= 0"
+            )
+
+    def settings(self) -> dict[str, object]:
+        """The plain-data settings a cached scan is keyed by."""
+        return {
+            "samples": self.samples,
+            "ratios": check_ratios(self.ratios),
+            "importance": self.importance,
+            "round_to": self.round_to,
+            "ignored": sorted(self.ignored_layers),
+            "blocks": self.blocks,
+            "measure": self.measure,
+            "recalibrate": self.recalibrate,
+            "version": 3,
+        }
 
 
 def check_ratios(ratios: Iterable[float]) -> list[float]:
@@ -38,70 +73,38 @@ def check_ratios(ratios: Iterable[float]) -> list[float]:
 
 
 def _measure(
-    model: nn.Module, example: torch.Tensor, x: torch.Tensor, y: torch.Tensor, ratio: float, keep: int
+    model: nn.Module, example: torch.Tensor, x: torch.Tensor, y: torch.Tensor, ratio: float, keep: int, task: Task
 ) -> Point:
-    metric, loss = evaluate(model, x, y)
+    metric, loss = evaluate(model, x, y, task=task)
     macs, params = count_macs_params(model, example)
     return Point(ratio=ratio, keep=keep, metric=round(metric, 4), loss=round(loss, 6), macs=macs, params=params)
-
-
-def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 128) -> nn.Module:
-    """Re-estimate BatchNorm running statistics on ``x`` (no weight changes): pruning shifts the inputs of the
-    layers after a pruned group, and stale statistics would make the scan measure that shift, not the loss
-    of capacity a short fine-tune cannot recover."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return model
-    saved = [(m.momentum, m.training) for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
-        m.train()
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            model(x[start : start + batch_size])
-    for m, (momentum, _) in zip(norms, saved, strict=True):
-        m.momentum = momentum
-        m.eval()
-    return model
-
-
-def _resolve(importance: str | Criterion, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Criterion:
-    if isinstance(importance, Criterion):
-        return importance
-    return get_importance(importance, model, x, y)
 
 
 def scan(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
-    ratios: Sequence[float] = DEFAULT_RATIOS,
-    importance: str | Criterion = "l2",
-    round_to: int = 1,
-    ignored_layers: Iterable[str] = (),
-    blocks: bool = True,
-    measure: bool = True,
+    options: ScanOptions = ScanOptions(),
+    task: Task = CLASSIFICATION,
     name: str = "",
     data_name: str = "",
-    recalibrate: int = 256,
+    criterion: Criterion | None = None,
 ) -> Sensitivity:
-    """Scan ``model`` on samples ``x``/``y`` (uncached; see :func:`sensitivity` for the cached entry point).
-
-    ``recalibrate``: samples used to re-estimate BatchNorm statistics of each pruned copy (0: off)."""
+    """Scan ``model`` on choosing samples ``x``/``y`` (uncached; see :func:`sensitivity` for the cached entry)."""
     start = time.perf_counter()
-    grid = check_ratios(ratios)
+    grid = check_ratios(options.ratios)
+    round_to, recalibrate, measure = options.round_to, options.recalibrate, options.measure
     model = model.eval()
     example = x[:1].clone()
-    criterion = _resolve(importance, model, x, y)
-    ignored = resolve_layers(model, [*output_layers(model, example), *ignored_layers])
+    criterion = criterion or get_importance(options.importance, model, x, y, loss=task.loss)
+    ignored = resolve_layers(model, [*output_layers(model, example), *options.ignored_layers])
     dg = build_graph(model, example)
     infos = [(info, g) for info, g in iter_groups(dg, model, ignored) if info.prunable]
     full = {info.root: group_of(dg, model, info.root, list(range(info.width))) for info, _ in infos}
-    block_infos = find_blocks(model, example) if blocks else []
-    base = _measure(model, example, x, y, 0.0, 0)
+    block_infos = find_blocks(model, example) if options.blocks else []
+    base = _measure(model, example, x, y, 0.0, 0, task)
     estimator = GradientEstimator()
-    estimator.collect(model, full, [b.path for b in block_infos], x, y)
+    estimator.collect(model, full, [b.path for b in block_infos], x, y, task.loss)
     curves: list[GroupCurve] = []
     total = len(infos) * len(grid) + len(block_infos)
     with progress_bar("sensitivity", total=total) as bar:
@@ -122,7 +125,7 @@ def scan(
                         pruned = apply_plan(copy.deepcopy(model), plan, example)
                         if recalibrate:
                             recalibrate_bn(pruned, x[:recalibrate])
-                        point = _measure(pruned, example, x, y, r, keep)
+                        point = _measure(pruned, example, x, y, r, keep, task)
                     else:
                         point = Point(**{**asdict(base), "ratio": r, "keep": keep})
                     point.estimate = round(estimator.group(info.root, removed), 6)
@@ -137,7 +140,7 @@ def scan(
             dropped = drop_blocks(copy.deepcopy(model), [b.path]) if measure else model
             if measure and recalibrate:
                 recalibrate_bn(dropped, x[:recalibrate])
-            point = _measure(dropped, example, x, y, 1.0, 0)
+            point = _measure(dropped, example, x, y, 1.0, 0, task)
             point.estimate = round(estimator.block(b.path), 6)
             if not measure:
                 point.metric, point.loss = base.metric, round(base.loss + point.estimate, 6)
@@ -150,7 +153,8 @@ def scan(
         ratios=grid,
         importance=criterion.name,
         round_to=round_to,
-        metric_name="top1",
+        metric_name=task.metric_name,
+        higher_is_better=task.higher_is_better,
         base=base,
         groups=curves,
         blocks=block_points,
@@ -166,7 +170,7 @@ def agreement(result: Sensitivity) -> dict[str, object]:
     points = [p for g in result.groups for p in g.points] + [b.point for b in result.blocks]
     est = [p.estimate for p in points]
     loss = [p.loss - result.base.loss for p in points]
-    drop = [result.base.metric - p.metric for p in points]
+    drop = [result.drop(p) for p in points]
     per_ratio = []
     for i, _ in enumerate(result.ratios):
         col = [g.points[i] for g in result.groups]
@@ -185,39 +189,21 @@ def agreement(result: Sensitivity) -> dict[str, object]:
 
 def sensitivity(
     model: nn.Module,
-    data: Dataset,
-    samples: int = 1000,
-    ratios: Sequence[float] = DEFAULT_RATIOS,
-    importance: str = "l2",
-    round_to: int = 1,
-    ignored_layers: Iterable[str] = (),
-    blocks: bool = True,
-    measure: bool = True,
+    data: Data,
+    options: ScanOptions = ScanOptions(),
+    task: Task = CLASSIFICATION,
     name: str = "",
-    cache_dir: str | Path | None = CACHE_DIR,
-    recalibrate: int = 256,
+    task_key: str = "classification",
 ) -> Sensitivity:
-    """Cached scan of ``model`` on ``samples`` choosing samples of ``data`` (select split, then train)."""
-    x, y = choosing_samples(data, samples)
-    ignored_layers = list(ignored_layers)
-    settings = {
-        "samples": samples,
-        "ratios": check_ratios(ratios),
-        "importance": importance,
-        "round_to": round_to,
-        "ignored": sorted(ignored_layers),
-        "blocks": blocks,
-        "measure": measure,
-        "recalibrate": recalibrate,
-        "version": 2,
-    }
-    key = cache_key(model, data.describe(), settings)
-    cached = load_cached(key, Path(cache_dir) if cache_dir else None)
+    """Cached scan of ``model`` on ``options.samples`` choosing samples of ``data`` (select, then train).
+
+    ``task_key`` names the task in the cache key (a custom task's loss and metric specs)."""
+    x, y = choosing_samples(data, options.samples)
+    key = cache_key(model, {"data": data.fingerprint, "task": task_key}, options.settings())
+    cached = load_cached(key)
     if cached is not None:
         return cached
-    result = scan(
-        model, x, y, ratios, importance, round_to, ignored_layers, blocks, measure, name, data.name, recalibrate
-    )
+    result = scan(model, x, y, options, task, name, data.name)
     result.key = key
-    store(result, Path(cache_dir) if cache_dir else None)
+    store(result)
     return result

@@ -20,16 +20,18 @@ from edgeprune.bench.regression import (
     local_measure_many,
     measure_ratios,
 )
-from edgeprune.bench.remote import RUNTIME_MODULES, SshRunner
-from edgeprune.config import BenchConfig, load_target
+from edgeprune.bench.remote import SshRunner
+from edgeprune.config import BenchConfig, Target
 from edgeprune.errors import EdgepruneError
+from edgeprune.pipeline.targets import load_target
 
-HELP = "Measure latency of artifacts on a target (ratio to a reference workload) and gate regressions."
+HELP = "measure latency of artifacts on a target (ratio to a reference workload) and gate regressions"
+FLAGS = ("out",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", required=True, help="target name (targets/NAME.toml) or a .toml path")
-    parser.add_argument("--model", action="append", default=[], metavar="[NAME=]ARTIFACT",
+    parser.add_argument("--artifact", action="append", default=[], metavar="[NAME=]FILE",
                         help="artifact to measure (repeatable); NAME defaults to the file stem")  # fmt: skip
     parser.add_argument(
         "--reference",
@@ -42,7 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, help="warm-up runs (default: the target's bench.warmup)")
     parser.add_argument("--repeats", type=int, default=5, help="fresh runner processes per model (default 5)")
     parser.add_argument("--threshold", type=float, default=0.10, help="ratio growth that counts (default 0.10)")
-    parser.add_argument("--out", type=Path, help="result JSON (default build/bench/<target>.json)")
     remote = parser.add_argument_group("remote board (overrides the target's bench.remote*)")
     remote.add_argument("--remote", metavar="[USER@]HOST[:PORT]", help="run on a Linux board over SSH")
     remote.add_argument("--remote-key", help="SSH private key for the board")
@@ -64,16 +65,22 @@ def parse_models(specs: list[str]) -> dict[str, Path]:
     return models
 
 
-def _protocol(bench: BenchConfig, args: argparse.Namespace) -> Protocol:
-    if bench.runtime not in RUNTIME_MODULES:
-        raise EdgepruneError(
-            f"bench.runtime {bench.runtime!r} has no latency runner; use one of {sorted(RUNTIME_MODULES)}"
-        )
+def _positive(value: int | None, flag: str, low: int = 1) -> int | None:
+    if value is not None and value < low:
+        raise EdgepruneError(f"{flag} must be >= {low}, got {value}")
+    return value
+
+
+def _protocol(target: Target, args: argparse.Namespace) -> Protocol:
+    bench = target.bench
+    threads, runs = _positive(args.threads, "--threads"), _positive(args.runs, "--runs")
+    warmup = _positive(args.warmup, "--warmup", 0)
+    _positive(args.repeats, "--repeats")
     return Protocol(
-        runtime=bench.runtime,
-        threads=args.threads or bench.threads,
-        warmup=bench.warmup if args.warmup is None else args.warmup,
-        runs=args.runs or bench.runs,
+        runtime=target.runtime,
+        threads=bench.threads if threads is None else threads,
+        warmup=bench.warmup if warmup is None else warmup,
+        runs=bench.runs if runs is None else runs,
         min_seconds=bench.min_seconds,
         cores=tuple(bench.cores),
         xnnpack=bool(getattr(bench, "xnnpack", True)),
@@ -101,7 +108,7 @@ def _load_baseline(path: Path) -> dict:
 
 def _models_from_baseline(path: Path | None) -> dict[str, Path]:
     if path is None or not path.is_file():
-        raise EdgepruneError("no --model given (and no baseline to take the model list from)")
+        raise EdgepruneError("no --artifact given (and no baseline to take the artifact list from)")
     return {name: Path(m["path"]) for name, m in _load_baseline(path)["models"].items()}
 
 
@@ -142,13 +149,13 @@ def _print_table(record: dict, gate: GateResult | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    target = load_target(args.target)
+    target = load_target(args.target, check=False)
     if args.update_baseline and args.baseline is None:
         raise EdgepruneError("--update-baseline needs --baseline FILE")
     if args.baseline is not None and not args.baseline.is_file() and not args.update_baseline:
         raise EdgepruneError(f"baseline {args.baseline} does not exist; create it with --update-baseline")
-    models = parse_models(args.model) if args.model else _models_from_baseline(args.baseline)
-    protocol = _protocol(target.bench, args)
+    models = parse_models(args.artifact) if args.artifact else _models_from_baseline(args.baseline)
+    protocol = _protocol(target, args)
     baseline = _load_baseline(args.baseline) if args.baseline is not None and args.baseline.is_file() else None
     if args.reference:
         references, kind = {Path(args.reference).name: Path(args.reference)}, Path(args.reference).name
@@ -171,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         except BaselineMismatchError:
             if not args.update_baseline:
                 raise
-    out = args.out or Path("build") / "bench" / f"{target.name}.json"
+    out = Path(args.out or "build/bench") / f"{target.name}.json"
     write_json(out, {**record, "gate": gate.to_dict() if gate else None})
     _print_table(record, gate)
     print(f"wrote {out}")

@@ -20,15 +20,16 @@ from torch import nn
 
 from edgeprune.atomic import write_json
 from edgeprune.config import FinetuneConfig
-from edgeprune.data import Dataset
+from edgeprune.data import Data
 from edgeprune.errors import EdgepruneError
 from edgeprune.finetune.distributed import is_main_process
-from edgeprune.finetune.evaluate import evaluate
 from edgeprune.finetune.loop import MODEL_DIR, fit
 from edgeprune.finetune.taylor import TaylorTracker, scoring_pass
+from edgeprune.paths import is_under
 from edgeprune.planning.uniform import smallest_ratio_meeting
 from edgeprune.prune import GroupKeep, Plan, apply_plan, count_macs_params, make_plan, save_pruned
 from edgeprune.prune.importance import Scorer
+from edgeprune.task import CLASSIFICATION, Task, evaluate
 
 Planner = Callable[[nn.Module, torch.Tensor, int, "str | Scorer"], Plan]
 
@@ -51,16 +52,12 @@ def uniform_planner(round_to: int = 1, max_ratio: float = 0.9) -> Planner:
     return plan_for
 
 
-def _under(path: str, blocks: list[str]) -> bool:
-    return any(path == b or path.startswith(b + ".") for b in blocks)
-
-
 def compose(first: Plan, second: Plan) -> Plan:
     """One plan equal to applying ``first`` and then ``second`` (made on the ``first``-pruned model)."""
     blocks = [*first.blocks, *(b for b in second.blocks if b not in first.blocks)]
     groups: list[GroupKeep] = []
     for g in first.groups:
-        if _under(g.root, blocks):
+        if is_under(g.root, blocks):
             continue
         later = second.group(g.root)
         if later is None:
@@ -95,7 +92,7 @@ class IterativeResult:
 
 def iterative_prune(
     model: nn.Module,
-    data: Dataset,
+    data: Data,
     macs_fraction: float,
     steps: int,
     cfg: FinetuneConfig,
@@ -108,6 +105,7 @@ def iterative_prune(
     run_dir: str | Path | None = None,
     resume: bool = False,
     device: str = "cpu",
+    task: Task = CLASSIFICATION,
 ) -> IterativeResult:
     """Prune a copy of ``model`` to ``macs_fraction`` of its MACs in ``steps`` prune -> fine-tune rounds.
 
@@ -119,13 +117,13 @@ def iterative_prune(
     if steps < 1:
         raise EdgepruneError(f"iterative schedule: steps must be >= 1, got {steps}")
     planner = planner or uniform_planner()
-    example = data.x_train[:1].clone()
+    example = data.example()
     current = copy.deepcopy(model).eval()
     teacher = teacher if teacher is not None else copy.deepcopy(model).eval()
     base_macs, _ = count_macs_params(current, example)
     tracker = TaylorTracker() if gradient else None
     if tracker is not None:
-        scoring_pass(current, data, tracker)
+        scoring_pass(current, data, tracker, task)
     total = Plan(input_shape=list(example.shape), model=spec.to_dict() if spec is not None else None)
     records: list[dict[str, Any]] = []
     run = Path(run_dir) if run_dir is not None else None
@@ -143,9 +141,9 @@ def iterative_prune(
         step_dir = run / f"step-{i}" if run is not None else None
         result = fit(
             current, data, cfg, teacher, f"step {i}/{steps}", run_dir=step_dir, resume=resume, plan=total,
-            callback=tracker, device=device,
+            callback=tracker, device=device, task=task,
         )  # fmt: skip
-        val_acc, _ = evaluate(current, data.x_val, data.y_val)
+        val_metric, _ = evaluate(current, data.val, task=task)
         records.append(
             {
                 "step": i,
@@ -153,8 +151,8 @@ def iterative_prune(
                 "macs": macs,
                 "macs_fraction": macs / base_macs,
                 "params": params,
-                "best_select_acc": result.best_select_acc,
-                "val_acc": val_acc,
+                "best_select_metric": result.best_select_metric,
+                "val_metric": val_metric,
                 "epochs": len(result.history),
             }
         )

@@ -1,0 +1,61 @@
+"""``edgeprune analyze``: a model's prunable groups and removable blocks, with MACs shares; JSON on request."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgeprune.errors import EdgepruneError
+
+HELP = "show every prunable channel/neuron/head group and removable block of a model, with MACs shares"
+FLAGS = ("model", "ignore", "out")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input-shape", help="e.g. 1,3,224,224 (default: 1,1,28,28 for edgeprune:, else 1,3,224,224)")
+    parser.add_argument("--num-classes", type=int, default=10, help="classifier outputs the model is built with")
+    parser.add_argument(
+        "--no-verify", action="store_true", help="skip the forward passes that verify groups and blocks"
+    )
+
+
+def parse_shape(text: str) -> list[int]:
+    """``"1,3,224,224"`` -> ``[1, 3, 224, 224]``; errors name the flag."""
+    try:
+        shape = [int(p) for p in text.replace("x", ",").split(",") if p.strip()]
+    except ValueError:
+        raise EdgepruneError(f"--input-shape '{text}': expected comma-separated integers like 1,3,224,224") from None
+    if len(shape) < 2 or any(d < 1 for d in shape):
+        raise EdgepruneError(f"--input-shape '{text}': need at least 2 positive dimensions")
+    return shape
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from edgeprune.atomic import write_json
+    from edgeprune.commands.context import DEFAULT_MODEL
+    from edgeprune.graph.analyze import analyze
+    from edgeprune.graph.render import render
+    from edgeprune.models import ModelSpec, build_model, load_checkpoint
+
+    spec = args.model or DEFAULT_MODEL
+    builtin_small = spec.startswith("edgeprune:")
+    shape = parse_shape(args.input_shape) if args.input_shape else [1, 1 if builtin_small else 3, *(
+        [28, 28] if builtin_small else [224, 224])]  # fmt: skip
+    model = build_model(ModelSpec(spec, num_classes=args.num_classes, in_channels=shape[1]))
+    if args.checkpoint:
+        load_checkpoint(model, args.checkpoint)
+    torch.manual_seed(0)
+    result = analyze(
+        model, torch.randn(*shape), ignored_layers=args.ignore or [], verify_blocks=not args.no_verify, name=spec
+    )
+    render(result)
+    if args.out:
+        path = Path(args.out) / "analysis.json"
+        if path.exists() and not args.force:
+            raise EdgepruneError(f"{path} already exists; pass --force to replace it")
+        write_json(path, result.to_dict())
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,59 @@
+"""``edgeprune deploy``: the whole chain on a target, with flag overrides of the target's fields."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "load or train the model, prune to the target's budget, fine-tune, export, verify, benchmark and report"
+FLAGS = ("model", "data", "task", "budget", "pruning", "ignore", "finetune", "out")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", required=True, help="target name in targets/ (e.g. tflite) or a .toml path")
+
+
+def overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The target fields the flags override (None: keep the target's)."""
+    from edgeprune.data.preprocessing import parse_floats, parse_size
+
+    size = lambda text, flag: list(parse_size(text, flag)) if text else None  # noqa: E731
+    return {
+        "model": args.model,
+        "checkpoint": args.checkpoint,
+        "train_epochs": args.train_epochs,
+        "data": args.data,
+        "resize": tuple(size(args.resize, "--resize")) if args.resize else None,
+        "crop": tuple(size(args.crop, "--crop")) if args.crop else None,
+        "scale": args.scale,
+        "mean": parse_floats(args.mean, "--mean") if args.mean else None,
+        "std": parse_floats(args.std, "--std") if args.std else None,
+        "channels": args.channels,
+        "loss": args.loss,
+        "metric": args.metric,
+        "higher_is_better": False if args.lower_is_better else None,
+        "macs": args.macs,
+        "params": args.params,
+        "method": args.method,
+        "importance": args.importance,
+        "round_to": args.round_to,
+        "max_ratio": args.max_ratio,
+        "max_drop": args.max_drop,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "seed": args.seed,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeprune.pipeline.targets import load_target
+
+    target = load_target(args.target, check=False)  # a bad target fails before torch is imported
+    from edgeprune.pipeline import DeployRequest, deploy
+    from edgeprune.pipeline.overrides import apply_overrides
+
+    if args.ignore:
+        import dataclasses
+
+        target = dataclasses.replace(target, prune=dataclasses.replace(target.prune, ignored_layers=tuple(args.ignore)))
+    deploy(DeployRequest(apply_overrides(target, **overrides(args)), args.out, args.force))
+    return 0

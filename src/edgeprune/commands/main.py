@@ -1,0 +1,114 @@
+"""``edgeprune``: builds the parser from :data:`edgeprune.commands.COMMANDS` and is the one error boundary.
+
+Known failure families become one line on stderr naming the culprit and exit 2: user errors
+(:class:`EdgepruneError`), OS errors (missing files, permissions, a full disk), errors raised inside the user's
+own code (their file:line). Anything else is an internal error: one line saying so and where the traceback was
+written. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgeprune.commands import COMMANDS
+from edgeprune.commands.flags import Parser, parents
+from edgeprune.errors import EdgepruneError
+
+EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named on the command line, if any (the first known name)."""
+    return next((a for a in argv if a in COMMANDS), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> Parser:
+    """The top-level parser. Only the chosen command's module is imported (torch stays unloaded for the others);
+    with no command, every one is imported so the help can list them."""
+    parser = Parser(prog="edgeprune", description="Structured pruning and verified edge deployment.")
+    subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    chosen = _chosen(argv)
+    for name, module_name in COMMANDS.items():
+        if chosen is not None and name != chosen:
+            subs.add_parser(name, add_help=False)
+            continue
+        module = importlib.import_module(module_name)
+        sub = subs.add_parser(name, help=module.HELP, description=module.HELP, parents=parents(*module.FLAGS))
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def _apply_common(args: object) -> None:
+    if getattr(args, "quiet", False):
+        os.environ["EDGEPRUNE_NO_PROGRESS"] = "1"
+    if getattr(args, "verbose", False):
+        os.environ["EDGEPRUNE_VERBOSE"] = "1"
+    if getattr(args, "no_cache", False):
+        os.environ["EDGEPRUNE_NO_CACHE"] = "1"
+
+
+def _os_error(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else ""
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on the device{' writing ' + str(where) if where else ''}; free some space and rerun"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied: {where or exc.strerror}"
+    reason = exc.strerror or str(exc)
+    return f"{reason}: {where}" if where else reason
+
+
+def _internal(command: str, exc: BaseException) -> str:
+    from edgeprune.cache import cache_root
+
+    folder = cache_root() / "logs"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        log.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        log = Path("(could not write a log; rerun with --debug)")
+    first = (str(exc).splitlines() or [""])[0][:200]
+    return f"internal error ({type(exc).__name__}: {first}); traceback written to {log}; please report it"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``edgeprune`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    _apply_common(args)
+    prefix = f"edgeprune {args.command}"
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("edgeprune: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except EdgepruneError as exc:
+        if args.debug:
+            raise
+        print(f"{prefix}: error: {str(exc).strip()}", file=sys.stderr)
+        return EXIT_USER
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"{prefix}: error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_USER
+    except MemoryError:
+        print(f"{prefix}: error: out of memory; try a smaller model, batch or input size", file=sys.stderr)
+        return EXIT_USER
+    except Exception as exc:  # the boundary: anything unexpected is reported, never a bare traceback
+        if args.debug:
+            raise
+        print(f"{prefix}: {_internal(args.command, exc)}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

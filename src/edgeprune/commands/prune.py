@@ -1,0 +1,46 @@
+"""``edgeprune prune``: apply a plan to the unpruned weights and save the pruned model (plan + safetensors), so
+plan -> prune -> export runs without fine-tuning. BatchNorm statistics are re-estimated on select samples (the
+same documented step the planner's prediction used)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "apply a plan to the unpruned model and save the pruned model (plan.json + weights.safetensors)"
+FLAGS = ("plan", "model", "data", "task", "out")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recalibrate", type=int, default=256, help="select samples re-estimating BatchNorm (0: off)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeprune.commands.context import inputs, pruned_from_plan, say
+    from edgeprune.data import choosing_samples
+    from edgeprune.errors import EdgepruneError
+    from edgeprune.prune import count_macs_params, save_pruned
+    from edgeprune.prune.recalibrate import recalibrate_bn
+    from edgeprune.task import evaluate
+
+    if not args.plan:
+        raise EdgepruneError("give --plan FILE (a plan.json from `edgeprune plan`)")
+    if args.recalibrate < 0:
+        raise EdgepruneError(f"--recalibrate must be >= 0, got {args.recalibrate}")
+    out = Path(args.out or "build/pruned")
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise EdgepruneError(f"--out {out} already holds files; pass --force to replace them")
+    ins = inputs(args)
+    model, plan, base = pruned_from_plan(args, ins)
+    if args.recalibrate:
+        x, _ = choosing_samples(ins.data, min(args.recalibrate, len(ins.data.select) + len(ins.data.train)))
+        recalibrate_bn(model, x)
+    save_pruned(out, model, plan)
+    example = ins.data.example()
+    macs, params = count_macs_params(model, example)
+    base_macs, base_params = count_macs_params(base.model, example)
+    metric, _ = evaluate(model, ins.data.select, task=ins.task)
+    say(f"pruned: {macs:,} MACs ({macs / base_macs:.3f}x), {params:,} params ({params / base_params:.3f}x);"
+        f" select {ins.task.metric_name} {ins.task.format(metric)} before fine-tuning")  # fmt: skip
+    say(f"wrote {out}")
+    return 0

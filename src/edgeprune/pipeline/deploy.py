@@ -1,0 +1,216 @@
+"""deploy(): load -> prune to budget -> fine-tune -> export and verify -> time together -> report.
+
+The top function reads as the named steps; each step is a short function below it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from edgeprune.atomic import write_json, write_text
+from edgeprune.baseline import Baseline, load_baseline
+from edgeprune.bench.measurement import Measurement, protocol_for, time_together
+from edgeprune.config import Target
+from edgeprune.data import Data, Preprocessing, load_data
+from edgeprune.export import VerifiedArtifact, export_verified
+from edgeprune.finetune import FitResult, fit
+from edgeprune.hashing import sha256_file
+from edgeprune.pipeline import outputs
+from edgeprune.pipeline.strategies import Request, prune_to_budget
+from edgeprune.planning import Planned
+from edgeprune.prune import count_macs_params, save_pruned
+from edgeprune.prune.io import PLAN_FILE
+from edgeprune.report import (
+    DataSummary,
+    DeployReport,
+    FinetuneFigures,
+    ModelFigures,
+    PruneFigures,
+    TaskSummary,
+    TimedArtifact,
+    render_markdown,
+    versions,
+)
+from edgeprune.task import Task, TaskSpec, evaluate, resolve_task
+
+PRUNED_DIR = "pruned_model"
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """A target (with the user's overrides applied), where to write, and whether to replace old results."""
+
+    target: Target
+    out: str | Path | None = None
+    force: bool = False
+
+
+def _log(msg: str) -> None:
+    print(f"[edgeprune] {msg}", flush=True)
+
+
+def preprocessing_of(target: Target) -> Preprocessing | None:
+    """The user's preprocessing from ``[data]`` (None when the section states none)."""
+    d = target.data
+    if not d.user_preprocessing:
+        return None
+    size = lambda v: (v[0], v[-1]) if v else None  # noqa: E731
+    return Preprocessing(
+        resize=size(d.resize), crop=size(d.crop), scale=d.scale, mean=d.mean, std=d.std,
+        channels=d.channels or None, source="user",
+    )  # fmt: skip
+
+
+def task_of(target: Target) -> tuple[Task, str]:
+    """The task and the key that names it in caches."""
+    t = target.task
+    spec = TaskSpec(loss=t.loss, metric=t.metric, higher_is_better=t.higher_is_better, distill=t.distill)
+    key = "classification" if spec.is_default else f"{t.loss}|{t.metric}|{t.higher_is_better}|{t.distill}"
+    return resolve_task(spec), key
+
+
+def figures(model: nn.Module, data: Data, task: Task) -> ModelFigures:
+    macs, params = count_macs_params(model, data.example())
+    metric, _ = evaluate(model, data.val, task=task)
+    return ModelFigures(macs, params, metric)
+
+
+def fine_tune(planned: Planned, baseline: Baseline, data: Data, target: Target, task: Task) -> FitResult:
+    return fit(planned.model, data, target.finetune, teacher=copy.deepcopy(baseline.model), task=task)
+
+
+def export_all(
+    pruned: nn.Module, baseline: nn.Module, staging: Path, target: Target, data: Data, task: Task
+) -> tuple[list[VerifiedArtifact], VerifiedArtifact]:
+    """The pruned model at the target's precision (and fp32 beside a lower one), and the unpruned model in fp32."""
+    cfg = target.export
+    plan_hash = sha256_file(staging / PRUNED_DIR / PLAN_FILE)
+    precisions = [cfg.precision] + (["fp32"] if cfg.precision != "fp32" else [])
+    pruned_records = []
+    for precision in precisions:
+        _, record = export_verified("pruned", pruned, staging, cfg, precision, data, task, plan_hash)
+        _log(f"exported {record.name}: parity rel. err {record.parity.rel_err:.2e}, val {task.metric_name}"
+             f" {task.format(record.metric)}")  # fmt: skip
+        pruned_records.append(record)
+    _, base_record = export_verified("baseline", baseline, staging, cfg, "fp32", data, task)
+    return pruned_records, base_record
+
+
+def timed(
+    records: list[VerifiedArtifact], base: VerifiedArtifact, measured: Measurement, out: Path
+) -> list[TimedArtifact]:
+    """Records with their latency and speedup, paths moved from the staging folder to ``out``."""
+    rows = []
+    for record in [base, *records]:
+        final = dataclasses.replace(record, path=str(out / Path(record.path).name))
+        rows.append(TimedArtifact(final, measured.of(record.path), measured.speedup(base.path, record.path)))
+    return rows
+
+
+def prune_figures(planned: Planned, target: Target, out: Path) -> PruneFigures:
+    widths = {g.root: [g.width, len(g.keep)] for g in planned.plan.groups}
+    return PruneFigures(
+        method=planned.method,
+        importance=target.prune.importance,
+        round_to=target.prune.round_to,
+        budget_kind=planned.kind,
+        budget=planned.budget,
+        reached=round(planned.fraction, 6),
+        groups_cut=len(planned.plan.groups),
+        blocks=list(planned.plan.blocks),
+        widths=widths,
+        predicted_metric=planned.predicted,
+        model_dir=str(out / PRUNED_DIR),
+        details=planned.summary(),
+    )
+
+
+def deploy(req: DeployRequest) -> DeployReport:
+    """Run the whole chain for one target; writes artifacts, report.json and report.md under the out folder."""
+    start = time.perf_counter()
+    target = req.target
+    out = Path(req.out or Path("build") / "deploy" / target.name)
+    outputs.check_out(out, req.force)
+    with outputs.locked(out):
+        staging = outputs.staging_dir(out)
+        try:
+            report = _run(target, staging, out, start)
+            outputs.publish(staging, out)
+        except BaseException:
+            outputs.discard(staging)
+            raise
+    _log(f"wrote {out / 'report.json'} and {out / 'report.md'} in {report.wall_s:.0f} s")
+    return report
+
+
+def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport:
+    data = load_data(target.data.spec, preprocessing_of(target))
+    task, task_key = task_of(target)
+    notes = list(data.notes)
+    for note in notes:
+        _log(f"note: {note}")
+    baseline = load_baseline(
+        target.model.spec, data, task, target.model.checkpoint, target.model.train_epochs, task_key
+    )
+    base = figures(baseline.model, data, task)
+    _log(f"baseline: {base.macs:,} MACs, {base.params:,} params, val {task.metric_name} {task.format(base.metric)}")
+
+    request = Request(baseline.model, data.example(), baseline.spec.to_dict(), target.prune, data, task, task_key)
+    planned = prune_to_budget(request, target.finetune)
+    _log(f"pruned ({planned.method}): {planned.kind} {planned.fraction:.3f}x of the unpruned model"
+         f" (budget {planned.budget:.3f}x); {len(planned.plan.groups)} group(s) cut")  # fmt: skip
+    if planned.fraction < 0.95 * planned.budget:
+        notes.append(
+            f"the {planned.kind} budget {planned.budget:.3f}x was reached at {planned.fraction:.3f}x: the widths"
+            f" allowed by round_to {target.prune.round_to} left no closer step"
+        )
+    result = fine_tune(planned, baseline, data, target, task)
+    pruned = figures(planned.model, data, task)
+    _log(f"fine-tuned: val {task.metric_name} {task.format(pruned.metric)} ({pruned.metric - base.metric:+.2f})")
+    save_pruned(staging / PRUNED_DIR, planned.model, planned.plan)
+
+    records, base_record = export_all(planned.model, baseline.model, staging, target, data, task)
+    measured = time_together([base_record.path, *(r.path for r in records)], protocol_for(target.bench, target.runtime))
+    rows = timed(records, base_record, measured, out)
+    for row in rows[1:]:
+        _log(f"{row.artifact.name}: p50 {row.latency.p50:.3f} ms vs unpruned {rows[0].latency.p50:.3f} ms"
+             f" ({row.speedup:.2f}x)")  # fmt: skip
+    report = DeployReport(
+        target=target.name,
+        model=baseline.spec.spec,
+        checkpoint=baseline.checkpoint,
+        data=DataSummary(**data.describe()),
+        task=TaskSummary(**task.describe()),
+        seed=target.finetune.seed,
+        baseline=base,
+        pruned=pruned,
+        prune=prune_figures(planned, target, out),
+        finetune=FinetuneFigures(target.finetune.epochs, target.finetune.distill, result.best_epoch, result.history),
+        artifacts=rows[1:],
+        baseline_artifact=rows[0],
+        bench=dataclasses.replace(measured, latency={}),
+        versions=versions(),
+        wall_s=round(time.perf_counter() - start, 1),
+        notes=notes,
+    )
+    write_json(staging / "report.json", report.to_dict())
+    write_text(staging / "report.md", render_markdown(report))
+    return report
+
+
+def deploy_target(
+    target: str | Target, out: str | Path | None = None, force: bool = False, **changes: object
+) -> DeployReport:
+    """API: ``deploy_target("tflite", out="build/x", macs=0.3)`` loads ``targets/tflite.toml`` (or takes a
+    :class:`Target`), applies ``changes`` (see :func:`edgeprune.pipeline.overrides.apply_overrides`) and deploys."""
+    from edgeprune.pipeline.overrides import apply_overrides
+    from edgeprune.pipeline.targets import load_target
+
+    resolved = load_target(target) if isinstance(target, str) else target
+    return deploy(DeployRequest(apply_overrides(resolved, **changes), out, force))

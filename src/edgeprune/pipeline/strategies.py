@@ -1,0 +1,115 @@
+"""How deploy reaches its budget: strategies keyed by ``prune.method``, and the tolerance search around them.
+
+- ``uniform``: one ratio for every coupled group, bisected to the budget, then filled back toward it.
+- ``sensitivity``: per-group ratios and blocks from a cached sensitivity scan, allocated greedily at the least
+  predicted damage; each damage objective yields a candidate and the best one scored on choosing samples wins.
+Every strategy chooses on choosing samples only (select, then train), never on validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgeprune.config import FinetuneConfig, PruneConfig
+from edgeprune.data import Data, choosing_samples
+from edgeprune.errors import ConfigError
+from edgeprune.importance import Criterion, get_importance
+from edgeprune.planning import Planned, PlanOptions, plan_to_budget, smallest_within, uniform_to_budget
+from edgeprune.sensitivity import ScanOptions, sensitivity
+from edgeprune.task import Task
+
+CHOOSING_SAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a strategy prunes and with what: the unpruned model, the data, the task and the prune settings."""
+
+    model: nn.Module
+    example: torch.Tensor
+    spec: dict
+    cfg: PruneConfig
+    data: Data
+    task: Task
+    task_key: str
+
+    def samples(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = min(CHOOSING_SAMPLES, len(self.data.select) + len(self.data.train))
+        return choosing_samples(self.data, n)
+
+    def options(self, budget: float | None = None) -> PlanOptions:
+        kind, fraction = self.cfg.budget
+        return PlanOptions(
+            budget=fraction if budget is None else budget,
+            kind=kind,
+            round_to=self.cfg.round_to,
+            max_ratio=self.cfg.max_ratio,
+            ignored_layers=tuple(self.cfg.ignored_layers),
+            recalibrate=self.cfg.recalibrate,
+        )
+
+    def criterion(self) -> Criterion:
+        x, y = self.samples()
+        return get_importance(self.cfg.importance, self.model, x, y, loss=self.task.loss)
+
+
+Strategy = Callable[[Request, float | None], Planned]
+
+
+def _uniform(req: Request, budget: float | None) -> Planned:
+    return uniform_to_budget(
+        req.model, req.example, req.options(budget), req.criterion(), req.samples(), req.task, req.spec
+    )
+
+
+def _sensitivity(req: Request, budget: float | None) -> Planned:
+    scan = ScanOptions(
+        samples=min(CHOOSING_SAMPLES, len(req.data.select) + len(req.data.train)),
+        importance=req.cfg.importance,
+        round_to=req.cfg.round_to,
+        ignored_layers=tuple(req.cfg.ignored_layers),
+        recalibrate=req.cfg.recalibrate,
+    )
+    sens = sensitivity(req.model, req.data, scan, req.task, name=req.spec.get("spec", ""), task_key=req.task_key)
+    return plan_to_budget(
+        req.model, req.example, sens, req.options(budget), req.criterion(), req.samples(), req.task, req.spec
+    )
+
+
+STRATEGIES: dict[str, Strategy] = {"uniform": _uniform, "sensitivity": _sensitivity}
+
+
+def known_strategies() -> list[str]:
+    return sorted(STRATEGIES)
+
+
+def strategy_named(name: str) -> Strategy:
+    strategy = STRATEGIES.get(name)
+    if strategy is None:
+        raise ConfigError(f"prune.method '{name}' is unknown (known: {known_strategies()})")
+    return strategy
+
+
+def prune_to_budget(req: Request, finetune: FinetuneConfig) -> Planned:
+    """The strategy's plan at the configured budget, or (``prune.max_drop`` set) the smallest budget whose briefly
+    fine-tuned select metric stays within ``max_drop`` of the unpruned model."""
+    strategy = strategy_named(req.cfg.method)
+    if req.cfg.max_drop is None:
+        return strategy(req, None)
+    short = dataclasses.replace(finetune, epochs=min(finetune.epochs, 2), steps=0, patience=0)
+    floor = req.cfg.budget[1]
+    tol = smallest_within(
+        req.model, req.data, lambda b: strategy(req, b), req.cfg.max_drop, short, floor=min(floor, 0.99), task=req.task
+    )
+    if tol.best is None:
+        raise ConfigError(
+            f"prune.max_drop {req.cfg.max_drop}: no tried budget kept the select metric within it"
+            f" (tried {[t['budget'] for t in tol.trials]}); raise max_drop or the floor (prune.macs)"
+        )
+    tol.best.details["tolerance"] = tol.summary(short.epochs)
+    return tol.best

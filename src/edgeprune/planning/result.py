@@ -1,0 +1,50 @@
+"""What every planner returns: a verified plan, the pruned copy it was counted on, and the numbers behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from edgeprune.prune import Plan
+
+
+@dataclass
+class Planned:
+    """A plan pruned for real and counted exactly; ``predicted`` is the metric the pruned model (BatchNorm
+    recalibrated on choosing samples) scored on choosing samples, never on validation."""
+
+    plan: Plan
+    model: nn.Module
+    kind: str
+    budget: float
+    macs: int
+    params: int
+    base_macs: int
+    base_params: int
+    method: str
+    predicted: float | None = None  # metric on choosing samples after the documented BN recalibration
+    base_metric: float | None = None  # the unpruned model's metric on the same samples
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return (self.macs / self.base_macs) if self.kind == "macs" else (self.params / self.base_params)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain-data record stored beside the plan (``planning`` field of plan.json)."""
+        return {
+            "method": self.method,
+            "budget": {"kind": self.kind, "fraction": self.budget},
+            "reached": {"kind": self.kind, "fraction": round(self.fraction, 6)},
+            "macs": self.macs,
+            "params": self.params,
+            "base_macs": self.base_macs,
+            "base_params": self.base_params,
+            "macs_fraction": round(self.macs / self.base_macs, 6),
+            "params_fraction": round(self.params / self.base_params, 6),
+            "predicted_metric": None if self.predicted is None else round(self.predicted, 4),
+            "base_metric": None if self.base_metric is None else round(self.base_metric, 4),
+            **self.details,
+        }
