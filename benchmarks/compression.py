@@ -22,6 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from edgeprune.models.pretrained import train_or_load, training_config
+from edgeprune.sensitivity.samples import choosing_samples
 from torch import nn
 
 from edgeprune.atomic import write_json, write_with
@@ -31,13 +33,11 @@ from edgeprune.finetune import evaluate, fit
 from edgeprune.graph import output_layers
 from edgeprune.importance import get_importance
 from edgeprune.models import ModelSpec, load_checkpoint, save_weights
-from edgeprune.models.pretrained import train_or_load, training_config
 from edgeprune.planning.budget import plan_to_budget
 from edgeprune.planning.uniform import smallest_ratio_meeting
 from edgeprune.prune import apply_plan, count_macs_params, make_plan
-from edgeprune.versions import versions
 from edgeprune.sensitivity import sensitivity
-from edgeprune.sensitivity.samples import choosing_samples
+from edgeprune.versions import versions
 
 OUT = Path("build/bench")
 BUDGETS = (0.5, 0.3, 0.2)

@@ -19,12 +19,13 @@ from torch import nn
 
 os.environ.setdefault("EDGEPRUNE_NO_PROGRESS", "1")
 
+from edgeprune.finetune.schedule import uniform_planner
+from edgeprune.models.pretrained import train_or_load
+
 from edgeprune.atomic import write_json
 from edgeprune.data import load_dataset
 from edgeprune.finetune import TrainConfig, evaluate, fit
-from edgeprune.finetune.schedule import uniform_planner
 from edgeprune.models import ModelSpec
-from edgeprune.models.pretrained import train_or_load
 from edgeprune.prune import apply_plan, count_macs_params
 from edgeprune.versions import versions
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))  # so specs like "tinymodels:edgenet4" resolve in-process too
 
 os.environ.setdefault("EDGEPRUNE_NO_PROGRESS", "1")
 # one cache for the whole test session, never the user's ~/.cache/edgeprune

@@ -74,5 +74,5 @@ def test_overrides_validate_like_the_toml():
     assert (target.prune.macs, target.prune.round_to, target.finetune.epochs, target.data.spec) == (0.3, 8, 2, "digits")
     with pytest.raises(ConfigError, match=r"prune.macs: must be in \(0, 1\]"):
         apply_overrides(load_target("tflite"), macs=2.0)
-    with pytest.raises(ConfigError, match="prune.method 'x' is unknown"):
+    with pytest.raises(ConfigError, match=r"prune\.method 'x' is unknown"):
         apply_overrides(load_target("tflite"), method="x")

@@ -35,8 +35,9 @@ def test_torchvision_spec_builds_with_num_classes():
         ("nonsense", "must look like one of"),
         ("edgeprune:giant", "edgeprune has no built-in model 'giant'"),
         ("torchvision:resnet19", "torchvision has no classification model 'resnet19'"),
-        ("no_such_pkg.mod:make", "cannot import module 'no_such_pkg.mod'"),
-        ("collections:nothing_here", "module 'collections' has no callable 'nothing_here'"),
+        ("no_such_pkg.mod:make", "no module 'no_such_pkg.mod' in the working directory"),
+        ("collections:nothing_here", "collections has no attribute 'nothing_here'"),
+        ("missing_file.py:make", r"file missing_file\.py does not exist"),
         ("collections:OrderedDict", "not a torch.nn.Module"),
     ],
 )
@@ -66,3 +67,57 @@ def test_user_factory_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     model = build_model(ModelSpec("my_models:tiny", num_classes=3))
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 3)
+
+
+USER_MODEL = """
+from torch import nn
+
+
+def make(num_classes=10, in_channels=1):
+    return nn.Sequential(nn.Conv2d(in_channels, 4, 3), nn.Flatten(), nn.LazyLinear(num_classes))
+
+
+def broken(num_classes=10):
+    raise RuntimeError("factory exploded")
+"""
+
+
+def test_model_from_a_file_path_and_from_the_working_directory(tmp_path: Path, monkeypatch):
+    (tmp_path / "mynet.py").write_text(USER_MODEL)
+    model = build_model(ModelSpec(f"{tmp_path / 'mynet.py'}:make", num_classes=3, in_channels=2))
+    assert model[0].in_channels == 2
+    monkeypatch.chdir(tmp_path)  # module:factory resolves from the working directory, no PYTHONPATH needed
+    assert build_model(ModelSpec("mynet:make")) is not None
+    with pytest.raises(SpecError, match=r"mynet.py:\d+: RuntimeError: factory exploded"):
+        build_model(ModelSpec(f"{tmp_path / 'mynet.py'}:broken"))
+    (tmp_path / "syntax.py").write_text("def make(:\n")
+    with pytest.raises(SpecError, match=r"importing .*syntax.py failed at .*syntax.py:1: SyntaxError"):
+        build_model(ModelSpec(f"{tmp_path / 'syntax.py'}:make"))
+
+
+def test_wrapped_checkpoints_load_with_a_note(tmp_path: Path, edgenet, capsys):
+    state = edgenet.state_dict()
+    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "ddp.pt")
+    torch.save({"state_dict": {f"model.{k}": v for k, v in state.items()}, "epoch": 3}, tmp_path / "lightning.ckpt")
+    for name in ("ddp.pt", "lightning.ckpt"):
+        fresh = type(edgenet)(num_classes=10, in_channels=1, width=8)
+        load_checkpoint(fresh, tmp_path / name)
+        assert all(torch.equal(fresh.state_dict()[k], v) for k, v in state.items())
+    assert "dropped the 'module.' prefix" in capsys.readouterr().err
+
+
+def test_a_pickled_model_is_refused_with_how_to_save_weights(tmp_path: Path, edgenet):
+    torch.save(edgenet, tmp_path / "whole.pt")
+    with pytest.raises(
+        EdgepruneError, match=r"never unpickles; save the weights with torch.save\(model.state_dict\(\)"
+    ) as err:
+        load_checkpoint(edgenet, tmp_path / "whole.pt")
+    assert "weights_only=False" not in str(err.value)
+
+
+def test_corrupt_safetensors_is_one_line(tmp_path: Path, edgenet):
+    path = tmp_path / "w.safetensors"
+    save_weights(edgenet, path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(EdgepruneError, match=r"w.safetensors: not a readable .safetensors file"):
+        load_checkpoint(edgenet, path)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from edgeprune.data import take
 from edgeprune.errors import EdgepruneError
 from edgeprune.export import export_model
 

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from edgeprune.data import take
 import torch
 
+from edgeprune.data import take
 from edgeprune.errors import EdgepruneError, ParityError
 from edgeprune.export import check_int8_accuracy, export_model, load_artifact
-from edgeprune.finetune import evaluate
+from edgeprune.task import evaluate
 
 
 def _export(model, digits, path: Path, fmt: str, precision: str, **options):
@@ -27,7 +26,7 @@ def _export(model, digits, path: Path, fmt: str, precision: str, **options):
         labels=take(digits.val)[1],
         model_hash="m" * 64,
         plan_hash="p" * 64,
-        normalization={"mean": list(digits.mean), "std": list(digits.std)},
+        preprocessing=digits.preprocessing.to_dict(),
         **options,
     )
 
@@ -72,7 +71,7 @@ def test_int8_metadata_records_quantization(int8_artifact, digits):
         "model_class": meta["source"]["model_class"],
     }
     assert meta["input_shape"] == [1, 1, 8, 8] and meta["input_layout"] == "NCHW"
-    assert meta["normalization"]["mean"] == pytest.approx(list(digits.mean))
+    assert meta["preprocessing"]["mean"] == pytest.approx(list(digits.preprocessing.mean))
     q = meta["quantization"]
     assert q["calibration_samples"] == 64 and q["io_dtype"] == "float"
     assert q["io"]["input"]["dtype"] == "float32" and q["io"]["input_quantized"]["dtype"] == "int8"

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))  # so specs like "tinymodels:edgenet4" resolve in-process too
+TESTS = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +22,8 @@ def one_thread():
 @pytest.fixture()
 def subprocess_env() -> dict[str, str]:
     """Environment for child processes: same sources, tiny models importable, one thread, no bars."""
-    src = str(HERE.parents[1] / "src")
+    src = str(TESTS.parent / "src")
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([src, str(HERE), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([src, str(TESTS), env.get("PYTHONPATH", "")])
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", EDGEPRUNE_NO_PROGRESS="1")
     return env

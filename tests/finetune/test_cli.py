@@ -35,24 +35,27 @@ def inputs(digits, tmp_path) -> tuple[Path, Path]:
 
 
 def _args(plan: Path, base: Path, out: Path, *extra: str) -> list[str]:
-    return ["finetune", "--plan", str(plan), "--checkpoint", str(base), "--data", "digits", "--out", str(out),
-            "--device", "cpu", *extra]  # fmt: skip
+    return ["finetune", "--plan", str(plan), "--model", SPEC.spec, "--checkpoint", str(base), "--data", "digits",
+            "--out", str(out), "--device", "cpu", *extra]  # fmt: skip
 
 
 def test_plan_file_then_pruned_folder(inputs, tmp_path, capsys) -> None:
     base, plan = inputs
     assert main(_args(plan, base, tmp_path / "run", "--epochs", "2")) == 0
     summary = json.loads((tmp_path / "run" / "finetune.json").read_text())
-    assert summary["val_acc"] > summary["val_acc_before"] and summary["teacher_val_acc"] is not None
+    assert summary["val_metric"] > summary["val_metric_before"] and summary["teacher_val_metric"] is not None
     assert summary["config"]["distill"] is True and len(summary["history"]) == 2
-    _, saved = load_pruned(tmp_path / "run" / "model")
+    _, saved = load_pruned(tmp_path / "run" / "model", SPEC.spec)
     assert saved.model == SPEC.to_dict() and saved.groups == Plan.load(plan).groups
-    # the pruned folder is itself a valid --plan; writing into it is refused
+    # the run's model folder is a saved pruned model; it names user code, so --model must name it too
     folder = str(tmp_path / "run" / "model")
-    args = ["finetune", "--plan", folder, "--data", "digits", "--teacher", "none", "--epochs", "1"]
+    args = ["finetune", "--pruned", folder, "--data", "digits", "--teacher", "none", "--epochs", "1"]
+    assert main([*args, "--out", str(tmp_path / "again")]) == 2
+    assert "names user code 'tinymodels:edgenet4'" in capsys.readouterr().err
+    args += ["--model", SPEC.spec]
     assert main([*args, "--out", str(tmp_path / "again")]) == 0
     assert json.loads((tmp_path / "again" / "finetune.json").read_text())["config"]["distill"] is False
-    assert main([*args, "--out", folder]) == 2
+    assert main([*args, "--out", folder]) == 2  # writing into an input is refused
     assert "would overwrite" in capsys.readouterr().err
 
 
@@ -61,10 +64,11 @@ def test_plan_without_model_spec_needs_model(inputs, tmp_path, capsys) -> None:
     data = json.loads(plan.read_text())
     data["model"] = None
     (tmp_path / "bare.json").write_text(json.dumps(data))
-    assert main(_args(tmp_path / "bare.json", base, tmp_path / "run", "--epochs", "1")) == 2
-    assert "records no model spec; pass --model" in capsys.readouterr().err
-    args = _args(tmp_path / "bare.json", base, tmp_path / "run", "--epochs", "1", "--model", SPEC.spec)
-    assert main(args) == 0
+    without_model = [a for a in _args(tmp_path / "bare.json", base, tmp_path / "run", "--epochs", "1")]
+    del without_model[3:5]
+    assert main(without_model) == 2
+    assert "field 'model' is empty; pass the model spec (--model)" in capsys.readouterr().err
+    assert main(_args(tmp_path / "bare.json", base, tmp_path / "run2", "--epochs", "1")) == 0
 
 
 @pytest.mark.slow
@@ -72,7 +76,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(inputs, tmp_path, sub
     base, plan = inputs
     extra = ("--epochs", "5", "--batch-size", "16")
     run = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "edgeprune.cli", *_args(plan, base, run, *extra)]
+    cmd = [sys.executable, "-m", "edgeprune", *_args(plan, base, run, *extra)]
     proc = subprocess.Popen(cmd, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while not list_checkpoints(run) and proc.poll() is None and time.monotonic() < deadline:
@@ -94,5 +98,5 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(inputs, tmp_path, sub
     assert not list((run / "checkpoints").glob(".*"))
     for path in list_checkpoints(run):
         assert load_checkpoint_file(path)["step"] > 0
-    load_pruned(run / "model")
+    load_pruned(run / "model", SPEC.spec)
     json.loads((run / "result.json").read_text())

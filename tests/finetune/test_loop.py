@@ -9,14 +9,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edgeprune.errors import ConfigError, EdgepruneError
 from edgeprune.config import FinetuneConfig
-from edgeprune.data import take
+from edgeprune.errors import ConfigError, EdgepruneError
 from edgeprune.finetune import fit
-from edgeprune.task import evaluate
 from edgeprune.finetune.checkpoint import list_checkpoints, load_checkpoint_file
-from edgeprune.finetune.distill import distillation_loss
-from edgeprune.finetune.options import resolve
+from edgeprune.finetune.distill import training_loss
+from edgeprune.task import CLASSIFICATION, evaluate
+
+
+def distillation_loss(s, t, y, alpha, temperature):
+    return training_loss(CLASSIFICATION, s, y, t, alpha, temperature)
 
 
 def _model(name: str = "edgenet4", seed: int = 0) -> nn.Module:
@@ -46,7 +48,9 @@ def test_fit_learns_and_keeps_best_select_epoch(digits) -> None:
     [("cosine", 0.0), ("step", 1e-2 * 0.5**2), ("constant", 1e-2), ("onecycle", None)],
 )
 def test_lr_schedules(digits, scheduler: str, expected: float | None) -> None:
-    cfg = FinetuneConfig(epochs=2, lr=1e-2, scheduler=scheduler, step_epochs=1, gamma=0.5, optimizer="sgd", distill=False)
+    cfg = FinetuneConfig(
+        epochs=2, lr=1e-2, scheduler=scheduler, step_epochs=1, gamma=0.5, optimizer="sgd", distill=False
+    )
     lrs = [h["lr"] for h in fit(_model("plain"), digits, cfg).history]
     if expected is None:  # one-cycle: warms up then anneals far below the peak
         assert lrs[-1] < 1e-2 / 100
@@ -100,9 +104,8 @@ def test_config_validation_names_the_field() -> None:
         FinetuneConfig(scheduler="linear")
     with pytest.raises(ConfigError, match=r"finetune\.patience"):
         FinetuneConfig(patience=-1)
-    from edgeprune.config import FinetuneConfig
-
-    assert resolve(FinetuneConfig(epochs=3)).epochs == 3 and resolve(FinetuneConfig()).scheduler == "onecycle"
+    with pytest.raises(ConfigError, match=r"finetune\.lr"):
+        FinetuneConfig(lr=float("inf"))
 
 
 def test_resume_from_any_checkpoint_is_bit_exact(digits, tmp_path) -> None:
@@ -149,6 +152,50 @@ def test_run_folder_guards(digits, tmp_path) -> None:
         fit(_model("plain"), digits, cfg, run_dir=tmp_path / "run")
     with pytest.raises(EdgepruneError, match=r"config field\(s\) \['lr'\]"):
         fit(
-            _model("plain"), digits, FinetuneConfig(epochs=1, lr=0.1, distill=False), run_dir=tmp_path / "run", resume=True
+            _model("plain"),
+            digits,
+            FinetuneConfig(epochs=1, lr=0.1, distill=False),
+            run_dir=tmp_path / "run",
+            resume=True,
         )
     assert weights.read_bytes() == b"x"
+
+
+def test_non_finite_loss_stops_at_once_naming_step_and_lr(digits) -> None:
+    from edgeprune.data import ArrayDataset, Data
+
+    x, y = digits.train.batch(list(range(len(digits.train))))
+    bad = x.clone()
+    bad[70] = float("inf")  # the second batch holds an infinite pixel
+    poisoned = Data(**{**digits.__dict__, "train": ArrayDataset(bad, y)})
+    with pytest.raises(EdgepruneError, match=r"training loss became nan at step \d+ \(epoch 1, lr [0-9.e-]+\)"):
+        fit(_model("plain"), poisoned, FinetuneConfig(epochs=1, distill=False, scheduler="constant"))
+
+
+def test_resume_skips_a_truncated_newest_checkpoint(digits, tmp_path) -> None:
+    cfg = FinetuneConfig(epochs=2, distill=False)
+    full = _model("plain")
+    fit(full, digits, cfg, run_dir=tmp_path / "full")
+    newest = list_checkpoints(tmp_path / "full")[-1]
+    newest.write_bytes(newest.read_bytes()[:100])  # a half-written file from a crash
+    resumed = _model("plain", seed=4)
+    result = fit(resumed, digits, cfg, run_dir=tmp_path / "full", resume=True)
+    assert result.resumed_from is not None and result.resumed_from.endswith("s00000020-e0001.pt")
+    assert _same(resumed, full)
+
+
+def test_a_user_task_trains_on_its_own_loss_and_metric(digits) -> None:
+    from edgeprune.task import Task
+
+    def mean_prob_of_truth(out, y):  # higher is better, not a top-1
+        return float(out.softmax(1).gather(1, y[:, None]).mean())
+
+    seen = []
+
+    def loss(out, y):
+        seen.append(out.shape)
+        return F.cross_entropy(out, y)
+
+    task = Task("custom", loss, mean_prob_of_truth, "p_true", True, CLASSIFICATION.distill)
+    result = fit(_model("plain"), digits, FinetuneConfig(epochs=1, distill=False), task=task)
+    assert seen and 0.0 < result.best_select_metric <= 1.0 and "select_metric" in result.history[0]

@@ -132,9 +132,8 @@ def test_trace_failure_names_innermost_module() -> None:
 
 
 def test_cli_writes_json(tmp_path, capsys) -> None:
-    out = tmp_path / "a.json"
-    assert main(["analyze", "--model", "edgeprune:default", "--json", str(out)]) == 0
-    data = json.loads(out.read_text())
+    assert main(["analyze", "--model", "edgeprune:default", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "analysis.json").read_text())
     assert data["input_shape"] == [1, 1, 28, 28] and len(data["groups"]) == 8 and len(data["blocks"]) == 3
     assert "Coupled groups" in capsys.readouterr().out
 

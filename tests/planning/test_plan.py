@@ -11,18 +11,25 @@ import torch
 
 from edgeprune.commands.main import main
 from edgeprune.config import FinetuneConfig
+from edgeprune.data import choosing_samples, take
 from edgeprune.errors import EdgepruneError
+from edgeprune.planning import PlanOptions
 from edgeprune.planning.allocate import allocate, group_options
 from edgeprune.planning.budget import plan_to_budget
 from edgeprune.planning.costmodel import CostModel
 from edgeprune.planning.tolerance import smallest_within
 from edgeprune.prune import Plan, count_macs_params
-from edgeprune.sensitivity import sensitivity
+from edgeprune.sensitivity import ScanOptions, sensitivity
 
 
 @pytest.fixture(scope="module")
 def sens(tiny, digits):
-    return sensitivity(tiny, digits, samples=100, ratios=(0.4, 0.8), cache_dir=None)
+    return sensitivity(tiny, digits, ScanOptions(samples=100, ratios=(0.4, 0.8)))
+
+
+@pytest.fixture(scope="module")
+def samples(digits):
+    return choosing_samples(digits, 200)
 
 
 @pytest.fixture()
@@ -40,25 +47,33 @@ def test_cost_model_tracks_exact_macs(tiny, sens, example) -> None:
 
 
 @pytest.mark.parametrize("budget", [0.5, 0.3])
-def test_plan_meets_exact_budget(tiny, sens, example, budget: float) -> None:
+def test_plan_meets_exact_budget(tiny, sens, example, samples, budget: float) -> None:
     before = copy.deepcopy(tiny.state_dict())
-    result = plan_to_budget(tiny, example, sens, budget)
+    result = plan_to_budget(tiny, example, sens, PlanOptions(budget=budget), "magnitude", samples)
     macs, _ = count_macs_params(result.model, example)
-    assert macs == result.macs and macs <= budget * result.base_macs
+    assert macs == result.macs and 0.95 * budget * result.base_macs <= macs <= budget * result.base_macs
     assert result.model(example).shape == (1, 10)
     assert all(torch.equal(v, tiny.state_dict()[k]) for k, v in before.items())  # the input model is untouched
+    # the prediction is the pruned model (BN recalibrated) scored on choosing samples: applying the plan the
+    # documented way gives exactly that number on the same samples
+    from edgeprune.prune import apply_plan
+    from edgeprune.prune.recalibrate import recalibrate_bn
+    from edgeprune.task import evaluate
+
+    applied = recalibrate_bn(apply_plan(copy.deepcopy(tiny), result.plan, example), samples[0][:256])
+    assert evaluate(applied, *samples)[0] == pytest.approx(result.predicted)
+    assert result.details["objective"] in ("metric", "loss") and result.base_metric is not None
 
 
 def test_params_budget_and_limits(tiny, sens, example) -> None:
-    result = plan_to_budget(
-        tiny, example, sens, 0.6, kind="params", max_ratio=0.5, round_to=2, ignored_layers=["hidden"]
-    )
-    assert result.params <= 0.6 * result.base_params
+    opts = PlanOptions(budget=0.6, kind="params", max_ratio=0.5, round_to=2, ignored_layers=("hidden",))
+    result = plan_to_budget(tiny, example, sens, opts, "magnitude")
+    assert result.params <= 0.6 * result.base_params and result.predicted is None
     for g in result.plan.groups:
         assert g.root != "hidden"
         assert len(g.keep) >= g.width // 2 and len(g.keep) % 2 == 0
     with pytest.raises(EdgepruneError, match="out of reach"):
-        plan_to_budget(tiny, example, sens, 0.01, max_ratio=0.3, use_blocks=False)
+        plan_to_budget(tiny, example, sens, PlanOptions(budget=0.01, max_ratio=0.3, use_blocks=False), "magnitude")
 
 
 def test_greedy_cuts_the_harmless_group_first(sens) -> None:
@@ -93,7 +108,7 @@ def test_tolerance_bisects_to_the_smallest_passing_budget(tiny, digits, sens, ex
 
     def plan_at(budget: float):
         calls.append(budget)
-        return plan_to_budget(tiny, example, sens, budget)
+        return plan_to_budget(tiny, example, sens, PlanOptions(budget=budget, objectives=("metric",)), "magnitude")
 
     res = smallest_within(tiny, digits, plan_at, 100.0, FinetuneConfig(epochs=0), floor=0.3, steps=2)
     assert calls == [0.3] and res.best is not None and res.best.fraction <= 0.3  # a 100 pt tolerance: floor passes
@@ -104,13 +119,16 @@ def test_tolerance_bisects_to_the_smallest_passing_budget(tiny, digits, sens, ex
 
 def test_plan_cli_writes_replayable_plan(tmp_path, default_checkpoint, capsys) -> None:
     ckpt = default_checkpoint
-    out = tmp_path / "plan.json"
+    out = tmp_path / "plan"
     argv = ["plan", "--data", "digits", "--checkpoint", str(ckpt), "--samples", "64", "--ratios", "0.3,0.6"]
-    assert main([*argv, "--macs", "0.5", "--out", str(out), "--cache-dir", str(tmp_path / "c")]) == 0
-    data = json.loads(out.read_text())
-    assert data["planning"]["macs_fraction"] <= 0.5 and data["planning"]["budget"] == {"kind": "macs", "fraction": 0.5}
+    assert main([*argv, "--macs", "0.5", "--out", str(out)]) == 0
+    data = json.loads((out / "plan.json").read_text())
+    assert 0.475 <= data["planning"]["macs_fraction"] <= 0.5
+    assert (
+        data["planning"]["budget"] == {"kind": "macs", "fraction": 0.5} and data["planning"]["method"] == "sensitivity"
+    )
     assert data["model"]["spec"] == "edgeprune:default"
-    plan = Plan.load(out)
+    plan = Plan.load(out / "plan.json")
     assert plan.groups or plan.blocks
-    assert main([*argv, "--macs", "1.5", "--out", str(out)]) == 2
-    assert "--macs 1.5" in capsys.readouterr().err
+    assert main([*argv, "--macs", "1.5", "--out", str(tmp_path / "other")]) == 2
+    assert "prune.macs: must be in (0, 1], got 1.5" in capsys.readouterr().err

@@ -135,7 +135,7 @@ def test_save_load_round_trip_is_exact(vit: nn.Module, x: torch.Tensor, tmp_path
     plan = make_plan(vit, x, {ATTN[0]: 0.5, ATTN[1]: 0.25, "conv_proj": 0.25}, spec=spec)
     pruned = apply_plan(vit, plan, x)
     save_pruned(tmp_path / "m", pruned, plan)
-    loaded, loaded_plan = load_pruned(tmp_path / "m")
+    loaded, loaded_plan = load_pruned(tmp_path / "m", spec.spec)
     assert loaded_plan.to_dict() == plan.to_dict() and loaded_plan.attention == ATTN
     assert loaded.encoder.layers[0].self_attention.num_heads == 2
     assert loaded.encoder.layers[1].self_attention.num_heads == 3

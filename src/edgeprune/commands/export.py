@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nhwc", action="store_true", help="tflite: channels-last (N,H,W,C) input for mobile apps")
     parser.add_argument("--opset", type=int, default=18, help="onnx: opset version (default 18)")
     parser.add_argument("--dynamic-batch", action="store_true", help="onnx: dynamic batch dimension")
+    parser.add_argument("--parity-samples", type=int, default=1000, help="validation samples of the parity check")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = ExportConfig(
         format=args.format, precision=args.precision, calibration_samples=args.calibration_samples,
         io_dtype=args.io_dtype, nhwc=args.nhwc, opset=args.opset, dynamic_batch=args.dynamic_batch,
+        parity_samples=args.parity_samples,
     )  # fmt: skip
     out = Path(args.out or "build/export")
     ins = inputs(args)

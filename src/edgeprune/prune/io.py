@@ -43,7 +43,9 @@ def trusted_spec(plan: Plan, where: str | Path, spec: str | None = None) -> Mode
     """The architecture to replay ``plan`` on: built-in specs as recorded; any other only when the user's ``spec``
     names it too (never imported because a file says so)."""
     if not plan.model:
-        raise EdgepruneError(f"{where}: field 'model' is empty; pass the model spec (--model) to rebuild it")
+        if spec is None:
+            raise EdgepruneError(f"{where}: field 'model' is empty; pass the model spec (--model) to rebuild it")
+        return ModelSpec(spec)
     recorded = ModelSpec.from_dict(plan.model)
     if spec is not None and spec != recorded.spec:
         raise EdgepruneError(f"{where}: field 'model.spec' is '{recorded.spec}', but the model given is '{spec}'")

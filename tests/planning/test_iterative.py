@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
 from edgeprune.config import FinetuneConfig
 from edgeprune.data import take
-from edgeprune.planning.iterative import compose, iterative_prune, uniform_planner
+from edgeprune.errors import EdgepruneError
 from edgeprune.finetune.taylor import TaylorTracker
 from edgeprune.models import ModelSpec, build_model
+from edgeprune.planning.iterative import compose, iterative_prune, uniform_planner
 from edgeprune.prune import apply_plan, count_macs_params, load_pruned, make_plan
 
 SPEC = ModelSpec("tinymodels:edgenet4")
@@ -60,7 +60,7 @@ def test_iterative_schedule_reaches_budget_and_reloads(net: nn.Module, digits, t
     assert len(fractions) == 2 and fractions[0] > fractions[1] and fractions[1] <= 0.4
     assert fractions[0] <= 0.4**0.5 + 1e-9
     assert count_macs_params(net, x)[0] == base  # the input model is untouched
-    loaded, plan = load_pruned(tmp_path / "model")
+    loaded, plan = load_pruned(tmp_path / "model", SPEC.spec)
     assert plan.to_dict() == result.plan.to_dict()
     with torch.no_grad():
         assert torch.equal(loaded(take(digits.val, 8)[0]), result.model.eval()(take(digits.val, 8)[0]))
