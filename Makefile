@@ -25,12 +25,12 @@ test-all: install
 	$(call run_pytest,-q)
 
 lint: install
-	$(PY) -m ruff check $(wildcard src tests benchmarks)
-	$(PY) -m ruff format --check $(wildcard src tests benchmarks)
+	$(PY) -m ruff check $(wildcard src tests benchmarks examples)
+	$(PY) -m ruff format --check $(wildcard src tests benchmarks examples)
 
 format: install
-	$(PY) -m ruff format $(wildcard src tests benchmarks)
-	$(PY) -m ruff check --fix $(wildcard src tests benchmarks)
+	$(PY) -m ruff format $(wildcard src tests benchmarks examples)
+	$(PY) -m ruff check --fix $(wildcard src tests benchmarks examples)
 
 bench: install
 	$(PY) benchmarks/latency/suite.py --check
@@ -43,7 +43,7 @@ bench-baseline: install
 	$(PY) benchmarks/latency/suite.py --update-baseline
 
 deploy: install
-	$(PY) -m edgeprune.cli deploy --target $(TARGET)
+	$(PY) -m edgeprune deploy --target $(TARGET)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

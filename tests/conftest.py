@@ -62,17 +62,9 @@ def default_checkpoint(tmp_path):
 @pytest.fixture(scope="session")
 def digits_png_folder(tmp_path_factory):
     """The 8x8 digits as 16x16 gray PNGs in ``train/<class>/`` and ``val/<class>/`` folders (real images)."""
-    import numpy as np
-    from PIL import Image
-    from sklearn.datasets import load_digits
+    import importlib.util
 
-    root = tmp_path_factory.mktemp("digits_png")
-    bunch = load_digits()
-    order = np.random.default_rng(0).permutation(len(bunch.images))
-    for rank, i in enumerate(order):
-        part = "val" if rank % 5 == 0 else "train"
-        folder = root / part / str(bunch.target[i])
-        folder.mkdir(parents=True, exist_ok=True)
-        pixels = (bunch.images[i] * (255.0 / 16.0)).astype(np.uint8)
-        Image.fromarray(pixels, mode="L").resize((16, 16), Image.NEAREST).save(folder / f"{i}.png")
-    return root
+    spec = importlib.util.spec_from_file_location("digits_png", TESTS.parent / "examples" / "digits_png.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write(tmp_path_factory.mktemp("digits_png"))

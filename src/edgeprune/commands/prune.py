@@ -1,6 +1,6 @@
 """``edgeprune prune``: apply a plan to the unpruned weights and save the pruned model (plan + safetensors), so
-plan -> prune -> export runs without fine-tuning. BatchNorm statistics are re-estimated on select samples (the
-same documented step the planner's prediction used)."""
+plan -> prune -> export runs without fine-tuning. BatchNorm statistics are re-estimated on the first select
+samples: the same documented step the planner took before scoring its prediction on the select split."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.commands.context import inputs, pruned_from_plan, say
-    from edgeprune.data import choosing_samples
+    from edgeprune.data import take
     from edgeprune.errors import EdgepruneError
     from edgeprune.prune import count_macs_params, save_pruned
     from edgeprune.prune.recalibrate import recalibrate_bn
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     ins = inputs(args)
     model, plan, base = pruned_from_plan(args, ins)
     if args.recalibrate:
-        x, _ = choosing_samples(ins.data, min(args.recalibrate, len(ins.data.select) + len(ins.data.train)))
+        x, _ = take(ins.data.select, args.recalibrate)  # the planner's documented step: the same select samples
         recalibrate_bn(model, x)
     save_pruned(out, model, plan)
     example = ins.data.example()

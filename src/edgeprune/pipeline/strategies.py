@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from edgeprune.config import FinetuneConfig, PruneConfig
-from edgeprune.data import Data, choosing_samples
+from edgeprune.data import Data, choosing_samples, take
 from edgeprune.errors import ConfigError
 from edgeprune.importance import Criterion, get_importance
 from edgeprune.planning import Planned, PlanOptions, plan_to_budget, smallest_within, uniform_to_budget
@@ -39,8 +39,13 @@ class Request:
     task_key: str
 
     def samples(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Choosing samples (select, then train) for criteria that need data."""
         n = min(CHOOSING_SAMPLES, len(self.data.select) + len(self.data.train))
         return choosing_samples(self.data, n)
+
+    def holdout(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The select split: BatchNorm recalibration and the planner's prediction (never seen by training)."""
+        return take(self.data.select, CHOOSING_SAMPLES)
 
     def options(self, budget: float | None = None) -> PlanOptions:
         kind, fraction = self.cfg.budget
@@ -63,7 +68,7 @@ Strategy = Callable[[Request, float | None], Planned]
 
 def _uniform(req: Request, budget: float | None) -> Planned:
     return uniform_to_budget(
-        req.model, req.example, req.options(budget), req.criterion(), req.samples(), req.task, req.spec
+        req.model, req.example, req.options(budget), req.criterion(), req.holdout(), req.task, req.spec
     )
 
 
@@ -77,7 +82,7 @@ def _sensitivity(req: Request, budget: float | None) -> Planned:
     )
     sens = sensitivity(req.model, req.data, scan, req.task, name=req.spec.get("spec", ""), task_key=req.task_key)
     return plan_to_budget(
-        req.model, req.example, sens, req.options(budget), req.criterion(), req.samples(), req.task, req.spec
+        req.model, req.example, sens, req.options(budget), req.criterion(), req.holdout(), req.task, req.spec
     )
 
 
