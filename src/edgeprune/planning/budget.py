@@ -15,10 +15,10 @@ from edgeprune.paths import is_under
 from edgeprune.planning.allocate import Allocation, allocate, group_options
 from edgeprune.planning.costmodel import CostModel
 from edgeprune.planning.fill import fill_plan, group_infos
-from edgeprune.planning.measure import settle_and_score
+from edgeprune.planning.measure import pruned_copy, settle_and_score
 from edgeprune.planning.options import PlanOptions
 from edgeprune.planning.result import Planned
-from edgeprune.prune import Plan, apply_plan, count_macs_params, make_plan
+from edgeprune.prune import Plan, count_macs_params, make_plan
 from edgeprune.sensitivity.result import Sensitivity
 from edgeprune.task import CLASSIFICATION, Task
 
@@ -71,8 +71,7 @@ def _allocated(
             model, example, _ratio_keys(alloc, sens), importance=criterion, blocks=alloc.blocks,
             round_to=opts.round_to, ignored_layers=opts.ignored_layers, max_ratio=opts.max_ratio,
         )  # fmt: skip
-        pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
-        macs, params = count_macs_params(pruned, example)
+        _, macs, params = pruned_copy(model, plan, example)
         reached = (macs if opts.kind == "macs" else params) / base
         if reached <= opts.budget + 1e-9:
             return plan, alloc, attempt

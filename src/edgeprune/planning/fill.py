@@ -8,7 +8,6 @@ here); filling brings it to within a few percent where the widths allow it.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Mapping
 
@@ -18,7 +17,8 @@ from torch import nn
 from edgeprune.graph.depgraph import GroupInfo, build_graph, iter_groups, output_layers, resolve_layers
 from edgeprune.paths import is_under
 from edgeprune.planning.costmodel import CostModel
-from edgeprune.prune import Plan, apply_plan, count_macs_params, make_plan
+from edgeprune.planning.measure import pruned_copy
+from edgeprune.prune import Plan, count_macs_params, make_plan
 from edgeprune.prune.importance import Scorer
 
 Priority = Callable[[str, int, float], float]  # (root, new keep, fraction added) -> higher goes first
@@ -125,11 +125,9 @@ def fill_plan(
             ignored_layers=ignored_layers, max_ratio=max_ratio,
         )  # fmt: skip
         grown.model = plan.model
-        pruned = apply_plan(copy.deepcopy(model).eval(), grown, example)
-        macs, params = count_macs_params(pruned, example)
+        pruned, macs, params = pruned_copy(model, grown, example)
         if (macs if kind == "macs" else params) <= budget * base:
             return grown, pruned, macs, params
         target = target - 0.01 * budget  # the cost model was optimistic: aim a little lower
-    pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
-    macs, params = count_macs_params(pruned, example)
+    pruned, macs, params = pruned_copy(model, plan, example)
     return plan, pruned, macs, params

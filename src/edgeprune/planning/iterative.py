@@ -26,6 +26,7 @@ from edgeprune.finetune.distributed import is_main_process
 from edgeprune.finetune.loop import MODEL_DIR, fit
 from edgeprune.finetune.taylor import TaylorTracker, scoring_pass
 from edgeprune.paths import is_under
+from edgeprune.planning.measure import pruned_copy
 from edgeprune.planning.uniform import smallest_ratio_meeting
 from edgeprune.prune import GroupKeep, Plan, apply_plan, count_macs_params, make_plan, save_pruned
 from edgeprune.prune.importance import Scorer
@@ -42,9 +43,9 @@ def uniform_planner(round_to: int = 1, max_ratio: float = 0.9) -> Planner:
 
         def prune_at(ratio: float) -> tuple[nn.Module, int]:
             plan = make_plan(model, example, ratio, importance=importance, round_to=round_to, max_ratio=max_ratio)
-            pruned = apply_plan(copy.deepcopy(model), plan, example)
+            pruned, macs, _ = pruned_copy(model, plan, example)
             plans[ratio] = plan
-            return pruned, count_macs_params(pruned, example)[0]
+            return pruned, macs
 
         ratio, _, _ = smallest_ratio_meeting(prune_at, target_macs, max_ratio)
         return plans[ratio]

@@ -1,13 +1,23 @@
-"""How a planner checks its candidates: recalibrate BatchNorm on choosing samples (the documented step the scan
-uses too), then score on choosing samples."""
+"""How a planner checks its candidates: prune a copy and count it exactly; recalibrate BatchNorm on select
+samples (the documented step the scan and `edgeprune prune` take too), then score on select samples."""
 
 from __future__ import annotations
+
+import copy
 
 import torch
 from torch import nn
 
+from edgeprune.prune import Plan, apply_plan, count_macs_params
 from edgeprune.prune.recalibrate import recalibrate_bn
 from edgeprune.task import CLASSIFICATION, Task, evaluate
+
+
+def pruned_copy(model: nn.Module, plan: Plan, example: torch.Tensor) -> tuple[nn.Module, int, int]:
+    """``plan`` applied to a copy of ``model`` (left untouched), with its exact MACs and parameters."""
+    pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
+    macs, params = count_macs_params(pruned, example)
+    return pruned, macs, params
 
 
 def settle_and_score(

@@ -13,10 +13,10 @@ from torch import nn
 from edgeprune.errors import EdgepruneError
 from edgeprune.importance import Criterion
 from edgeprune.planning.fill import fill_plan, group_infos
-from edgeprune.planning.measure import settle_and_score
+from edgeprune.planning.measure import pruned_copy, settle_and_score
 from edgeprune.planning.options import PlanOptions
 from edgeprune.planning.result import Planned
-from edgeprune.prune import Plan, apply_plan, count_macs_params, make_plan
+from edgeprune.prune import Plan, count_macs_params, make_plan
 from edgeprune.prune.importance import Scorer
 from edgeprune.task import CLASSIFICATION, Task
 
@@ -60,9 +60,8 @@ def prune_uniform(
     plan = make_plan(
         model, example, ratio, importance=importance, round_to=round_to, ignored_layers=ignored_layers, spec=spec
     )
-    pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
-    macs, _ = count_macs_params(pruned, example)
-    return pruned, plan, int(macs)
+    pruned, macs, _ = pruned_copy(model, plan, example)
+    return pruned, plan, macs
 
 
 def uniform_to_budget(
@@ -83,8 +82,7 @@ def uniform_to_budget(
             model, example, ratio, importance=criterion, round_to=opts.round_to,
             ignored_layers=opts.ignored_layers, max_ratio=opts.max_ratio,
         )  # fmt: skip
-        pruned = apply_plan(copy.deepcopy(model).eval(), plan, example)
-        macs, params = count_macs_params(pruned, example)
+        _, macs, params = pruned_copy(model, plan, example)
         return plan, macs if opts.kind == "macs" else params
 
     ratio, plan, _ = smallest_ratio_meeting(prune_at, int(opts.budget * base), opts.max_ratio, kind=opts.kind)
