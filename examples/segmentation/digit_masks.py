@@ -1,4 +1,4 @@
-"""A small real segmentation task from scikit-learn's 8x8 digits: each digit, upscaled to 16x16, sits at a seeded
+"""A small real segmentation task from scikit-learn's 8x8 digits: each digit, upscaled to 24x24, sits at a seeded
 random place on a 32x32 canvas; the mask labels its pixels 1 + digit and the rest 0 (11 classes).
 
 ``make()`` is a data factory for ``--data examples/segmentation/digit_masks.py:make``: it returns a
@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-CANVAS, DIGIT, INK = 32, 16, 4.0  # canvas and digit size in pixels; a pixel is "digit" above INK/16
+CANVAS, SCALE, INK = 32, 3, 4.0  # canvas size, digit upscaling (8 -> 24 px); a pixel is "digit" above INK/16
+DIGIT = 8 * SCALE
 
 
 class Masks(TensorDataset):
@@ -31,7 +32,7 @@ def make(seed: int = 0) -> tuple[Masks, Masks]:
     images = np.zeros((n, 3, CANVAS, CANVAS), dtype=np.float32)
     masks = np.zeros((n, CANVAS, CANVAS), dtype=np.int64)
     for i, (digit, label) in enumerate(zip(bunch.images, bunch.target, strict=True)):
-        big = np.kron(digit, np.ones((2, 2)))  # 8x8 -> 16x16
+        big = np.kron(digit, np.ones((SCALE, SCALE)))  # 8x8 -> 24x24
         top, left = rng.integers(0, CANVAS - DIGIT + 1, size=2)
         images[i, :, top : top + DIGIT, left : left + DIGIT] = big / 16.0
         masks[i, top : top + DIGIT, left : left + DIGIT] = np.where(big > INK, 1 + label, 0)

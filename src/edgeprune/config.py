@@ -131,6 +131,7 @@ class FinetuneConfig:
     checkpoint_steps: int = 0  # > 0: also checkpoint every this many steps inside an epoch
     keep_checkpoints: int = 2  # newest checkpoints kept in the run folder
     workers: int = 0  # DataLoader worker processes decoding samples (0: in the training process)
+    recalibrate_bn: int = 256  # train samples re-estimating BatchNorm statistics before each select evaluation
 
     def __post_init__(self) -> None:
         self._check_schedule()
@@ -147,6 +148,7 @@ class FinetuneConfig:
         _check(self.temperature > 0, "finetune.temperature", f"must be > 0, got {self.temperature}")
         _check(self.seed >= 0, "finetune.seed", f"must be >= 0, got {self.seed}")
         _check(self.workers >= 0, "finetune.workers", f"must be >= 0, got {self.workers}")
+        _check(self.recalibrate_bn >= 0, "finetune.recalibrate_bn", f"must be >= 0, got {self.recalibrate_bn}")
 
     def _check_schedule(self) -> None:
         schedulers = ("onecycle", "cosine", "step", "constant")

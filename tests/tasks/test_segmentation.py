@@ -15,7 +15,7 @@ COMMON = [
     "--model", f"{EXAMPLE / 'model.py'}:make",
     "--data", f"{EXAMPLE / 'digit_masks.py'}:make",
     "--metric", f"{EXAMPLE / 'metrics.py'}:miou",
-    "--train-epochs", "6",
+    "--train-epochs", "8",
 ]  # fmt: skip
 
 

@@ -22,12 +22,13 @@ from torch import nn
 
 from edgeprune.atomic import write_json
 from edgeprune.config import FinetuneConfig
-from edgeprune.data import ArrayDataset, Data, fetch
+from edgeprune.data import ArrayDataset, Data, fetch, take
 from edgeprune.errors import EdgepruneError
 from edgeprune.finetune import checkpoint as ckpt
 from edgeprune.finetune import distributed
 from edgeprune.finetune.distill import training_loss
 from edgeprune.progress import progress_bar
+from edgeprune.prune.recalibrate import recalibrate_bn
 from edgeprune.task import CLASSIFICATION, Task, score_batches
 
 RESULT_FILE = "result.json"
@@ -235,6 +236,12 @@ class _Run:
 
     def end_epoch(self, bar: Any) -> None:
         s, r = self.state, self.result
+        if self.cfg.recalibrate_bn:
+            # running statistics only serve evaluation; re-estimating them on train samples makes the select
+            # metric judge the weights, not statistics lagging behind them (torchvision's MobileNetV3 uses
+            # momentum 0.01: after 100 steps its eval mode still predicted one class where train mode had learned)
+            x, _ = take(self.train_set, self.cfg.recalibrate_bn)
+            recalibrate_bn(self.model, x.to(self.ctx.device))
         distributed.sync_buffers(self.model, self.ctx)
         score = score_batches(self.model, _sequential(self.select_set), self.task, self.ctx.device)
         s.epoch += 1
