@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeprune.report.comparison import FormatComparison
 
 HELP = "export the unpruned and a pruned model to every format/precision, verify, time them together, tabulate"
 FLAGS = ("pruned", "model", "data", "task", "out")
@@ -35,14 +39,14 @@ def _at_least(value: int, flag: str, low: int) -> int:
     return value
 
 
-def _print(result: object) -> None:
+def _print(result: FormatComparison) -> None:
     from rich.console import Console
     from rich.table import Table as RichTable
 
     from edgeprune.report.comparison import comparison_table
     from edgeprune.report.tables import memory_line
 
-    table = comparison_table(result)  # type: ignore[arg-type]
+    table = comparison_table(result)
     rich_table = RichTable(title="cross-format comparison (one runner process)")
     for header, align in zip(table.headers, table.align, strict=True):
         rich_table.add_column(header, justify="right" if align == "r" else "left")
@@ -52,7 +56,7 @@ def _print(result: object) -> None:
     if not console.is_terminal:
         console = Console(width=200)
     console.print(rich_table)
-    console.print(memory_line(result.bench))  # type: ignore[attr-defined]
+    console.print(memory_line(result.bench))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -124,14 +124,17 @@ def export_all(
     return Exported(pruned_records, base[-1], base[:-1])
 
 
-def timed(exported: Exported, measured: Measurement, out: Path) -> list[TimedArtifact]:
-    """Every record (reference first) with its latency and speedup, paths moved from the staging folder to ``out``."""
-    rows = []
-    ref = exported.reference.path
-    for record in [exported.reference, *exported.unpruned, *exported.pruned]:
+def timed(
+    exported: Exported, measured: Measurement, out: Path
+) -> tuple[TimedArtifact, list[TimedArtifact], list[TimedArtifact]]:
+    """The reference, the other unpruned and the pruned records with their latency and speedup over the reference,
+    paths moved from the staging folder to ``out``."""
+
+    def row(record: VerifiedArtifact) -> TimedArtifact:
         final = dataclasses.replace(record, path=str(out / Path(record.path).name))
-        rows.append(TimedArtifact(final, measured.of(record.path), measured.speedup(ref, record.path)))
-    return rows
+        return TimedArtifact(final, measured.of(record.path), measured.speedup(exported.reference.path, record.path))
+
+    return row(exported.reference), [row(r) for r in exported.unpruned], [row(r) for r in exported.pruned]
 
 
 def scan_used(request: Request, planned: Planned) -> Sensitivity | None:
@@ -222,10 +225,9 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
 
     exported = export_all(planned.model, baseline.model, staging, target, data, task)
     measured = time_together(exported.paths, protocol_for(target.bench, target.runtime))
-    rows = timed(exported, measured, out)
-    unpruned_rows, pruned_rows = rows[1 : 1 + len(exported.unpruned)], rows[1 + len(exported.unpruned) :]
-    for row in rows[1:]:
-        _log(f"{row.artifact.name}: p50 {row.latency.p50:.3f} ms vs unpruned {rows[0].latency.p50:.3f} ms"
+    reference_row, unpruned_rows, pruned_rows = timed(exported, measured, out)
+    for row in [*unpruned_rows, *pruned_rows]:
+        _log(f"{row.artifact.name}: p50 {row.latency.p50:.3f} ms vs unpruned {reference_row.latency.p50:.3f} ms"
              f" ({row.speedup:.2f}x)")  # fmt: skip
     report = DeployReport(
         target=target.name,
@@ -239,7 +241,7 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
         prune=prune_figures(planned, target, out),
         finetune=FinetuneFigures(target.finetune.epochs, target.finetune.distill, result.best_epoch, result.history),
         artifacts=pruned_rows,
-        baseline_artifact=rows[0],
+        baseline_artifact=reference_row,
         bench=dataclasses.replace(measured, latency={}),
         versions=versions(),
         wall_s=round(time.perf_counter() - start, 1),
