@@ -50,6 +50,8 @@ def test_deploy_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     on_disk = json.loads((out / "report.json").read_text())
     assert DeployReport.from_dict(on_disk).to_dict() == report.to_dict()  # the record round-trips
     assert report.target == "tiny" and (out / "report.md").is_file()
+    assert "data:image/png;base64," in (out / "report.html").read_text()  # the plots are embedded
+    assert (report.sensitivity is not None) == (method == "sensitivity")  # the scan the plan came from
     # the budget is honoured: never above, and within 5% below where widths allow (round_to 1 here)
     assert 0.95 * 0.5 <= report.pruned.macs / report.baseline.macs <= 0.5
     assert report.prune.reached == pytest.approx(report.pruned.macs / report.baseline.macs, abs=1e-6)
@@ -60,6 +62,7 @@ def test_deploy_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert Path(art.path).is_file() and art.runtime == runtime and art.precision == precision
     meta = json.loads(Path(art.metadata_path).read_text())
     assert meta["precision"] == precision and meta["preprocessing"]["mean"] == report.data.preprocessing["mean"]
+    assert [t.artifact.precision for t in report.unpruned_artifacts] == ([] if precision == "fp32" else [precision])
     if precision == "fp32":
         assert len(report.artifacts) == 1 and art.parity.rel_err <= 1e-4 and art.parity.bound == 1e-4
         assert abs(art.metric - report.pruned.metric) <= 0.5
@@ -67,7 +70,7 @@ def test_deploy_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         assert [t.artifact.precision for t in report.artifacts] == ["int8", "fp32"]
         assert art.int8["passed"] and art.int8["top1_agreement"] >= 97.0 and art.int8["accuracy_drop"] <= 1.0
         assert art.size_bytes < 0.5 * report.artifacts[1].artifact.size_bytes
-    for t in [report.baseline_artifact, *report.artifacts]:
+    for t in report.all_artifacts:
         assert t.latency.p50 > 0 and t.latency.count == 30 and t.speedup > 0
     assert report.baseline_artifact.speedup == pytest.approx(1.0)
     assert report.bench.threads == 1 and report.bench.interleaved is True

@@ -16,7 +16,9 @@ RUNNER = Path(__file__).with_name("runner_script.py")
 
 @dataclass(frozen=True)
 class Protocol:
-    """What one measurement does: runtime, threads, warm-up and run counts, cores to pin."""
+    """What one measurement does: runtime, threads, warm-up and run counts, cores to pin.
+
+    ``runtime`` "" runs each artifact on the runtime its file suffix names (formats mixed in one process)."""
 
     runtime: str = "litert"
     threads: int = 1
@@ -27,7 +29,8 @@ class Protocol:
     xnnpack: bool = True
 
     def runner_args(self) -> list[str]:
-        args = ["--runtime", self.runtime, "--threads", str(self.threads), "--warmup", str(self.warmup)]
+        args = (["--runtime", self.runtime] if self.runtime else []) + ["--threads", str(self.threads)]
+        args += ["--warmup", str(self.warmup)]
         args += ["--runs", str(self.runs), "--min-seconds", str(self.min_seconds)]
         return args + ([] if self.xnnpack else ["--no-xnnpack"])
 

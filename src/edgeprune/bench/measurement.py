@@ -37,9 +37,17 @@ class Measurement:
     runs: int
     interleaved: bool
     latency: dict[str, Latency]  # artifact path -> timing
-    peak_rss_bytes: int
+    peak_rss_bytes: int  # the runner process's own high-water mark (Linux VmHWM), every artifact loaded and run
     env: dict[str, Any] = field(default_factory=dict)
+    rss_before_models_bytes: int | None = None  # the runner after importing the runtimes, before any model
     version: int = RECORD_VERSION
+
+    @property
+    def models_rss_bytes(self) -> int | None:
+        """What loading and running the artifacts added to the runner's resident size (None when unknown)."""
+        if self.rss_before_models_bytes is None:
+            return None
+        return max(self.peak_rss_bytes - self.rss_before_models_bytes, 0)
 
     def of(self, path: str | Path) -> Latency:
         return self.latency[str(path)]
@@ -67,8 +75,14 @@ def protocol_for(bench: BenchConfig, runtime: str) -> Protocol:
 
 
 def time_together(paths: list[str | Path], protocol: Protocol) -> Measurement:
-    """Time every artifact interleaved (round-robin) in one fresh runner process."""
-    raw = measure_local(list(paths), protocol)
+    """Time every artifact interleaved (round-robin) in one fresh runner process.
+
+    ``protocol.runtime`` "" runs each artifact on its suffix's runtime (formats mixed in one process)."""
+    from edgeprune.progress import progress_bar
+
+    with progress_bar(f"timing {len(paths)} artifact(s) interleaved in one process", total=1) as bar:
+        raw = measure_local(list(paths), protocol)
+        bar.advance()
     latency = {}
     for path, result in zip(paths, raw["results"], strict=True):
         lat = result["latency_ms"]
@@ -77,7 +91,7 @@ def time_together(paths: list[str | Path], protocol: Protocol) -> Measurement:
             result["load_ms"], result["first_ms"],
         )  # fmt: skip
     return Measurement(
-        runtime=protocol.runtime,
+        runtime=protocol.runtime or str(raw.get("runtime", "")),
         threads=protocol.threads,
         warmup=protocol.warmup,
         runs=protocol.runs,
@@ -85,4 +99,5 @@ def time_together(paths: list[str | Path], protocol: Protocol) -> Measurement:
         latency=latency,
         peak_rss_bytes=int(raw.get("peak_rss_bytes", 0)),
         env=dict(raw.get("env", {})),
+        rss_before_models_bytes=raw.get("rss_before_models_bytes"),
     )

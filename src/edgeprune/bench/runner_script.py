@@ -3,10 +3,17 @@
 This file must stay self-contained (standard library + numpy + the runtime) because it is copied
 as-is to remote boards. Usage:
 
-    python runner_script.py --artifact model.tflite --runtime litert --threads 1 --warmup 20 --runs 200
+    python runner_script.py --artifact model.tflite --threads 1 --warmup 20 --runs 200
 
 Several artifacts may be given (``--artifact a --artifact b``): their timed runs are then
-interleaved round-robin so that drift (thermal, other load) hits every model alike.
+interleaved round-robin so that drift (thermal, other load) hits every model alike. Each artifact runs on the
+runtime its suffix names (``.tflite``: litert, ``.onnx``: onnxruntime), so formats can be mixed in one process;
+``--runtime NAME`` runs every artifact on that runtime instead.
+
+Memory: ``peak_rss_bytes`` is this process's own high-water mark (``VmHWM`` in ``/proc/self/status``, which
+``exec`` resets), read after every run; ``ru_maxrss`` is not used on Linux because it keeps the parent's
+high-water mark across fork + exec. ``rss_before_models_bytes`` is the resident size after importing the
+runtimes and before loading any model, so the difference is what the models and their runs cost.
 """
 
 from __future__ import annotations
@@ -20,9 +27,29 @@ import sys
 import time
 
 
+def _proc_status_bytes(field: str) -> int | None:
+    """A ``kB`` field of ``/proc/self/status`` (Linux) in bytes, or None where there is no such file."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def _peak_rss_bytes() -> int:
+    """This process's peak resident set size: ``VmHWM`` on Linux; ``ru_maxrss`` elsewhere (macOS reports bytes)."""
+    hwm = _proc_status_bytes("VmHWM")
+    if hwm is not None:
+        return hwm
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def _rss_bytes() -> int | None:
+    return _proc_status_bytes("VmRSS")
 
 
 class _LiteRT:
@@ -72,6 +99,17 @@ class _OnnxRuntime:
 
 
 RUNTIMES = {"litert": _LiteRT, "onnxruntime": _OnnxRuntime}
+SUFFIX_RUNTIMES = {".tflite": "litert", ".onnx": "onnxruntime"}  # must agree with edgeprune.formats (tested)
+
+
+def runtime_of(path: str, forced: str | None = None) -> str:
+    """The runtime ``path`` runs on: ``forced`` when given, else the one its suffix names."""
+    if forced:
+        return forced
+    runtime = SUFFIX_RUNTIMES.get(os.path.splitext(path)[1])
+    if runtime is None:
+        raise SystemExit(f"runner: {path}: unknown artifact suffix (known: {sorted(SUFFIX_RUNTIMES)}); pass --runtime")
+    return runtime
 
 
 def _percentile(sorted_ms: list[float], q: float) -> float:
@@ -101,16 +139,38 @@ def summarize(times_ms: list[float]) -> dict[str, float]:
     }
 
 
+def _import_runtimes(runtimes: list[str]) -> None:
+    """Import each runtime's module before any model is loaded (so the idle size can be read)."""
+    for runtime in sorted(set(runtimes)):
+        if runtime == "onnxruntime":
+            import onnxruntime  # noqa: F401
+        else:
+            try:
+                import ai_edge_litert.interpreter  # noqa: F401
+            except ImportError:
+                import tflite_runtime.interpreter  # type: ignore[import-not-found]  # noqa: F401
+
+
 def measure(
-    paths: list[str], runtime: str, threads: int, warmup: int, runs: int, min_seconds: float, xnnpack: bool
+    paths: list[str],
+    runtime: str | None,
+    threads: int,
+    warmup: int,
+    runs: int,
+    min_seconds: float,
+    xnnpack: bool,
 ) -> dict:
-    """Load every model, warm up, then time ``runs`` interleaved inferences of each."""
+    """Load every model (each on its suffix's runtime unless ``runtime`` is given), warm up, then time ``runs``
+    interleaved inferences of each."""
     import numpy as np
 
+    runtimes = [runtime_of(p, runtime) for p in paths]
+    _import_runtimes(runtimes)
+    rss_before = _rss_bytes()
     models, inputs, loads, firsts = [], [], [], []
-    for path in paths:
+    for path, path_runtime in zip(paths, runtimes):
         t0 = time.perf_counter()
-        model = RUNTIMES[runtime](path, threads, xnnpack)
+        model = RUNTIMES[path_runtime](path, threads, xnnpack)
         loads.append((time.perf_counter() - t0) * 1e3)
         shape, dtype = model.input_spec()
         x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
@@ -136,6 +196,7 @@ def measure(
         results.append(
             {
                 "path": path,
+                "runtime": runtimes[k],
                 "size_bytes": os.path.getsize(path),
                 "load_ms": loads[k],
                 "first_ms": firsts[k],
@@ -143,10 +204,11 @@ def measure(
             }
         )
     return {
-        "runtime": runtime,
+        "runtime": runtime or ",".join(sorted(set(runtimes))),
         "threads": threads,
         "xnnpack": xnnpack,
         "peak_rss_bytes": _peak_rss_bytes(),
+        "rss_before_models_bytes": rss_before,
         "env": {
             "machine": platform.machine(),
             "processor": platform.processor(),
@@ -160,7 +222,9 @@ def measure(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--artifact", action="append", required=True)
-    parser.add_argument("--runtime", choices=sorted(RUNTIMES), required=True)
+    parser.add_argument(
+        "--runtime", choices=sorted(RUNTIMES), help="run every artifact on this runtime (default: from its suffix)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--runs", type=int, default=200)

@@ -13,4 +13,5 @@ COMMANDS: dict[str, str] = {
     "finetune": "edgeprune.commands.finetune",
     "export": "edgeprune.commands.export",
     "bench": "edgeprune.commands.bench",
+    "compare": "edgeprune.commands.compare",
 }

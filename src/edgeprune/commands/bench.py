@@ -1,6 +1,8 @@
 """``edgeprune bench``: measure artifacts on a target, print a table, write JSON, gate against a baseline.
 
 Exit code 0 when no model regressed (or the baseline was updated), 1 on a regression, 2 on a user error.
+``--android [SERIAL]`` times ``.tflite`` artifacts on an Android device with ``benchmark_model`` over adb instead
+(a table and JSON; no regression gate).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ import argparse
 from pathlib import Path
 
 from edgeprune.atomic import read_json, write_json
+from edgeprune.bench.android import AndroidMeasurement, measure_android
+from edgeprune.bench.benchmark_model import AdbRunner
 from edgeprune.bench.harness import Protocol
 from edgeprune.bench.reference import LADDER, builtin_ladder
 from edgeprune.bench.regression import (
@@ -42,7 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=int, help="timed runs per process (default: the target's bench.runs)")
     parser.add_argument("--threads", type=int, help="runtime threads (default: the target's bench.threads)")
     parser.add_argument("--warmup", type=int, help="warm-up runs (default: the target's bench.warmup)")
-    parser.add_argument("--repeats", type=int, default=5, help="fresh runner processes per model (default 5)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="fresh runner processes per model; --android: alternating rounds (default 5)",
+    )
     parser.add_argument("--threshold", type=float, default=0.10, help="ratio growth that counts (default 0.10)")
     remote = parser.add_argument_group("remote board (overrides the target's bench.remote*)")
     remote.add_argument("--remote", metavar="[USER@]HOST[:PORT]", help="run on a Linux board over SSH")
@@ -50,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     remote.add_argument("--remote-python", help="python on the board (default python3)")
     remote.add_argument("--remote-workdir", help="scratch folder on the board (default /tmp/edgeprune)")
     remote.add_argument("--known-hosts", help="known_hosts file pinning board keys (default ~/.cache/edgeprune/)")
+    android = parser.add_argument_group("Android device (adb + TensorFlow Lite's benchmark_model)")
+    android.add_argument("--android", nargs="?", const="", metavar="SERIAL",
+                         help="time .tflite artifacts on an Android device over adb (SERIAL: adb -s; default the only"
+                         " device attached)")  # fmt: skip
+    android.add_argument("--android-binary", default="/data/local/tmp/benchmark_model",
+                         help="benchmark_model on the device (default /data/local/tmp/benchmark_model)")  # fmt: skip
+    android.add_argument("--adb", default="adb", help="adb executable (default: adb on PATH)")
 
 
 def parse_models(specs: list[str]) -> dict[str, Path]:
@@ -148,8 +164,49 @@ def _print_table(record: dict, gate: GateResult | None) -> None:
         console.print(f"[bold red]REGRESSION[/] {v.message}")
 
 
+def _run_android(target: Target, args: argparse.Namespace) -> int:
+    """Alternating benchmark_model rounds on the device; a table with the speedup over the first artifact."""
+    if args.baseline is not None or args.update_baseline or args.remote:
+        raise EdgepruneError("--android measures and tabulates only: drop --baseline/--update-baseline/--remote")
+    if not args.artifact:
+        raise EdgepruneError("--android needs --artifact [NAME=]FILE.tflite (repeatable)")
+    protocol = _protocol(target, args)
+    runner = AdbRunner(binary=args.android_binary, serial=args.android or None, adb=args.adb)
+    result = measure_android(parse_models(args.artifact), runner, protocol.threads, protocol.warmup, protocol.runs,
+                             args.repeats, protocol.xnnpack)  # fmt: skip
+    out = Path(args.out or "build/bench") / f"{target.name}-android.json"
+    write_json(out, result.to_dict())
+    _print_android(result)
+    print(f"wrote {out}")
+    return 0
+
+
+def _print_android(result: AndroidMeasurement) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    where = result.serial or "the adb device"
+    xnn = "on" if result.xnnpack else "off"
+    title = (f"{where}: benchmark_model, {result.threads} thread(s), {result.runs} runs x {result.repeats}"
+             f" alternating rounds, XNNPACK {xnn}")  # fmt: skip
+    table = Table(title=title)
+    for col in ("model", "size KB", "latency ms", "statistic", "init ms", "memory MB", "XNNPACK", "speedup vs first"):
+        table.add_column(col, justify="left" if col in ("model", "statistic", "XNNPACK") else "right")
+    for t in result.timings:
+        mem = "-" if t.memory_mb is None else f"{t.memory_mb:.1f}"
+        init = "-" if t.init_ms is None else f"{t.init_ms:.1f}"
+        table.add_row(t.name, f"{t.size_bytes / 1024:.1f}", f"{t.latency_ms:.3f}", t.statistic, init, mem,
+                      "yes" if t.xnnpack else "no", f"{result.speedup(t):.2f}x")  # fmt: skip
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(table)
+
+
 def run(args: argparse.Namespace) -> int:
     target = load_target(args.target, check=False)
+    if args.android is not None:
+        return _run_android(target, args)
     if args.update_baseline and args.baseline is None:
         raise EdgepruneError("--update-baseline needs --baseline FILE")
     if args.baseline is not None and not args.baseline.is_file() and not args.update_baseline:

@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     summary = planned.summary()
     write_json(out / "plan.json", {**planned.plan.to_dict(), "planning": summary})
     predicted = (
-        "" if planned.predicted is None else f", predicted {ins.task.format(planned.predicted)} (choosing samples)"
+        ""
+        if planned.predicted is None
+        else f", predicted {ins.task.format(planned.predicted)} (select samples, never validation)"
     )
     say(f"plan ({planned.method}): {planned.macs:,} MACs ({summary['macs_fraction']:.3f}x), {planned.params:,} params"
         f" ({summary['params_fraction']:.3f}x){predicted}; {len(planned.plan.groups)} group(s),"

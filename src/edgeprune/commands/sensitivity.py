@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("sensitivity scan")
-    g.add_argument("--samples", type=int, default=1000, help="choosing samples scored (select, then train)")
+    g.add_argument(
+        "--samples", type=int, default=1000, help="samples scored: select split, then train (never validation)"
+    )
     g.add_argument("--ratios", default="0.1,0.3,0.5,0.7,0.9", help="ratio grid (default 0.1,0.3,0.5,0.7,0.9)")
     g.add_argument("--no-blocks", action="store_true", help="do not scan removable blocks")
     g.add_argument("--estimate-only", action="store_true", help="gradient estimate only (no pruned evaluation)")
@@ -50,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
     base = baseline(args, ins)
     result = sensitivity(base.model, ins.data, options, ins.task, base.spec.spec, ins.task_key)
     result.save(out / "sensitivity.json")
-    say(f"unpruned {result.metric_name} {ins.task.format(result.base.metric)} on {result.samples} choosing samples;"
-        f" scan took {result.seconds} s")  # fmt: skip
+    say(f"unpruned {result.metric_name} {ins.task.format(result.base.metric)} on {result.samples} select samples"
+        f" (never validation); scan took {result.seconds} s")  # fmt: skip
     for root, drop in result.ranking():
         print(f"  {root:<32} mean drop {drop:7.3f}")
     for b in result.blocks:

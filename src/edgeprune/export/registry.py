@@ -17,6 +17,7 @@ from edgeprune.export.metadata import build_metadata, metadata_path, write_metad
 from edgeprune.export.verify import verify_artifact
 from edgeprune.formats import format_named
 from edgeprune.hashing import state_dict_hash
+from edgeprune.progress import progress_bar
 
 
 def _exporter(fmt: str) -> Any:
@@ -77,12 +78,17 @@ def export_model(
     _check_target(path, force)
     model = model.eval()
     _check_model(model)
-    with atomic_path(path) as tmp:
+    checked = example if samples is None else samples
+    with atomic_path(path) as tmp, progress_bar(f"export {path.name}", total=2) as bar:
+        bar.status(f"converting ({fmt} {precision})")
         artifact = exporter.export(model, example, tmp, precision=precision, **options)
+        bar.advance()
+        bar.status(f"verifying against the torch model on {len(checked)} samples")
         try:
-            verification = verify_artifact(artifact, model, example if samples is None else samples, labels)
+            verification = verify_artifact(artifact, model, checked, labels)
         except ParityError as exc:
             raise ParityError(f"{str(exc).replace(str(tmp), str(path))}; {path} was not written") from None
+        bar.advance()
     artifact.path, artifact._session = path, None
     extra = artifact.metadata
     artifact.metadata = build_metadata(

@@ -83,11 +83,15 @@ def _format_options(cfg: ExportConfig, precision: str, data: Data) -> dict[str, 
 
 def artifact_metric(artifact: Artifact, data: Data, task: Task) -> float:
     """The task's metric of the artifact's outputs over the whole validation split (streamed)."""
+    from edgeprune.progress import progress_bar
+
     total, n = 0.0, 0
-    for x, y in batches(data.val, 256):
-        out = torch.from_numpy(artifact.run_batch(np.ascontiguousarray(x.numpy(), dtype=np.float32)))
-        total += float(task.metric(out, y)) * len(x)
-        n += len(x)
+    with progress_bar(f"scoring {artifact.path.name} on validation", total=len(data.val)) as bar:
+        for x, y in batches(data.val, 256):
+            out = torch.from_numpy(artifact.run_batch(np.ascontiguousarray(x.numpy(), dtype=np.float32)))
+            total += float(task.metric(out, y)) * len(x)
+            n += len(x)
+            bar.advance(len(x))
     return total / max(n, 1)
 
 

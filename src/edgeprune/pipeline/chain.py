@@ -22,7 +22,7 @@ from edgeprune.export import VerifiedArtifact, export_verified
 from edgeprune.finetune import FitResult, fit
 from edgeprune.hashing import sha256_file
 from edgeprune.pipeline import outputs
-from edgeprune.pipeline.strategies import Request, prune_to_budget
+from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request, prune_to_budget
 from edgeprune.planning import Planned
 from edgeprune.prune import count_macs_params, save_pruned
 from edgeprune.prune.io import PLAN_FILE
@@ -34,9 +34,12 @@ from edgeprune.report import (
     PruneFigures,
     TaskSummary,
     TimedArtifact,
+    render_html,
     render_markdown,
     versions,
 )
+from edgeprune.sensitivity import ScanOptions, Sensitivity
+from edgeprune.sensitivity.cache import cache_key, load_cached
 from edgeprune.task import Task, TaskSpec, evaluate, resolve_task
 
 PRUNED_DIR = "pruned_model"
@@ -85,32 +88,77 @@ def fine_tune(planned: Planned, baseline: Baseline, data: Data, target: Target, 
     return fit(planned.model, data, target.finetune, teacher=copy.deepcopy(baseline.model), task=task)
 
 
+@dataclass(frozen=True)
+class Exported:
+    """What deploy exported: the pruned model's artifacts, the unpruned fp32 reference, and the unpruned model at
+    the target's lower precision (so int8 is compared with int8)."""
+
+    pruned: list[VerifiedArtifact]
+    reference: VerifiedArtifact
+    unpruned: list[VerifiedArtifact]
+
+    @property
+    def paths(self) -> list[str]:
+        return [r.path for r in (self.reference, *self.unpruned, *self.pruned)]
+
+
+def _exported(record: VerifiedArtifact, task: Task) -> VerifiedArtifact:
+    _log(f"exported {record.name}: parity rel. err {record.parity.rel_err:.2e}, val {task.metric_name}"
+         f" {task.format(record.metric)}")  # fmt: skip
+    return record
+
+
 def export_all(
     pruned: nn.Module, baseline: nn.Module, staging: Path, target: Target, data: Data, task: Task
-) -> tuple[list[VerifiedArtifact], VerifiedArtifact]:
-    """The pruned model at the target's precision (and fp32 beside a lower one), and the unpruned model in fp32."""
+) -> Exported:
+    """The pruned model at the target's precision (and fp32 beside a lower one); the unpruned model in fp32 and at
+    the target's precision."""
     cfg = target.export
     plan_hash = sha256_file(staging / PRUNED_DIR / PLAN_FILE)
     precisions = [cfg.precision] + (["fp32"] if cfg.precision != "fp32" else [])
-    pruned_records = []
-    for precision in precisions:
-        _, record = export_verified("pruned", pruned, staging, cfg, precision, data, task, plan_hash)
-        _log(f"exported {record.name}: parity rel. err {record.parity.rel_err:.2e}, val {task.metric_name}"
-             f" {task.format(record.metric)}")  # fmt: skip
-        pruned_records.append(record)
-    _, base_record = export_verified("baseline", baseline, staging, cfg, "fp32", data, task)
-    return pruned_records, base_record
+    pruned_records = [
+        _exported(export_verified("pruned", pruned, staging, cfg, p, data, task, plan_hash)[1], task)
+        for p in precisions
+    ]
+    base = [_exported(export_verified("baseline", baseline, staging, cfg, p, data, task)[1], task) for p in precisions]
+    return Exported(pruned_records, base[-1], base[:-1])
 
 
 def timed(
-    records: list[VerifiedArtifact], base: VerifiedArtifact, measured: Measurement, out: Path
-) -> list[TimedArtifact]:
-    """Records with their latency and speedup, paths moved from the staging folder to ``out``."""
-    rows = []
-    for record in [base, *records]:
+    exported: Exported, measured: Measurement, out: Path
+) -> tuple[TimedArtifact, list[TimedArtifact], list[TimedArtifact]]:
+    """The reference, the other unpruned and the pruned records with their latency and speedup over the reference,
+    paths moved from the staging folder to ``out``."""
+
+    def row(record: VerifiedArtifact) -> TimedArtifact:
         final = dataclasses.replace(record, path=str(out / Path(record.path).name))
-        rows.append(TimedArtifact(final, measured.of(record.path), measured.speedup(base.path, record.path)))
-    return rows
+        return TimedArtifact(final, measured.of(record.path), measured.speedup(exported.reference.path, record.path))
+
+    return row(exported.reference), [row(r) for r in exported.unpruned], [row(r) for r in exported.pruned]
+
+
+def scan_used(request: Request, planned: Planned) -> Sensitivity | None:
+    """The sensitivity scan the ``sensitivity`` strategy planned from, read back from the cache (the same options
+    as :mod:`edgeprune.pipeline.strategies`); None for other strategies or with the cache off, never a new scan."""
+    if planned.method != "sensitivity":
+        return None
+    cfg, data = request.cfg, request.data
+    options = ScanOptions(
+        samples=min(CHOOSING_SAMPLES, len(data.select) + len(data.train)),
+        importance=cfg.importance,
+        round_to=cfg.round_to,
+        ignored_layers=tuple(cfg.ignored_layers),
+        recalibrate=cfg.recalibrate,
+    )
+    key = cache_key(request.model, {"data": data.fingerprint, "task": request.task_key}, options.settings())
+    return load_cached(key)
+
+
+def write_reports(report: DeployReport, folder: Path) -> None:
+    """report.json (the record), report.md and report.html (rendered from it)."""
+    write_json(folder / "report.json", report.to_dict())
+    write_text(folder / "report.md", render_markdown(report))
+    write_text(folder / "report.html", render_html(report))
 
 
 def prune_figures(planned: Planned, target: Target, out: Path) -> PruneFigures:
@@ -132,7 +180,7 @@ def prune_figures(planned: Planned, target: Target, out: Path) -> PruneFigures:
 
 
 def deploy(req: DeployRequest) -> DeployReport:
-    """Run the whole chain for one target; writes artifacts, report.json and report.md under the out folder."""
+    """Run the whole chain for one target; writes artifacts, report.json, report.md and report.html under ``out``."""
     start = time.perf_counter()
     target = req.target
     out = Path(req.out or Path("build") / "deploy" / target.name)
@@ -145,7 +193,7 @@ def deploy(req: DeployRequest) -> DeployReport:
         except BaseException:
             outputs.discard(staging)
             raise
-    _log(f"wrote {out / 'report.json'} and {out / 'report.md'} in {report.wall_s:.0f} s")
+    _log(f"wrote {out / 'report.json'}, {out / 'report.md'} and {out / 'report.html'} in {report.wall_s:.0f} s")
     return report
 
 
@@ -175,11 +223,11 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     _log(f"fine-tuned: val {task.metric_name} {task.format(pruned.metric)} ({pruned.metric - base.metric:+.2f})")
     save_pruned(staging / PRUNED_DIR, planned.model, planned.plan)
 
-    records, base_record = export_all(planned.model, baseline.model, staging, target, data, task)
-    measured = time_together([base_record.path, *(r.path for r in records)], protocol_for(target.bench, target.runtime))
-    rows = timed(records, base_record, measured, out)
-    for row in rows[1:]:
-        _log(f"{row.artifact.name}: p50 {row.latency.p50:.3f} ms vs unpruned {rows[0].latency.p50:.3f} ms"
+    exported = export_all(planned.model, baseline.model, staging, target, data, task)
+    measured = time_together(exported.paths, protocol_for(target.bench, target.runtime))
+    reference_row, unpruned_rows, pruned_rows = timed(exported, measured, out)
+    for row in [*unpruned_rows, *pruned_rows]:
+        _log(f"{row.artifact.name}: p50 {row.latency.p50:.3f} ms vs unpruned {reference_row.latency.p50:.3f} ms"
              f" ({row.speedup:.2f}x)")  # fmt: skip
     report = DeployReport(
         target=target.name,
@@ -192,15 +240,16 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
         pruned=pruned,
         prune=prune_figures(planned, target, out),
         finetune=FinetuneFigures(target.finetune.epochs, target.finetune.distill, result.best_epoch, result.history),
-        artifacts=rows[1:],
-        baseline_artifact=rows[0],
+        artifacts=pruned_rows,
+        baseline_artifact=reference_row,
         bench=dataclasses.replace(measured, latency={}),
         versions=versions(),
         wall_s=round(time.perf_counter() - start, 1),
         notes=notes,
+        unpruned_artifacts=unpruned_rows,
+        sensitivity=scan_used(request, planned),
     )
-    write_json(staging / "report.json", report.to_dict())
-    write_text(staging / "report.md", render_markdown(report))
+    write_reports(report, staging)
     return report
 
 

@@ -1,5 +1,7 @@
-"""Deploy reports: ``report.json`` for tools and ``report.md`` for people, both from one typed record."""
+"""Deploy reports: ``report.json`` for tools, ``report.md`` and ``report.html`` (plots) for people, all from one
+typed record."""
 
+from edgeprune.report.html import render_html
 from edgeprune.report.markdown import render_markdown
 from edgeprune.report.record import (
     DataSummary,
@@ -20,6 +22,7 @@ __all__ = [
     "PruneFigures",
     "TaskSummary",
     "TimedArtifact",
+    "render_html",
     "render_markdown",
     "versions",
 ]

@@ -12,8 +12,10 @@ from typing import Any
 from edgeprune.bench.measurement import Latency, Measurement
 from edgeprune.errors import EdgepruneError
 from edgeprune.export.verified import VerifiedArtifact
+from edgeprune.sensitivity.result import Sensitivity
 
-REPORT_VERSION = 2
+REPORT_VERSION = 3
+READABLE_VERSIONS = (2, 3)  # version 2 lacks the optional fields added in 3 (sensitivity, unpruned_artifacts)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,19 @@ class ModelFigures:
 
 
 @dataclass(frozen=True)
+class GroupWidth:
+    """One coupled group's width before and after pruning."""
+
+    root: str
+    before: int
+    after: int
+
+    @property
+    def kept(self) -> float:
+        return self.after / self.before if self.before else 1.0
+
+
+@dataclass(frozen=True)
 class PruneFigures:
     """What the planner was asked and what it reached."""
 
@@ -75,9 +90,33 @@ class PruneFigures:
     groups_cut: int
     blocks: list[str]
     widths: dict[str, list[int]]  # group root -> [width before, width after]
-    predicted_metric: float | None  # on choosing samples after BN recalibration (never validation)
+    predicted_metric: float | None  # on select samples after BN recalibration (never validation)
     model_dir: str
     details: dict[str, Any] = field(default_factory=dict)  # strategy specifics (ratios, objective, tolerance)
+
+    @property
+    def group_widths(self) -> list[GroupWidth]:
+        """Every cut group's width before and after, in plan order."""
+        return [GroupWidth(root, int(w[0]), int(w[1])) for root, w in self.widths.items()]
+
+
+@dataclass(frozen=True)
+class EpochFigures:
+    """One fine-tune epoch: training loss and the select split's metric and loss (never validation)."""
+
+    epoch: int
+    lr: float
+    train_loss: float
+    select_metric: float
+    select_loss: float
+
+
+def _epoch(index: int, h: dict[str, float]) -> EpochFigures:
+    nan = float("nan")
+    return EpochFigures(
+        int(h.get("epoch", index + 1)), float(h.get("lr", nan)), float(h["train_loss"]), float(h["select_metric"]),
+        float(h.get("select_loss", nan)),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -87,6 +126,11 @@ class FinetuneFigures:
     best_epoch: int
     history: list[dict[str, float]]  # per epoch: step, lr, train_loss, select_metric, select_loss
 
+    @property
+    def curve(self) -> list[EpochFigures]:
+        """The history as typed rows (epochs numbered from 1 where the history does not say)."""
+        return [_epoch(i, h) for i, h in enumerate(self.history)]
+
 
 @dataclass(frozen=True)
 class TimedArtifact:
@@ -95,6 +139,24 @@ class TimedArtifact:
     artifact: VerifiedArtifact
     latency: Latency
     speedup: float  # p50 of the unpruned fp32 artifact / this p50, same run
+
+    @property
+    def parity_bound(self) -> str:
+        """The check this artifact passed, per precision: the relative-error bound (fp32, fp16), or the int8
+        limits on accuracy drop and arg-max agreement."""
+        a = self.artifact
+        if a.parity.bound is not None:
+            return f"rel. err <= {a.parity.bound:.0e}"
+        if a.int8:
+            drop = a.int8.get("accuracy_drop")
+            limit = f"drop <= {a.int8['max_drop']:g} pt, " if drop is not None else ""
+            return f"int8: {limit}agreement >= {a.int8['min_agreement']:g}%"
+        return "no bound"
+
+    @property
+    def int8_accuracy_drop(self) -> float | None:
+        """int8 only: validation top-1 of the torch model minus the artifact's, on the checked samples."""
+        return None if not self.artifact.int8 else self.artifact.int8.get("accuracy_drop")
 
 
 @dataclass(frozen=True)
@@ -117,25 +179,41 @@ class DeployReport:
     versions: dict[str, str]
     wall_s: float
     notes: list[str] = field(default_factory=list)
+    unpruned_artifacts: list[TimedArtifact] = field(default_factory=list)  # the unpruned model at other precisions
+    sensitivity: Sensitivity | None = None  # the scan the sensitivity strategy planned from (None: not run)
     version: int = REPORT_VERSION
+
+    @property
+    def all_artifacts(self) -> list[TimedArtifact]:
+        """Every timed artifact: the unpruned fp32 reference, the unpruned at other precisions, then the pruned."""
+        return [self.baseline_artifact, *self.unpruned_artifacts, *self.artifacts]
+
+    def macs_of(self, timed: TimedArtifact) -> int:
+        """MACs of the torch model an artifact was exported from."""
+        return self.pruned.macs if timed.artifact.role == "pruned" else self.baseline.macs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeployReport:
-        if data.get("version") != REPORT_VERSION:
+        if data.get("version") not in READABLE_VERSIONS:
             raise EdgepruneError(
-                f"report: field 'version' is {data.get('version')!r}; this edgeprune reads {REPORT_VERSION}"
+                f"report: field 'version' is {data.get('version')!r}; this edgeprune reads versions"
+                f" {list(READABLE_VERSIONS)} (rerun `edgeprune deploy` to write a current report)"
             )
         try:
 
             def timed(d: dict[str, Any]) -> TimedArtifact:
                 return TimedArtifact(VerifiedArtifact.from_dict(d["artifact"]), Latency(**d["latency"]), d["speedup"])
 
+            sens = data.get("sensitivity")
             return cls(
                 **{
                     **data,
+                    "version": REPORT_VERSION,
+                    "unpruned_artifacts": [timed(a) for a in data.get("unpruned_artifacts", [])],
+                    "sensitivity": None if sens is None else Sensitivity.from_dict(sens),
                     "data": DataSummary(**data["data"]),
                     "task": TaskSummary(**data["task"]),
                     "baseline": ModelFigures(**data["baseline"]),
