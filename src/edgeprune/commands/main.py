@@ -46,13 +46,25 @@ def build_parser(argv: Sequence[str] = ()) -> Parser:
     return parser
 
 
-def _apply_common(args: object) -> None:
-    if getattr(args, "quiet", False):
-        os.environ["EDGEPRUNE_NO_PROGRESS"] = "1"
-    if getattr(args, "verbose", False):
-        os.environ["EDGEPRUNE_VERBOSE"] = "1"
-    if getattr(args, "no_cache", False):
-        os.environ["EDGEPRUNE_NO_CACHE"] = "1"
+def _apply_common(args: object) -> dict[str, str | None]:
+    """Set the environment the common flags ask for; returns what to restore (main may run in-process)."""
+    wanted = {
+        "EDGEPRUNE_NO_PROGRESS": getattr(args, "quiet", False),
+        "EDGEPRUNE_VERBOSE": getattr(args, "verbose", False),
+        "EDGEPRUNE_NO_CACHE": getattr(args, "no_cache", False),
+    }
+    saved = {name: os.environ.get(name) for name, on in wanted.items() if on}
+    for name in saved:
+        os.environ[name] = "1"
+    return saved
+
+
+def _restore(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _os_error(exc: OSError) -> str:
@@ -83,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``edgeprune`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
-    _apply_common(args)
+    saved = _apply_common(args)
     prefix = f"edgeprune {args.command}"
     try:
         return int(args._run(args) or 0)
@@ -108,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{prefix}: {_internal(args.command, exc)}", file=sys.stderr)
         return EXIT_INTERNAL
+    finally:
+        _restore(saved)
 
 
 if __name__ == "__main__":
