@@ -1,0 +1,16 @@
+"""Fixtures of the security tests: the model files of the bad-input tests, and the loopback sshd of the bench tests
+(one real OpenSSH server; see tests/bench/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.conftest import sshd, tflite_models  # noqa: F401  (fixtures reused, not redefined)
+from hardening_support import save_default_model
+
+
+@pytest.fixture(scope="session")
+def model_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """``(m.safetensors, plan.json, pruned/)``: never modified by a test (copy before mutating)."""
+    return save_default_model(tmp_path_factory.mktemp("model_files"))
