@@ -146,7 +146,9 @@ def run_cli_on_tmpfs(mount: Path, size: str, *args: str, read_only: bool = False
 
     flags = _unshare()
     if flags is None:
-        pytest.skip("cannot mount a small tmpfs here: needs Linux with unshare and root or unprivileged user namespaces")
+        pytest.skip(
+            "cannot mount a small tmpfs here: needs Linux with unshare and root or unprivileged user namespaces"
+        )
     mount.mkdir(parents=True, exist_ok=True)
     listing = mount.parent / f".{mount.name}.listing"
     env = cli_env(EP_MOUNT=str(mount), EP_OPTS=f"size={size}" + (",ro" if read_only else ""), EP_LISTING=str(listing))

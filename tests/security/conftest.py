@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bench.conftest import sshd, tflite_models  # noqa: F401  (fixtures reused, not redefined)
+
+from bench.conftest import sshd  # noqa: F401  (the fixture reused, not redefined)
 from hardening_support import save_default_model
 
 
@@ -14,3 +15,17 @@ from hardening_support import save_default_model
 def model_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """``(m.safetensors, plan.json, pruned/)``: never modified by a test (copy before mutating)."""
     return save_default_model(tmp_path_factory.mktemp("model_files"))
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny conv model as .tflite (16x16 RGB input, 8 channels)."""
+    import litert_torch
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()).eval()
+    path = tmp_path_factory.mktemp("tflite") / "tiny.tflite"
+    litert_torch.convert(model, (torch.randn(1, 3, 16, 16),)).export(str(path))
+    return path

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from hardening_support import error_line, run_cli, run_main
 
 HOSTILE = """

@@ -112,11 +112,14 @@ class SshRunner:
 
     def ssh_command(self, remote_command: str) -> list[str]:
         """The full ``ssh`` argv that runs ``remote_command`` (one shell string) on the board."""
-        Path(self.known_hosts).parent.mkdir(parents=True, exist_ok=True)
+        known = Path(self.known_hosts)
+        if '"' in str(known) or _CONTROL.search(str(known)):
+            raise RemoteError(f"known_hosts path {str(known)!r} must not contain double quotes or control characters")
+        known.parent.mkdir(parents=True, exist_ok=True)
         opts = [
             "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=accept-new",
-            "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", f'UserKnownHostsFile="{known}"',  # quoted: ssh splits -o values on spaces
             "-o", f"ConnectTimeout={self.connect_timeout_s}",
             "-o", "LogLevel=ERROR",
             "-p", str(self.port),
