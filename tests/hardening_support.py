@@ -91,6 +91,18 @@ def leftovers(parent: Path, name: str) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
 
 
+def tiny_tflite(path: Path) -> Path:
+    """A tiny conv model (16x16 RGB input, 8 channels) converted to ``path`` with litert-torch."""
+    import litert_torch
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()).eval()
+    litert_torch.convert(model, (torch.randn(1, 3, 16, 16),)).export(str(path))
+    return path
+
+
 def save_default_model(folder: Path) -> tuple[Path, Path, Path]:
     """Seeded default-model weights, a 50% plan of them and the pruned model saved from it (8x8 digits inputs):
     ``(m.safetensors, plan.json, pruned/)``."""

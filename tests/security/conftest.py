@@ -9,6 +9,7 @@ import pytest
 
 from bench.conftest import sshd  # noqa: F401  (the fixture reused, not redefined)
 from hardening_support import save_default_model
+from hardening_support import tiny_tflite as convert_tiny_tflite
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +21,4 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, P
 @pytest.fixture(scope="session")
 def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny conv model as .tflite (16x16 RGB input, 8 channels)."""
-    import litert_torch
-    import torch
-    from torch import nn
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU()).eval()
-    path = tmp_path_factory.mktemp("tflite") / "tiny.tflite"
-    litert_torch.convert(model, (torch.randn(1, 3, 16, 16),)).export(str(path))
-    return path
+    return convert_tiny_tflite(tmp_path_factory.mktemp("tflite") / "tiny.tflite")
