@@ -30,14 +30,14 @@ def _write(kind: str, path: Path, x: np.ndarray, y: np.ndarray) -> tuple[Path, s
         return path, "'x'"
     if kind == "garbage_bytes":
         path.write_bytes(np.random.default_rng(0).bytes(5000))
-        return path, "not an .npz archive"
+        return path, "not a zip of .npy arrays"
     if kind == "single_npy":
         path = path.with_suffix(".npy")
         np.save(path, x)
         return path, ".npy"
     if kind == "empty_file":
         path.write_bytes(b"")
-        return path, "empty"
+        return path, "the file is empty"
     if kind == "no_samples":
         np.savez(path, x=x[:0], y=y[:0])
         return path, "no samples"

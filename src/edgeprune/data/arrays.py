@@ -112,11 +112,11 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with path.open("rb") as fh:
         head = fh.read(8)
     if not head:
-        raise SpecError(f"data file {path}: the file is empty (expected an .npz archive with 'x' and 'y')")
+        raise SpecError(f"data file {path}: not a readable .npz archive (the file is empty)")
     if head.startswith(NPY_MAGIC):
         raise SpecError(f"data file {path}: a single array (.npy), not an .npz archive with 'x' and 'y'")
     if not head.startswith(ZIP_MAGICS):
-        raise SpecError(f"data file {path}: not an .npz archive (a zip of .npy arrays; this file starts {head[:4]!r})")
+        raise SpecError(f"data file {path}: not a readable .npz archive (not a zip of .npy arrays: {head[:4]!r}...)")
     try:
         arrays = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises many types for corrupt, truncated or pickled content
