@@ -125,3 +125,38 @@ def test_protocol_refuses_non_integer_cores_and_counts() -> None:
 def test_ssh_argv_ends_options_before_the_destination() -> None:
     cmd = SshRunner(host="board", user="pi", known_hosts=os.devnull).ssh_command("true")
     assert cmd[-3:] == ["--", "pi@board", "true"]
+
+
+def test_hostile_target_fields_through_the_bench_command(sshd, tiny_tflite, tmp_path: Path, capsys) -> None:
+    """The same literals end to end from a target file's [bench] section and the CLI: remote_key, remote_python,
+    remote_workdir and cores from the TOML, artifact names from --artifact, the known_hosts path from the flag."""
+    import json
+
+    key = tmp_path / "keys" / f"key {HOSTILE}"
+    key.parent.mkdir()
+    key.write_bytes(sshd.key_file.read_bytes())
+    key.chmod(0o600)
+    python = tmp_path / "bin" / f"py {HOSTILE}"
+    python.parent.mkdir()
+    python.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+    python.chmod(0o755)
+    workdir = tmp_path / "board" / HOSTILE
+    artifact = tmp_path / "art" / f"{HOSTILE}.tflite"
+    artifact.parent.mkdir()
+    artifact.write_bytes(tiny_tflite.read_bytes())
+    target = tmp_path / "board.toml"
+    target.write_text(
+        'name = "board"\n[export]\nformat = "tflite"\n[bench]\nthreads = 1\nwarmup = 1\nruns = 3\ncores = [0]\n'
+        f"remote = {json.dumps(f'{sshd.user}@{sshd.host}:{sshd.port}')}\nremote_key = {json.dumps(str(key))}\n"
+        f"remote_python = {json.dumps(str(python))}\nremote_workdir = {json.dumps(str(workdir))}\n"
+    )
+    out = tmp_path / "out"
+    args = ["bench", "--target", target, "--artifact", f"m={artifact}", "--reference", tiny_tflite, "--repeats", "1"]
+    result = run_main(capsys, *args, "--known-hosts", tmp_path / "known hosts" / "kh", "--out", out)
+    assert result.code == 0, result.err[-2000:]
+    record = json.loads((out / "board.json").read_text())
+    assert record["models"]["m"]["path"] == str(artifact)
+    assert record["remote"]["python"] == str(python) and record["protocol"]["cores"] == [0]
+    assert workdir.is_dir() and list(workdir.iterdir()) == []
+    assert (tmp_path / "known hosts" / "kh").is_file()
+    assert _markers(tmp_path) == [], "a field was interpreted by a shell"
