@@ -29,7 +29,14 @@ class Terminated(BaseException):
     """SIGTERM, raised where the process is so that cleanup runs (staging folders, temp files, locks)."""
 
 
+_MAIN_PID = os.getpid()
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    if os.getpid() != _MAIN_PID:  # a forked worker (DataLoader) inherited the handler: die the default way
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise Terminated()
 
 
@@ -99,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     _apply_common(args)
     prefix = f"edgeprune {args.command}"
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
     try:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (an API caller's worker): leave signals alone
