@@ -203,3 +203,18 @@ def test_deploy_with_force_replaces_old_results_only_when_complete(model_files, 
     assert all(after.get(name) != digest for name, digest in before.items())
     assert leftovers(tmp_path, "out") == []
     assert os.path.getsize(out / "pruned_fp32.onnx") > 1000
+
+
+def test_finetune_default_run_folder_stays_under_build_finetune(model_files, tmp_path: Path, capsys, monkeypatch):
+    """The default run folder is derived from the --pruned name: ``--pruned ..`` used to make it build/finetune/..,
+    i.e. build/ itself."""
+    import shutil
+
+    _, _, pruned = model_files
+    shutil.copytree(pruned, tmp_path / "mine")
+    (tmp_path / "mine" / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "mine" / "sub")
+    result = run_main(capsys, "finetune", "--pruned", "..", "--teacher", "none", "--data", "digits", "--epochs", "1")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in Path("build").iterdir()) == ["finetune"]
+    assert (Path("build") / "finetune" / "mine" / "finetune.json").is_file()

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience, checkpoint_steps=args.checkpoint_steps, seed=args.seed, workers=args.workers,
     )  # fmt: skip
     source = Path(args.pruned or args.plan)
-    out = Path(args.out or f"build/finetune/{source.stem if source.suffix else source.name}")  # the run folder
+    out = Path(args.out or f"build/finetune/{source.stem if source.suffix else source.resolve().name}")  # run folder
     check_folder(out)
     ins = inputs(args)
     if args.force and not args.resume:
