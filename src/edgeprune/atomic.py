@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -29,9 +30,39 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, target)
+    except Exception as exc:
+        full = _disk_full(exc, target)
+        if full is None or full is exc:
+            raise
+        raise full from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+FULL_BELOW_BYTES = 1 << 20
+
+
+def _disk_full(exc: Exception, target: Path) -> OSError | None:
+    """An ENOSPC error naming ``target`` when ``exc`` came from a full disk, else None.
+
+    Writers report a full disk in their own ways (safetensors: ``SafetensorError ... os error 28``; torch: a
+    ``RuntimeError`` of its zip writer; protobuf: an ``OSError`` without a file name). A failed write on a folder
+    with less than :data:`FULL_BELOW_BYTES` free (measured while the temp file still holds its space) is a full disk.
+    """
+    if isinstance(exc, EdgepruneError):
+        return None  # a verdict about the content (parity, bad input), not about the disk
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return exc if exc.filename else OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return None  # permissions, missing folders...: already an OS error with its own reason
+    try:
+        stat = os.statvfs(target.parent)
+    except OSError:
+        return None
+    if stat.f_bavail * stat.f_frsize < FULL_BELOW_BYTES:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+    return None
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
@@ -65,3 +96,7 @@ def read_json(path: str | os.PathLike[str], what: str) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise EdgepruneError(f"{what} {path} is not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise EdgepruneError(f"{what} {path} is not UTF-8 text (byte {exc.start}); is it a binary file?") from None
+    except RecursionError:
+        raise EdgepruneError(f"{what} {path} is nested too deeply to be a valid file") from None

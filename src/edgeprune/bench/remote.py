@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeprune.bench.harness import RUNNER, Protocol
+from edgeprune.bench.harness import RUNNER, Protocol, check_artifact, runner_failure
 from edgeprune.errors import EdgepruneError
 
 DEFAULT_KNOWN_HOSTS = Path.home() / ".cache" / "edgeprune" / "known_hosts"
@@ -46,6 +46,15 @@ class RemoteAuthError(RemoteError):
 
 class RemoteRuntimeError(RemoteError):
     """The board lacks python, numpy or the runtime the protocol needs."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOST = re.compile(r"[A-Za-z0-9_.:%\[\]-]+")  # names, IPv4, IPv6 (with zone); no spaces, quotes or shell syntax
+
+
+def _check_field(value: str, name: str) -> None:
+    if not value or _CONTROL.search(value):
+        raise RemoteError(f"{name} {value!r} must be one non-empty line without control characters")
 
 
 _UNREACHABLE = (
@@ -75,6 +84,19 @@ class SshRunner:
     ssh: str = "ssh"
     extra_options: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        """Every field reaches ssh's argv or the board's shell: refuse what could be read as an option or a line."""
+        if not _HOST.fullmatch(self.host) or self.host.startswith("-"):
+            raise RemoteError(f"remote host {self.host!r} is not a host name or address")
+        if self.user is not None and (not self.user or self.user.startswith("-") or not _HOST.fullmatch(self.user)):
+            raise RemoteError(f"remote user {self.user!r} is not a user name")
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise RemoteError(f"remote port {self.port!r} must be in 1..65535")
+        _check_field(self.python, "remote python")
+        _check_field(self.workdir, "remote workdir")
+        if not self.workdir.startswith("/"):
+            raise RemoteError(f"remote workdir {self.workdir!r} must be an absolute path on the board")
+
     @classmethod
     def from_spec(cls, spec: str, **kwargs: object) -> SshRunner:
         """Build from ``[user@]host[:port]``."""
@@ -90,18 +112,21 @@ class SshRunner:
 
     def ssh_command(self, remote_command: str) -> list[str]:
         """The full ``ssh`` argv that runs ``remote_command`` (one shell string) on the board."""
-        Path(self.known_hosts).parent.mkdir(parents=True, exist_ok=True)
+        known = Path(self.known_hosts)
+        if '"' in str(known) or _CONTROL.search(str(known)):
+            raise RemoteError(f"known_hosts path {str(known)!r} must not contain double quotes or control characters")
+        known.parent.mkdir(parents=True, exist_ok=True)
         opts = [
             "-o", "BatchMode=yes",
             "-o", "StrictHostKeyChecking=accept-new",
-            "-o", f"UserKnownHostsFile={self.known_hosts}",
+            "-o", f'UserKnownHostsFile="{known}"',  # quoted: ssh splits -o values on spaces
             "-o", f"ConnectTimeout={self.connect_timeout_s}",
             "-o", "LogLevel=ERROR",
             "-p", str(self.port),
         ]  # fmt: skip
         if self.key_file:
             opts += ["-i", str(self.key_file), "-o", "IdentitiesOnly=yes"]
-        return [self.ssh, *opts, *self.extra_options, self.destination, remote_command]
+        return [self.ssh, *opts, *self.extra_options, "--", self.destination, remote_command]
 
     def _run(self, remote_command: str, what: str, stdin: bytes | None = None, timeout_s: float = 120.0) -> str:
         cmd = self.ssh_command(remote_command)
@@ -116,13 +141,16 @@ class SshRunner:
             self._raise_ssh_failure(err)
         if proc.returncode != 0:
             if proc.returncode == 127:
-                raise RemoteRuntimeError(f"{what} on {self.destination}: command not found ({err[-500:]})")
-            raise RemoteError(f"{what} on {self.destination} failed (exit {proc.returncode}): {err[-2000:]}")
+                raise RemoteRuntimeError(
+                    f"{what} on {self.destination}: command not found ({runner_failure(err, 127)})"
+                )
+            raise RemoteError(f"{what} on {self.destination} failed: {runner_failure(err, proc.returncode)}")
         return out
 
     def _raise_ssh_failure(self, err: str) -> None:
         where = f"{self.destination}:{self.port}"
         low = err.lower()
+        err = runner_failure(err, 255)  # ssh's last line says it (the host-key banner above it is many lines)
         if "permission denied" in low or "too many authentication failures" in low:
             key = f" with key {self.key_file}" if self.key_file else ""
             raise RemoteAuthError(f"SSH authentication to {where} failed{key}: {err}")
@@ -143,7 +171,7 @@ class SshRunner:
             found = json.loads(out.strip().splitlines()[-1])
         except (json.JSONDecodeError, IndexError):
             raise RemoteRuntimeError(
-                f"{self.python} on {self.destination} gave no probe result: {out[-500:]}"
+                f"{self.python} on {self.destination} gave no probe result: {out[-300:]!r}"
             ) from None
         missing = [m for m in ("numpy",) if not found["modules"][m]]
         if not any(found["modules"][m] for m in needed):
@@ -164,8 +192,7 @@ class SshRunner:
     def staged(self, paths: Sequence[str | Path]) -> Iterator[tuple[str, list[str]]]:
         """Upload the runner and ``paths`` into a fresh remote folder; yield (runner, remote paths); remove it."""
         for p in paths:
-            if not Path(p).is_file():
-                raise EdgepruneError(f"artifact {p} does not exist")
+            check_artifact(p)
         base = shlex.quote(self.workdir.rstrip("/") or "/")
         out = self._run(f"mkdir -p {base} && mktemp -d {base}/run.XXXXXX", "creating the work folder")
         folder = (out.strip().splitlines() or [""])[-1]  # last line: login scripts may print before it
@@ -184,13 +211,13 @@ class SshRunner:
             self._run(f"rm -rf {shlex.quote(folder)}", "cleanup")
 
     def _run_protocol(self, runner: str, remote: list[str], local: Sequence[str | Path], protocol: Protocol) -> dict:
+        env = ["env", f"OMP_NUM_THREADS={protocol.threads}", "TF_CPP_MIN_LOG_LEVEL=2"]
+        pin = ["taskset", "-c", ",".join(str(c) for c in protocol.cores)] if protocol.cores else []
         argv = [self.python, runner] + [a for r in remote for a in ("--artifact", r)] + protocol.runner_args()
-        prefix = f"taskset -c {','.join(map(str, protocol.cores))} " if protocol.cores else ""
-        env = f"OMP_NUM_THREADS={protocol.threads} TF_CPP_MIN_LOG_LEVEL=2 "
-        out = self._run(env + prefix + shlex.join(argv), "latency runner", timeout_s=900.0)
+        out = self._run(shlex.join(env + pin + argv), "latency runner", timeout_s=900.0)  # one quoted argv
         lines = [ln for ln in out.splitlines() if ln.startswith("{")]
         if not lines:
-            raise RemoteError(f"latency runner on {self.destination} printed no result: {out[-2000:]}")
+            raise RemoteError(f"latency runner on {self.destination} printed no result: {out[-300:]!r}")
         result = json.loads(lines[-1])
         for entry, path in zip(result["results"], local, strict=False):
             entry["remote_path"], entry["path"] = entry["path"], str(path)

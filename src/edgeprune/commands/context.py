@@ -98,8 +98,7 @@ def pruned_from_plan(args: argparse.Namespace, ins: Inputs) -> tuple[nn.Module, 
     plan's spec is built in; a user spec must be given with --model)."""
     import copy
 
-    from edgeprune.prune import apply_plan
-    from edgeprune.prune.io import example_input, plan_file, trusted_spec
+    from edgeprune.prune.io import plan_file, replay, trusted_spec
 
     plan = load_plan(args.plan)
     where = plan_file(args.plan)
@@ -108,7 +107,7 @@ def pruned_from_plan(args: argparse.Namespace, ins: Inputs) -> tuple[nn.Module, 
     if plan.model and base.spec.to_dict() != plan.model:
         raise EdgepruneError(f"{where}: field 'model' is {plan.model}, but --model/--data give {base.spec.to_dict()}")
     plan.model = base.spec.to_dict()
-    model = apply_plan(copy.deepcopy(base.model), plan, example_input(plan, where))
+    model = replay(copy.deepcopy(base.model), plan, where)
     return model, plan, base
 
 

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.config import ExportConfig
     from edgeprune.export import export_verified
     from edgeprune.hashing import sha256_file
+    from edgeprune.pipeline.outputs import check_folder
 
     cfg = ExportConfig(
         format=args.format, precision=args.precision, calibration_samples=args.calibration_samples,
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         parity_samples=args.parity_samples,
     )  # fmt: skip
     out = Path(args.out or "build/export")
+    check_folder(out)
     ins = inputs(args)
     if args.pruned:
         model, plan = load_pruned_arg(args)

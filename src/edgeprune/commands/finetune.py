@@ -73,14 +73,25 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.atomic import write_json
     from edgeprune.commands.context import inputs
     from edgeprune.config import FinetuneConfig, with_changes
+    from edgeprune.errors import EdgepruneError
     from edgeprune.finetune import distributed
     from edgeprune.finetune.loop import fit
+    from edgeprune.pipeline.outputs import check_folder
     from edgeprune.prune import count_macs_params
     from edgeprune.task import evaluate
 
-    ins = inputs(args)
+    if bool(args.pruned) == bool(args.plan):
+        raise EdgepruneError("give exactly one of --pruned DIR (a saved pruned model) or --plan FILE")
+    # every setting and the run folder are checked before any data, model or teacher is loaded
+    cfg = with_changes(
+        FinetuneConfig(), epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
+        optimizer=args.optimizer, scheduler=args.scheduler, label_smoothing=args.label_smoothing,
+        patience=args.patience, checkpoint_steps=args.checkpoint_steps, seed=args.seed, workers=args.workers,
+    )  # fmt: skip
     source = Path(args.pruned or args.plan)
-    out = Path(args.out or f"build/finetune/{source.stem if source.suffix else source.name}")  # the run folder
+    out = Path(args.out or f"build/finetune/{source.stem if source.suffix else source.resolve().name}")  # run folder
+    check_folder(out)
+    ins = inputs(args)
     if args.force and not args.resume:
         import shutil
 
@@ -89,12 +100,8 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(checkpoint_dir(out), ignore_errors=True)  # start over instead of refusing old checkpoints
     with distributed.session(args.device) as ctx:
         student, plan, teacher = _student(args, ins)
-        cfg = with_changes(
-            FinetuneConfig(), epochs=args.epochs, steps=args.steps, lr=args.lr, batch_size=args.batch_size,
-            optimizer=args.optimizer, scheduler=args.scheduler, label_smoothing=args.label_smoothing,
-            patience=args.patience, checkpoint_steps=args.checkpoint_steps, seed=args.seed, workers=args.workers,
-            distill=None if teacher is not None else False,
-        )  # fmt: skip
+        if teacher is None:
+            cfg = with_changes(cfg, distill=False)
         task = ins.task
         before, _ = evaluate(student, ins.data.val, task=task)
         teacher_metric = evaluate(teacher, ins.data.val, task=task)[0] if teacher is not None else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import signal
 import sys
 import time
 import traceback
@@ -21,7 +22,27 @@ from edgeprune.commands import COMMANDS
 from edgeprune.commands.flags import Parser, parents
 from edgeprune.errors import EdgepruneError
 
-EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_USER, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is so that cleanup runs (staging folders, temp files, locks)."""
+
+
+_MAIN_PID = os.getpid()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    if os.getpid() != _MAIN_PID:  # a forked worker (DataLoader) inherited the handler: die the default way
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Terminated()
+
+
+def one_line(text: str) -> str:
+    """Errors are one line: line breaks inside a message (a tool's output quoted in it) are joined."""
+    return " | ".join(line.strip() for line in str(text).strip().splitlines() if line.strip())
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
@@ -97,20 +118,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     saved = _apply_common(args)
     prefix = f"edgeprune {args.command}"
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an API caller's worker): leave signals alone
+        previous = None
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
-        print("edgeprune: interrupted", file=sys.stderr)
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print(f"{prefix}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except EdgepruneError as exc:
         if args.debug:
             raise
-        print(f"{prefix}: error: {str(exc).strip()}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USER
     except OSError as exc:
         if args.debug:
             raise
-        print(f"{prefix}: error: {_os_error(exc)}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(_os_error(exc))}", file=sys.stderr)
         return EXIT_USER
     except MemoryError:
         print(f"{prefix}: error: out of memory; try a smaller model, batch or input size", file=sys.stderr)
@@ -122,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         _restore(saved)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

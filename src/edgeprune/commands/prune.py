@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.commands.context import inputs, pruned_from_plan, say
     from edgeprune.data import take
     from edgeprune.errors import EdgepruneError
+    from edgeprune.pipeline.outputs import check_folder
     from edgeprune.prune import count_macs_params, save_pruned
     from edgeprune.prune.recalibrate import recalibrate_bn
     from edgeprune.task import evaluate
@@ -28,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if args.recalibrate < 0:
         raise EdgepruneError(f"--recalibrate must be >= 0, got {args.recalibrate}")
     out = Path(args.out or "build/pruned")
+    check_folder(out)
     if out.exists() and any(out.iterdir()) and not args.force:
         raise EdgepruneError(f"--out {out} already holds files; pass --force to replace them")
     ins = inputs(args)

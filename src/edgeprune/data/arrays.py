@@ -94,14 +94,33 @@ def synthetic(arg: str | None, pre: Preprocessing | None) -> Data:
     return from_arrays(f"synthetic:{'x'.join(map(str, shape))}", x, y, used, f"synthetic{shape}", "synthetic")
 
 
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
+
+
+def _reason(exc: Exception) -> str:
+    """numpy's message, without its advice to load pickled content unsafely."""
+    text = str(exc)
+    if "pickle" in text.lower():
+        return "it holds pickled Python objects, which edgeprune never unpickles; store numeric arrays"
+    first = (text.splitlines() or [""])[0].split(". ")[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Arrays ``x`` and ``y`` of an .npz archive (never unpickled); every malformed file is one line."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise SpecError(f"data file {path}: not a readable .npz archive (the file is empty)")
+    if head.startswith(NPY_MAGIC):
+        raise SpecError(f"data file {path}: a single array (.npy), not an .npz archive with 'x' and 'y'")
+    if not head.startswith(ZIP_MAGICS):
+        raise SpecError(f"data file {path}: not a readable .npz archive (not a zip of .npy arrays: {head[:4]!r}...)")
     try:
         arrays = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises many types for corrupt, truncated or pickled content
-        raise SpecError(f"data file {path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
-    if not isinstance(arrays, np.lib.npyio.NpzFile):
-        raise SpecError(f"data file {path}: a single array (.npy), not an .npz archive with 'x' and 'y'")
+        raise SpecError(f"data file {path}: not a readable .npz archive ({_reason(exc)})") from None
     with arrays:
         missing = [k for k in ("x", "y") if k not in arrays.files]
         if missing:
@@ -109,10 +128,13 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 f"data file {path}: missing array(s) {missing}; found {arrays.files}"
                 " (expected 'x' with samples and 'y' with labels)"
             )
-        try:
-            return arrays["x"], arrays["y"]
-        except Exception as exc:  # object arrays refuse to load without pickle; truncated members
-            raise SpecError(f"data file {path}: cannot read its arrays ({type(exc).__name__}: {exc})") from None
+        found = []
+        for key in ("x", "y"):
+            try:
+                found.append(arrays[key])
+            except Exception as exc:  # object arrays refuse to load without pickle; truncated members
+                raise SpecError(f"data file {path}: cannot read array '{key}' ({_reason(exc)})") from None
+        return found[0], found[1]
 
 
 def npz(arg: str | None, pre: Preprocessing | None) -> Data:

@@ -20,10 +20,12 @@ def check_arrays(x: np.ndarray, y: np.ndarray, where: str) -> None:
         raise SpecError(f"{where}: object arrays are not accepted (store numbers, not Python objects)")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise SpecError(f"{where}: field 'x' must hold numbers, got dtype {x.dtype}")
-    if len(x) == 0:
-        raise SpecError(f"{where}: field 'x' holds no samples")
     if x.ndim not in (3, 4):
         raise SpecError(f"{where}: field 'x' must be (N,H,W) or (N,C,H,W), got shape {x.shape}")
+    if len(x) == 0:
+        raise SpecError(f"{where}: field 'x' holds no samples")
+    if y.ndim == 0:
+        raise SpecError(f"{where}: field 'y' is a single value; it needs one entry per sample")
     if len(y) != len(x):
         raise SpecError(f"{where}: field 'y' has {len(y)} entries for {len(x)} samples")
     if np.issubdtype(x.dtype, np.floating):

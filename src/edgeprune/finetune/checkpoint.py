@@ -17,10 +17,12 @@ import torch
 
 from edgeprune.atomic import write_with
 from edgeprune.errors import EdgepruneError
+from edgeprune.models.checkpoint import read_torch_file
 
 FORMAT = "edgeprune-finetune-checkpoint"
 VERSION = 1
 CHECKPOINT_DIR = "checkpoints"
+FIELDS = ("config", "plan", "model", "optimizer", "scheduler", "rng", "epoch", "step", "position", "order", "history")
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -88,15 +90,14 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any], keep: int) -> Path:
 
 def load_checkpoint_file(path: Path) -> dict[str, Any]:
     """Read one checkpoint (weights only); errors name the file."""
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated, corrupt, or not a weights-only file
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise EdgepruneError(f"checkpoint {path}: cannot be read ({first})") from None
+    data = read_torch_file(path, "fine-tune checkpoints hold only tensors and plain values")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise EdgepruneError(f"checkpoint {path}: not an edgeprune fine-tune checkpoint")
     if data.get("version") != VERSION:
         raise EdgepruneError(f"checkpoint {path}: field 'version' is {data.get('version')!r}, expected {VERSION}")
+    missing = [k for k in FIELDS if k not in data]
+    if missing or not isinstance(data["config"], dict):
+        raise EdgepruneError(f"checkpoint {path}: incomplete (missing or malformed field(s) {missing or ['config']})")
     return data
 
 

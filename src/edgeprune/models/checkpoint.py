@@ -30,7 +30,9 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise EdgepruneError(f"checkpoint {path}: not a readable .safetensors file ({exc})") from None
 
 
-def _read_torch(path: Path) -> object:
+def read_torch_file(path: Path, hint: str = SAVE_HINT) -> object:
+    """``torch.load`` with ``weights_only=True``; every failure is one line naming ``path``, and torch's advice to
+    reload with ``weights_only=False`` (which would run the file's code) is never repeated."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types; the weights-only unpickler's message advises unsafe loading
@@ -38,10 +40,10 @@ def _read_torch(path: Path) -> object:
         if "weights_only" in text or "Unsupported global" in text or "pickle" in text.lower():
             raise EdgepruneError(
                 f"checkpoint {path}: holds pickled Python objects (a whole model or custom classes), which edgeprune "
-                f"never unpickles; {SAVE_HINT}"
+                f"never unpickles; {hint}"
             ) from None
-        first = text.splitlines()[0][:200] if text else type(exc).__name__
-        raise EdgepruneError(f"checkpoint {path}: cannot be read as a torch state_dict ({first})") from None
+        first = (text.splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
+        raise EdgepruneError(f"checkpoint {path}: cannot be read (truncated or not a torch file: {first})") from None
 
 
 def _strip_prefix(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
@@ -62,7 +64,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise EdgepruneError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
         return _strip_prefix(_read_safetensors(path), path)
-    obj = _read_torch(path)
+    obj = read_torch_file(path)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # Lightning and many training scripts
     elif (

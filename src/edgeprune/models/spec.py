@@ -13,6 +13,12 @@ from edgeprune.errors import SpecError
 from edgeprune.userload import call_user, resolve_user_object
 
 BUILTIN_PREFIXES = ("edgeprune", "torchvision", "timm")
+MAX_CLASSES = 1 << 20  # a record asking for more would allocate a classifier of absurd size before any check
+MAX_CHANNELS = 4096
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _edgeprune_zoo() -> dict[str, Callable[..., nn.Module]]:
@@ -37,10 +43,14 @@ class ModelSpec:
         if not isinstance(data, dict) or not isinstance(data.get("spec"), str):
             raise SpecError(f"model spec record must be an object with a string 'spec', got {data!r}"[:200])
         num_classes, in_channels = data.get("num_classes", 10), data.get("in_channels", 1)
-        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
-            raise SpecError(f"model spec record: 'num_classes' must be a positive integer, got {num_classes!r}")
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise SpecError(f"model spec record: 'in_channels' must be a positive integer, got {in_channels!r}")
+        if num_classes is not None and (not _count(num_classes) or num_classes > MAX_CLASSES):
+            raise SpecError(
+                f"model spec record: 'num_classes' must be an integer in 1..{MAX_CLASSES}, got {num_classes!r}"
+            )
+        if not _count(in_channels) or in_channels > MAX_CHANNELS:
+            raise SpecError(
+                f"model spec record: 'in_channels' must be an integer in 1..{MAX_CHANNELS}, got {in_channels!r}"
+            )
         return cls(data["spec"], num_classes, in_channels)
 
     @property

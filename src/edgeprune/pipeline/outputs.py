@@ -19,19 +19,28 @@ from pathlib import Path
 from edgeprune.errors import EdgepruneError
 
 
-def check_out(out: Path, force: bool) -> None:
-    """Fail early when ``out`` is a file, is non-empty without ``force``, or its parent is not writable."""
+def check_folder(out: Path, flag: str = "--out") -> None:
+    """Fail early when the output folder ``out`` is a file, not writable, or cannot be created."""
     if out.exists() and not out.is_dir():
-        raise EdgepruneError(f"--out {out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise EdgepruneError(f"--out {out} already holds results; pass --force to replace them (kept until done)")
+        raise EdgepruneError(f"{flag} {out} is a file, not a folder")
+    if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
+        raise EdgepruneError(f"{flag} {out}: folder is not writable")
     parent = out.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise EdgepruneError(f"--out {out}: cannot create {parent} ({exc.strerror})") from None
+        raise EdgepruneError(f"{flag} {out}: cannot create {parent} ({exc.strerror})") from None
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise EdgepruneError(f"--out {out}: folder {parent} is not writable")
+        raise EdgepruneError(f"{flag} {out}: folder {parent} is not writable")
+
+
+def check_out(out: Path, force: bool) -> None:
+    """:func:`check_folder`; refuse a non-empty ``out`` without ``force``, and one that cannot be replaced."""
+    check_folder(out)
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise EdgepruneError(f"--out {out} already holds results; pass --force to replace them (kept until done)")
+    if out.is_dir() and os.path.ismount(out):
+        raise EdgepruneError(f"--out {out} is a mount point, which cannot be replaced; give a folder inside it")
 
 
 @contextmanager

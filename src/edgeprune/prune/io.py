@@ -46,7 +46,10 @@ def trusted_spec(plan: Plan, where: str | Path, spec: str | None = None) -> Mode
         if spec is None:
             raise EdgepruneError(f"{where}: field 'model' is empty; pass the model spec (--model) to rebuild it")
         return ModelSpec(spec)
-    recorded = ModelSpec.from_dict(plan.model)
+    try:
+        recorded = ModelSpec.from_dict(plan.model)
+    except EdgepruneError as exc:
+        raise EdgepruneError(f"{where}: field 'model': {exc}") from None
     if spec is not None and spec != recorded.spec:
         raise EdgepruneError(f"{where}: field 'model.spec' is '{recorded.spec}', but the model given is '{spec}'")
     if not recorded.builtin and spec is None:
@@ -64,12 +67,22 @@ def example_input(plan: Plan, where: str | Path) -> torch.Tensor:
     return torch.zeros(shape)
 
 
+def replay(model: nn.Module, plan: Plan, where: str | Path) -> nn.Module:
+    """:func:`apply_plan` on ``model``; a plan that does not fit it is an error naming the plan file."""
+    try:
+        return apply_plan(model, plan, example_input(plan, where))
+    except EdgepruneError as exc:
+        if str(where) in str(exc):
+            raise
+        raise EdgepruneError(f"{where}: {exc}") from None
+
+
 def load_pruned(directory: str | Path, spec: str | None = None) -> tuple[nn.Module, Plan]:
     """Rebuild the unpruned architecture (see :func:`trusted_spec`), replay the plan, load the weights."""
     directory = Path(directory)
     where = directory / PLAN_FILE
     plan = Plan.load(where)
     model = build_model(trusted_spec(plan, where, spec))
-    apply_plan(model, plan, example_input(plan, where))
+    replay(model, plan, where)
     load_checkpoint(model, directory / WEIGHTS_FILE)
     return model.eval(), plan

@@ -124,4 +124,9 @@ class Plan:
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
-        return cls.from_dict(read_json(path, "plan file"))
+        """Read a plan file; every error names the file."""
+        data = read_json(path, "plan file")
+        try:
+            return cls.from_dict(data)
+        except EdgepruneError as exc:
+            raise EdgepruneError(f"{path}: {exc}") from None
