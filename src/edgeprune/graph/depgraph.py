@@ -1,13 +1,19 @@
-"""Coupled groups of a model, read from torch-pruning's ``DependencyGraph``.
+"""Coupled groups of a model, read from torch-pruning's ``DependencyGraph`` with edgeprune's own index mappings.
 
 A group is a set of layers whose output channels (or neurons) must shrink together. Each group is
 named by its *root*: the first Conv/Linear/MultiheadAttention member (in ``named_modules`` order)
 whose output dimension the group prunes. The root name is stable across builds of the same
 architecture, which is what makes a saved plan replayable.
+
+The graph is traced by torch-pruning, but its index mappings are replaced by exact ones
+(:mod:`edgeprune.graph.layout`), groups are collected by a bounded search (:mod:`edgeprune.graph.search`) and
+balance constraints between groups make units (:mod:`edgeprune.graph.units`).
 """
 
 from __future__ import annotations
 
+import functools
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,17 +21,23 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from edgeprune.graph.attention import SplitAttention
+from edgeprune.graph.layout import map_graph
+from edgeprune.graph.qkv import QkvAttention, find_qkv_attention
+from edgeprune.graph.search import CoupledGroup, GroupTimeout, Item, collect, root_function
 from edgeprune.graph.trace import run_traced
+from edgeprune.graph.units import Member, UnitGroup, build_units
 
 ROOT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention)
 NORM_TYPES: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+GROUP_SECONDS = 10.0  # time bound of one group search; a group not settled in time is left unpruned
 
 
 @dataclass
 class GroupInfo:
-    """One coupled group: what shrinks together and why."""
+    """One coupled group (or joint unit of groups): what shrinks together and why; if it cannot, why not."""
 
     root: str
     kind: str  # "channel" (conv), "neuron" (linear), "embedding" (attention residual stream), "head"
@@ -33,20 +45,100 @@ class GroupInfo:
     members: list[str]  # layers whose outputs shrink
     consumers: list[str]  # layers whose inputs shrink
     coupling: list[str]  # reasons the members are tied
-    channel_groups: int = 1  # grouped conv / heads: indices are pruned identically in each slice
+    channel_groups: int = 1  # cells of equal size (grouped conv, heads, chunks): each loses the same count
     prunable: bool = True
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    verified: bool = False  # pruned on a copy at one round_to step and run (see edgeprune.graph.verify)
+
+
+class _OpOwners(TorchFunctionMode):
+    """Records, for every autograd node created in a forward pass, the path of the innermost module running."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.names = {m: n for n, m in model.named_modules()}
+        self.stack: list[str] = []
+        self.owner: dict[Any, str] = {}
+        self.handles = [m.register_forward_pre_hook(self._enter) for m in model.modules()]
+        self.handles += [m.register_forward_hook(self._leave) for m in model.modules()]
+
+    def _enter(self, module: nn.Module, _args: Any) -> None:
+        self.stack.append(self.names.get(module, ""))
+
+    def _leave(self, _module: nn.Module, _args: Any, _out: Any) -> None:
+        if self.stack:
+            self.stack.pop()
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if self.stack:
+            for t in _tensors(out):
+                if t.grad_fn is not None:
+                    self.owner.setdefault(t.grad_fn, self.stack[-1])
+        return out
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+@functools.cache
+def _graph_class() -> type:
+    """torch-pruning's DependencyGraph with edgeprune's index mappings and bounded group search."""
+    import torch_pruning as tp
+    from torch_pruning.dependency import graph as upstream
+
+    class _Skip:  # stands in for torch-pruning's shape inference and index mapping during the build
+        @staticmethod
+        def update_index_mapping(_graph: Any) -> None:
+            return None
+
+        @staticmethod
+        def init_shape_information(_graph: Any) -> None:
+            return None
+
+    class EdgeGraph(tp.DependencyGraph):
+        layout: Any = None
+        op_owner: dict[Any, str] = {}  # noqa: RUF012 (set per instance)
+
+        def build_dependency(self, model: nn.Module, example_inputs: Any, **kwargs: Any) -> Any:
+            saved = upstream.index_mapping, upstream.shape_infer
+            upstream.index_mapping = upstream.shape_infer = _Skip
+            try:
+                super().build_dependency(model, example_inputs, **kwargs)
+            finally:
+                upstream.index_mapping, upstream.shape_infer = saved
+            self.layout = map_graph(self)
+            return self
+
+        def get_pruning_group(self, module: nn.Module, pruning_fn: Any, idxs: Any) -> CoupledGroup:
+            return collect(self, module, [int(i) for i in idxs], time.perf_counter() + GROUP_SECONDS)
+
+    return EdgeGraph
+
+
+def _forward(model: nn.Module, example_input: torch.Tensor) -> Any:
+    """One call with the example as given (torch-pruning would first try ``model(*example)``, which unbatches a
+    batch of one and traces convolutions on 3-D inputs)."""
+    return model(example_input)
 
 
 def build_graph(model: nn.Module, example_input: torch.Tensor) -> Any:
-    """Trace ``model`` into a torch-pruning ``DependencyGraph``; tracing errors name the module and op."""
-    import torch_pruning as tp
+    """Trace ``model`` into a dependency graph with exact index mappings; tracing errors name the module and op."""
 
     def build() -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return tp.DependencyGraph().build_dependency(model, example_inputs=example_input, verbose=False)
+        owners = _OpOwners(model)
+        try:
+            with warnings.catch_warnings(), owners:
+                warnings.simplefilter("ignore")
+                graph = _graph_class()().build_dependency(
+                    model, example_inputs=example_input, forward_fn=_forward, verbose=False
+                )
+        finally:
+            owners.close()
+        graph.op_owner = owners.owner
+        return graph
 
     was = model.training
     model.eval()  # tracing runs a forward: never update BatchNorm statistics
@@ -153,10 +245,10 @@ def _coupling(
 
     for dep, _ in group:
         node = dep.target
-        label = str(node.name) if node.type == tp.ops.OPTYPE.ELEMENTWISE else ""
+        label = type(node.grad_fn).__name__ if node.grad_fn is not None else ""
         if node.type == tp.ops.OPTYPE.CONCAT:
             add("concat")
-        elif node.type == tp.ops.OPTYPE.SPLIT or node.type == tp.ops.OPTYPE.SLICE:
+        elif node.type in (tp.ops.OPTYPE.SPLIT, tp.ops.OPTYPE.SLICE, tp.ops.OPTYPE.UNBIND):
             add("split")
         elif "AddBackward" in label or "SubBackward" in label:
             add("residual add")
@@ -182,27 +274,79 @@ def split_attentions(model: nn.Module) -> dict[str, SplitAttention]:
     return {path: m for path, m in model.named_modules() if isinstance(m, SplitAttention)}
 
 
-def iter_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) -> list[tuple[GroupInfo, Any]]:
-    """All coupled groups (with the torch-pruning group, full indices) in ``named_modules`` order.
+def qkv_attentions(model: nn.Module) -> dict[str, QkvAttention]:
+    """Path -> attention written as projections + reshape into heads (see :mod:`edgeprune.graph.qkv`)."""
+    return find_qkv_attention(model, skip=(SplitAttention,))
 
-    The inner width of a :class:`SplitAttention` (heads x head dim) is not a channel group: see
-    :func:`head_groups`."""
+
+def _collect_all(dg: Any, model: nn.Module, names: dict[nn.Module, str]) -> list[tuple[str, nn.Module, Any, str]]:
+    """(root path, root module, full group or None, why not collected) for every group, roots in module order."""
+    visited: set[nn.Module] = set()
+    found = []
+    for path, module in model.named_modules():
+        if module in visited or module not in dg.module2node or not isinstance(module, ROOT_TYPES):
+            continue
+        pruner = dg.get_pruner_of_module(module)
+        width = pruner.get_out_channels(module) if pruner is not None else None
+        if not width:
+            continue
+        try:
+            group = collect(dg, module, list(range(int(width))), time.perf_counter() + GROUP_SECONDS)
+        except GroupTimeout as exc:
+            visited.add(module)
+            found.append((path, module, None, f"{exc} ({GROUP_SECONDS:.0f} s); left unpruned"))
+            continue
+        for item in group:
+            target = item.dep.target.module
+            if isinstance(target, nn.Module) and dg.is_out_channel_pruning_fn(item.dep.handler):
+                visited.add(target)
+        found.append((path, module, group, ""))
+    return found
+
+
+def _units(dg: Any, model: nn.Module, names: dict[nn.Module, str]) -> tuple[list[UnitGroup], list[tuple]]:
+    """Units and groups whose search timed out, computed once per graph."""
+    cached = getattr(dg, "_edgeprune_units", None)
+    if cached is None:
+        collected = _collect_all(dg, model, names)
+        failed = [(p, m, why) for p, m, g, why in collected if g is None]
+        units = build_units([(p, m, g) for p, m, g, _ in collected if g is not None], dg.layout.partitions)
+        cached = dg._edgeprune_units = (units, failed)
+    return cached
+
+
+def _layers(dg: Any, group: Any, names: dict[nn.Module, str]) -> tuple[list[nn.Module], list[nn.Module]]:
+    out_modules: list[nn.Module] = []
+    consumers: list[nn.Module] = []
+    for dep, _ in group:
+        module = dep.target.module
+        if not isinstance(module, nn.Module) or module not in names:
+            continue
+        target = out_modules if dg.is_out_channel_pruning_fn(dep.handler) else consumers
+        if module not in target:
+            target.append(module)
+    return out_modules, consumers
+
+
+def iter_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) -> list[tuple[GroupInfo, Any]]:
+    """All coupled groups and joint units (with a group in unit numbering, full indices) in ``named_modules`` order.
+
+    The inner width of an attention layer (heads x head dim: :class:`SplitAttention`'s q/k/v, a qkv Linear) is
+    not a channel group: see :func:`head_groups`. ``prunable`` here means "structurally allowed"; that pruning
+    really works is checked by :mod:`edgeprune.graph.verify`."""
     names = module_names(model)
     order = {name: i for i, name in enumerate(names.values())}
     ignored_set = set(ignored)
     attentions = split_attentions(model).values()
     inner = {p for a in attentions for p in (a.q_proj, a.k_proj, a.v_proj)}
     stream = {p for a in attentions for p in (a.q_proj, a.k_proj, a.v_proj, a.out_proj)}
+    for path, att in qkv_attentions(model).items():
+        owner = model.get_submodule(path)
+        inner |= {owner.get_submodule(p) for p in att.projections}
+    units, failed = _units(dg, model, names)
     result: list[tuple[GroupInfo, Any]] = []
-    for group in dg.get_all_groups(root_module_types=ROOT_TYPES):
-        out_modules, consumers = [], []
-        for dep, _ in group:
-            module = dep.target.module
-            if not isinstance(module, nn.Module) or module not in names:
-                continue
-            target = out_modules if dg.is_out_channel_pruning_fn(dep.handler) else consumers
-            if module not in target:
-                target.append(module)
+    for unit in units:
+        out_modules, consumers = _layers(dg, unit, names)
         roots = [m for m in out_modules if isinstance(m, ROOT_TYPES)]
         if not roots or any(m in inner for m in out_modules):
             continue
@@ -211,25 +355,49 @@ def iter_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) ->
             kind = "embedding"
         else:
             kind = "neuron" if isinstance(root, nn.Linear) else "channel"
+        coupling = _coupling(dg, unit, out_modules, consumers, stream)
+        if len(unit.members) > 1:
+            coupling.append("joint: " + " + ".join(m.path for m in unit.members))
         blocked = [names[m] for m in out_modules if m in ignored_set]
+        notes = []
+        if blocked:
+            notes.append(f"ignored: {', '.join(blocked)}")
+        if unit.problem:
+            notes.append(unit.problem)
+        if unit.unmapped:
+            notes.append(f"channels cannot be followed: {unit.unmapped[0]}")
+        if unit.tied:
+            a, b = unit.tied[0]
+            notes.append(f"root indices {a} and {b} meet in one layer (e.g. an add of two slices of one tensor)")
         info = GroupInfo(
             root=names[root],
             kind=kind,
-            width=int(dg.get_out_channels(root)),
+            width=unit.width,
             members=sorted((names[m] for m in out_modules), key=order.__getitem__),
             consumers=sorted((names[m] for m in consumers), key=order.__getitem__),
-            coupling=_coupling(dg, group, out_modules, consumers, stream),
-            channel_groups=max(_channel_groups(m) for m in out_modules + consumers),
-            prunable=not blocked,
-            note=f"ignored: {', '.join(blocked)}" if blocked else "",
+            coupling=coupling,
+            channel_groups=unit.cell_count,
+            prunable=not notes,
+            note="; ".join(notes),
+            extra={"partitions": unit.partitions},
         )
-        result.append((info, group))
+        result.append((info, unit))
+    for path, module, why in failed:
+        kind = "neuron" if isinstance(module, nn.Linear) else "channel"
+        width = int(dg.get_pruner_of_module(module).get_out_channels(module))
+        info = GroupInfo(path, kind, width, [path], [], [], prunable=False, note=why)
+        result.append((info, UnitGroup(items=[], cells=[0] * width)))
     result.sort(key=lambda item: order[item[0].root])
     return result
 
 
+def unit_of(groups: list[tuple[GroupInfo, Any]], root: str) -> tuple[GroupInfo, Any] | None:
+    """The group (or joint unit) named ``root`` among ``groups``."""
+    return next(((info, unit) for info, unit in groups if info.root == root), None)
+
+
 def group_of(dg: Any, model: nn.Module, root: str, idxs: list[int]) -> Any:
-    """The torch-pruning group that prunes output ``idxs`` of the layer at path ``root``."""
+    """The group that prunes output ``idxs`` of the layer at path ``root`` (for scoring and pruning)."""
     from edgeprune.errors import EdgepruneError
 
     try:
@@ -239,27 +407,50 @@ def group_of(dg: Any, model: nn.Module, root: str, idxs: list[int]) -> Any:
     pruner = dg.get_pruner_of_module(module)
     if module not in dg.module2node or pruner is None:
         raise EdgepruneError(f"plan group root '{root}' ({type(module).__name__}) is not a prunable traced layer")
-    return dg.get_pruning_group(module, pruner.prune_out_channels, idxs)
+    width = int(pruner.get_out_channels(module))
+    if len(idxs) == width and sorted(idxs) == list(range(width)):
+        found = unit_of(iter_groups(dg, model), root)
+        if found is not None and found[1].items:
+            return found[1]
+    return dg.get_pruning_group(module, root_function(dg, module), idxs)
+
+
+def _dependency(dg: Any, module: nn.Module, out: bool) -> Any:
+    from torch_pruning.dependency.dependency import Dependency
+
+    node = dg.module2node[module]
+    pruner = dg.get_pruner_of_module(module)
+    fn = pruner.prune_out_channels if out else pruner.prune_in_channels
+    return Dependency(fn, fn, source=node, target=node)
+
+
+def _head_scoring_group(dg: Any, projections: list[nn.Linear], output: nn.Linear) -> CoupledGroup | None:
+    """Columns of the output Linear and rows of the projections, each on the inner index (heads x head dim) it
+    feeds, for scoring whole heads with any group criterion."""
+    if any(p not in dg.module2node for p in projections) or output not in dg.module2node:
+        return None
+    inner = output.in_features
+    cols = list(range(inner))
+    items = [Item(_dependency(dg, output, False), cols, cols)]
+    for layer in projections:
+        rows = list(range(layer.out_features))
+        items.append(Item(_dependency(dg, layer, True), rows, [r % inner for r in rows]))
+    return CoupledGroup(items)
 
 
 def head_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) -> list[tuple[GroupInfo, Any]]:
-    """One ``head`` group per :class:`SplitAttention`: whole heads (q/k/v rows, out columns) removed together.
+    """One ``head`` group per attention layer pruned in whole heads: :class:`SplitAttention` and attention written
+    as projections + reshape into heads (:mod:`edgeprune.graph.qkv`).
 
-    The torch-pruning group returned with each (q_proj's outputs, full inner width) is for scoring only;
-    per-index scores are summed per head. Heads are removed by :func:`edgeprune.prune.heads.prune_heads`."""
+    The group returned with each scores the inner width (heads x head dim: projection rows, output columns);
+    per-index scores are summed per head. Heads are removed by :func:`edgeprune.graph.surgery.prune_head_group`."""
     names = module_names(model)
     ignored_set = set(ignored)
     result: list[tuple[GroupInfo, Any]] = []
     for path, attn in split_attentions(model).items():
         projections = [attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj]
         blocked = [names[m] for m in [attn, *projections] if m in ignored_set]
-        group = None
-        if attn.q_proj in dg.module2node:
-            group = dg.get_pruning_group(
-                attn.q_proj,
-                dg.get_pruner_of_module(attn.q_proj).prune_out_channels,
-                list(range(attn.q_proj.out_features)),
-            )
+        group = _head_scoring_group(dg, projections[:3], attn.out_proj)
         info = GroupInfo(
             root=path,
             kind="head",
@@ -272,4 +463,25 @@ def head_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) ->
             extra={"head_dim": attn.head_dim},
         )
         result.append((info, group))
+    for path, att in qkv_attentions(model).items():
+        owner = model.get_submodule(path)
+        projections = [owner.get_submodule(p) for p in att.projections]
+        output = owner.get_submodule(att.output)
+        blocked = [names[m] for m in [owner, *projections, output] if m in ignored_set]
+        group = _head_scoring_group(dg, projections, output)
+        info = GroupInfo(
+            root=path,
+            kind="head",
+            width=att.num_heads,
+            members=[names[m] for m in projections],
+            consumers=[names[output]],
+            coupling=["attention", "qkv reshape into heads"],
+            prunable=not blocked and group is not None and att.num_heads > 1,
+            note=f"ignored: {', '.join(blocked)}" if blocked else ("" if group is not None else "not traced"),
+            extra={"head_dim": att.head_dim, "qkv": att},
+        )
+        result.append((info, group))
     return result
+
+
+__all__ = ["GroupInfo", "Member", "UnitGroup", "build_graph", "group_of", "head_groups", "iter_groups"]

@@ -1,10 +1,11 @@
-"""make_plan: choose, per coupled group, which output indices to keep."""
+"""make_plan: choose, per verified coupled group, which output indices to keep; record the groups left alone."""
 
 from __future__ import annotations
 
 import copy
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -15,49 +16,29 @@ from edgeprune.graph.attention import SplitAttention, has_multihead_attention, s
 from edgeprune.graph.depgraph import (
     GroupInfo,
     build_graph,
-    group_of,
     head_groups,
     iter_groups,
+    module_names,
     output_layers,
     resolve_layers,
 )
+from edgeprune.graph.verify import apply_verdicts, verify
 from edgeprune.prune.blocks import drop_blocks
 from edgeprune.prune.heads import head_keep_count, head_scores
 from edgeprune.prune.importance import Scorer, resolve_importance
-from edgeprune.prune.plan import GroupKeep, Plan
+from edgeprune.prune.plan import GroupKeep, LeftAlone, Plan
 
 
 def keep_count(width: int, channel_groups: int, ratio: float, round_to: int) -> int:
-    """Indices kept per channel slice when pruning ``ratio`` of ``width``, rounded so the total is a
-    multiple of ``round_to`` (never below one step, never above the width)."""
+    """Indices kept per channel slice when pruning ``ratio`` of ``width``: the nearest multiple of the step
+    (``round_to`` over the slices), never below one step and never above the slice width."""
     per_slice = width // channel_groups
-    keep = int(per_slice * (1.0 - ratio) + 1e-6)
     step = round_to // math.gcd(round_to, channel_groups)
-    keep -= keep % step
-    if keep < 1:
-        keep = min(step, per_slice)
-    return max(1, min(per_slice, keep))
-
-
-def _ratio_table(ratios: Mapping[str, float] | float, infos: list[GroupInfo], max_ratio: float) -> dict[str, float]:
-    """Group root -> ratio; dict keys may name the root or any member layer of a group."""
-
-    def check(name: str, value: float) -> float:
-        if not 0.0 <= float(value) < 1.0:
-            raise EdgepruneError(f"pruning ratio for '{name}' is {value}; it must lie in [0, 1)")
-        return min(float(value), max_ratio)
-
-    if isinstance(ratios, (int, float)):
-        r = check("all groups", ratios)
-        return {info.root: r for info in infos}
-    owner = {m: info.root for info in infos for m in [*info.members, info.root]}
-    table: dict[str, float] = {}
-    for key, value in ratios.items():
-        if key not in owner:
-            roots = [i.root for i in infos][:8]
-            raise EdgepruneError(f"ratios: '{key}' is not a layer of any prunable group (group roots include {roots})")
-        table[owner[key]] = check(key, value)
-    return table
+    if step >= per_slice:
+        return per_slice  # narrower than one step: keep all
+    target = per_slice * (1.0 - ratio)
+    keep = math.floor(target / step + 0.5) * step
+    return max(step, min(per_slice, keep))
 
 
 def keep_indices(scores: torch.Tensor, width: int, channel_groups: int, keep: int) -> list[int]:
@@ -66,6 +47,93 @@ def keep_indices(scores: torch.Tensor, width: int, channel_groups: int, keep: in
     slice_scores = scores.detach().float().reshape(channel_groups, per_slice).mean(0)
     best = torch.argsort(slice_scores, descending=True, stable=True)[:keep].sort().values.tolist()
     return [s * per_slice + i for s in range(channel_groups) for i in best]
+
+
+def keep_per_cell(scores: torch.Tensor, cells: list[int], keep: int) -> list[int]:
+    """Indices of the ``keep`` best scores of every cell (cells need not be consecutive)."""
+    by_cell: dict[int, list[int]] = {}
+    for i, c in enumerate(cells):
+        by_cell.setdefault(c, []).append(i)
+    values = scores.detach().float()
+    kept: list[int] = []
+    for members in by_cell.values():
+        order = torch.argsort(values[members], descending=True, stable=True)[:keep].tolist()
+        kept += [members[k] for k in order]
+    return sorted(kept)
+
+
+@dataclass
+class Prunable:
+    """What a planner may prune on a (split, block-dropped) working copy: verified groups and head groups."""
+
+    work: nn.Module
+    attention: list[str]
+    groups: list[tuple[GroupInfo, Any]]
+    heads: list[tuple[GroupInfo, Any]]
+
+    def left_alone(self) -> list[LeftAlone]:
+        return [LeftAlone(i.root, i.note or "not prunable") for i, _ in self.groups + self.heads if not i.prunable]
+
+
+def prunable_groups(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    blocks: Iterable[str] = (),
+    ignored_layers: Iterable[str | nn.Module] = (),
+    round_to: int = 1,
+    split_heads: bool = True,
+) -> Prunable:
+    """Groups of ``model`` (copied if blocks are dropped or attention split) with each verified by pruning it."""
+    names = {m: n for n, m in model.named_modules()}
+    ignored_names = [names.get(layer, "?") if isinstance(layer, nn.Module) else layer for layer in ignored_layers]
+    blocks = list(blocks)
+    split = split_heads and has_multihead_attention(model)
+    work = drop_blocks(copy.deepcopy(model), blocks) if blocks or split else model
+    attention = split_all(work, example_input) if split else []
+    ignored = resolve_layers(work, [*output_layers(work, example_input), *ignored_names])
+    ignored += [m.out_proj for m in ignored if isinstance(m, SplitAttention)]  # as before: keeps the stream too
+    dg = build_graph(work, example_input)
+    groups = iter_groups(dg, work, ignored)
+    heads = head_groups(dg, work, ignored)
+    paths = module_names(work)
+    ignored_paths = sorted(paths[m] for m in ignored if m in paths)
+    was = work.training
+    try:
+        verdicts = verify(dg, work.eval(), example_input, groups, heads, round_to, ignored_paths)
+    finally:
+        work.train(was)
+    apply_verdicts(groups + heads, verdicts)
+    return Prunable(work, attention, groups, heads)
+
+
+def _ratio_table(
+    ratios: Mapping[str, float] | float, infos: list[GroupInfo], max_ratio: float
+) -> tuple[dict[str, float], list[LeftAlone]]:
+    """Group root -> ratio for prunable groups; dict keys may name the root or any member layer of a group.
+    Keys naming a group that is not prunable are reported as left alone."""
+
+    def check(name: str, value: float) -> float:
+        if not 0.0 <= float(value) < 1.0:
+            raise EdgepruneError(f"pruning ratio for '{name}' is {value}; it must lie in [0, 1)")
+        return min(float(value), max_ratio)
+
+    if isinstance(ratios, (int, float)):
+        r = check("all groups", ratios)
+        return {info.root: r for info in infos if info.prunable}, []
+    owner = {m: info for info in infos for m in [*info.members, info.root]}
+    table: dict[str, float] = {}
+    skipped: list[LeftAlone] = []
+    for key, value in ratios.items():
+        info = owner.get(key)
+        if info is None:
+            roots = [i.root for i in infos if i.prunable][:8]
+            raise EdgepruneError(f"ratios: '{key}' is not a layer of any prunable group (group roots include {roots})")
+        ratio = check(key, value)
+        if info.prunable:
+            table[info.root] = ratio
+        elif ratio > 0:
+            skipped.append(LeftAlone(info.root, f"ratio {ratio} requested but left alone: {info.note}"))
+    return table, skipped
 
 
 def make_plan(
@@ -83,42 +151,37 @@ def make_plan(
     """Plan to prune ``ratios`` of each coupled group (by root name, or one float for all) and drop ``blocks``.
 
     ``model`` is left untouched. The classifier head (the layer producing the model output) is never
-    pruned. ``spec`` (an :class:`edgeprune.models.ModelSpec`) is recorded so the plan can be replayed.
-    With ``split_heads``, self-attention ``nn.MultiheadAttention`` layers are rebuilt as ``SplitAttention``
-    (recorded in ``plan.attention``) and get a ``head`` group each (key: the attention's path), pruned in whole
-    heads; ``blocks`` may name residual branches (``"encoder.layers.encoder_layer_0:mlp"``).
+    pruned, and neither is any group analysis could not verify (:mod:`edgeprune.graph.verify`): those are
+    listed in ``plan.left_alone`` with the reason. ``spec`` (an :class:`edgeprune.models.ModelSpec`) is recorded
+    so the plan can be replayed. With ``split_heads``, self-attention ``nn.MultiheadAttention`` layers are rebuilt
+    as ``SplitAttention`` (recorded in ``plan.attention``) and get a ``head`` group each (key: the attention's
+    path), pruned in whole heads, as are attention layers written as a qkv Linear plus a reshape into heads;
+    ``blocks`` may name residual branches (``"encoder.layers.encoder_layer_0:mlp"``).
     """
     if round_to < 1:
         raise EdgepruneError(f"round_to is {round_to}; it must be >= 1")
     blocks = list(blocks)
-    names = {m: n for n, m in model.named_modules()}
-    ignored_names = [names.get(layer, "?") if isinstance(layer, nn.Module) else layer for layer in ignored_layers]
-    split = split_heads and has_multihead_attention(model)
-    work = drop_blocks(copy.deepcopy(model), blocks) if blocks or split else model
-    attention = split_all(work, example_input) if split else []
-    ignored = resolve_layers(work, [*output_layers(work, example_input), *ignored_names])
-    ignored += [m.out_proj for m in ignored if isinstance(m, SplitAttention)]  # as before: keeps the stream too
-    dg = build_graph(work, example_input)
-    infos = [info for info, _ in iter_groups(dg, work, ignored)]
-    heads = head_groups(dg, work, ignored)
-    table = _ratio_table(ratios, [i for i in infos + [h for h, _ in heads] if i.prunable], max_ratio)
+    found = prunable_groups(model, example_input, blocks, ignored_layers, round_to, split_heads)
+    table, skipped = _ratio_table(ratios, [i for i, _ in found.groups + found.heads], max_ratio)
     scorer = resolve_importance(importance)
     kept: list[GroupKeep] = []
-    for info in infos:
+    for info, unit in found.groups:
         ratio = table.get(info.root, 0.0)
         if not info.prunable or ratio <= 0.0:
             continue
         keep = keep_count(info.width, info.channel_groups, ratio, round_to)
         if keep * info.channel_groups >= info.width:
             continue
-        group = group_of(dg, work, info.root, list(range(info.width)))
         with torch.no_grad():
-            scores = scorer(group)
+            scores = scorer(unit)
         if scores is None or scores.numel() != info.width:
             raise EdgepruneError(f"importance gave no scores for group '{info.root}'; add it to ignored_layers")
-        keep_idxs = keep_indices(scores, info.width, info.channel_groups, keep)
+        if unit.contiguous:
+            keep_idxs = keep_indices(scores, info.width, info.channel_groups, keep)
+        else:
+            keep_idxs = keep_per_cell(scores, unit.cells, keep)
         kept.append(GroupKeep(info.root, info.kind, info.width, keep_idxs))
-    for info, group in heads:
+    for info, group in found.heads:
         ratio = table.get(info.root, 0.0)
         if not info.prunable or ratio <= 0.0:
             continue
@@ -135,5 +198,6 @@ def make_plan(
         model=spec.to_dict() if spec is not None else None,
         round_to=round_to,
         importance=importance if isinstance(importance, str) else getattr(importance, "__name__", "custom"),
-        attention=attention,
+        attention=found.attention,
+        left_alone=[*found.left_alone(), *skipped],
     )

@@ -33,6 +33,17 @@ class GroupKeep:
         return {"root": self.root, "kind": self.kind, "width": self.width, "keep": list(self.keep)}
 
 
+@dataclass(frozen=True)
+class LeftAlone:
+    """A group the planner did not touch, and the one-line reason (not verified, ignored, too narrow...)."""
+
+    root: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"root": self.root, "reason": self.reason}
+
+
 @dataclass
 class Plan:
     """What to prune: kept indices per group plus the blocks replaced by ``nn.Identity``.
@@ -41,6 +52,9 @@ class Plan:
     SplitAttention` before pruning (replayed first); a group of kind ``head`` keeps whole heads of one of them
     (``width`` = heads, ``keep`` = head indices). A block ``"path:branch"`` removes one residual branch
     (e.g. ``encoder.layers.encoder_layer_0:mlp``) instead of the whole block.
+
+    ``left_alone`` lists the groups that were not pruned because analysis could not verify them (or they were
+    ignored or too narrow), each with its reason; it is informational and not replayed.
 
     ``model`` holds the :class:`edgeprune.models.ModelSpec` fields (``spec``, ``num_classes``,
     ``in_channels``) when known, so :func:`edgeprune.prune.load_pruned` can rebuild the architecture.
@@ -54,6 +68,7 @@ class Plan:
     round_to: int = 1
     importance: str = "magnitude"
     version: int = PLAN_VERSION
+    left_alone: list[LeftAlone] = field(default_factory=list)
 
     def group(self, root: str) -> GroupKeep | None:
         return next((g for g in self.groups if g.root == root), None)
@@ -68,6 +83,7 @@ class Plan:
             "blocks": list(self.blocks),
             "attention": list(self.attention),
             "groups": [g.to_dict() for g in self.groups],
+            "left_alone": [g.to_dict() for g in self.left_alone],
         }
 
     @classmethod
@@ -84,6 +100,10 @@ class Plan:
             groups = [GroupKeep(g["root"], g.get("kind", "channel"), g["width"], g["keep"]) for g in data["groups"]]
         except (KeyError, TypeError) as exc:
             raise EdgepruneError(f"plan: a group entry lacks field {exc}") from None
+        try:
+            left = [LeftAlone(str(g["root"]), str(g.get("reason", ""))) for g in data.get("left_alone", [])]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise EdgepruneError(f"plan: a left_alone entry lacks field {exc}") from None
         return cls(
             input_shape=[int(d) for d in data["input_shape"]],
             groups=groups,
@@ -93,6 +113,7 @@ class Plan:
             round_to=int(data.get("round_to", 1)),
             importance=str(data.get("importance", "magnitude")),
             version=version,
+            left_alone=left,
         )
 
     def save(self, path: str | Path) -> None:

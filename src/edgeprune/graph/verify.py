@@ -1,0 +1,248 @@
+"""Verified groups: a group is prunable only if pruning it works.
+
+Each candidate (channel/neuron unit or head group) is pruned on a deep copy by one ``round_to`` step per cell
+(indices spread over the cell, not just its tail, so an off-by-offset mapping shows), every layer is cut once
+(:mod:`edgeprune.graph.surgery`), and the copy runs a forward pass whose output shapes must equal the original's.
+Candidates are tried together; a failing set is split in halves, each half tried on top of what already passed,
+so k bad groups among n cost about k log n forward passes. Results are cached per model structure (module tree,
+parameter shapes), input shape, ``round_to`` and ignored layers, so planners calling ``make_plan`` repeatedly
+verify once. The whole check has a time bound: candidates not settled in time are left unpruned, with that reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.graph.depgraph import GroupInfo
+from edgeprune.graph.surgery import execute, follow_cut, prune_head_group, removals, sync_known_attributes
+from edgeprune.graph.trace import run_traced
+from edgeprune.graph.units import UnitGroup
+from edgeprune.progress import progress_bar
+
+VERIFY_SECONDS = 300.0  # time bound of one model's verification
+_CACHE: OrderedDict[str, dict[str, tuple[bool, str]]] = OrderedDict()
+_CACHE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One group to verify and the indices (unit numbering, or heads) it drops in the check."""
+
+    info: GroupInfo
+    group: Any
+    drop: tuple[int, ...]
+
+
+def structure_key(model: nn.Module, example_input: torch.Tensor, round_to: int, ignored: Sequence[str]) -> str:
+    """Hash of what verification depends on: module tree, parameter/buffer shapes, input shape, settings."""
+    h = hashlib.sha256()
+    h.update(repr(model).encode())
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        h.update(f"{name}:{tuple(t.shape)};".encode())
+    h.update(f"{tuple(example_input.shape)}|{round_to}|{sorted(ignored)}".encode())
+    return h.hexdigest()
+
+
+def step_drop(width: int, cells: list[int], round_to: int) -> tuple[int, ...] | None:
+    """One ``round_to`` step removed from every cell, spread over the cell; None if a cell is that narrow."""
+    groups: dict[int, list[int]] = {}
+    for i, c in enumerate(cells or [0] * width):
+        groups.setdefault(c, []).append(i)
+    step = round_to // math.gcd(round_to, len(groups))
+    drop: list[int] = []
+    for members in groups.values():
+        if len(members) <= step:
+            return None
+        stride = len(members) / step
+        drop += [members[min(len(members) - 1, int(stride * k + stride / 2))] for k in range(step)]
+    return tuple(sorted(drop))
+
+
+def candidates(
+    groups: list[tuple[GroupInfo, Any]], heads: list[tuple[GroupInfo, Any]], round_to: int
+) -> tuple[list[Candidate], dict[str, str]]:
+    """Groups that can be checked, and ``root -> reason`` for prunable ones too narrow to prune one step."""
+    found, narrow = [], {}
+    for info, unit in groups:
+        if not info.prunable:
+            continue
+        drop = step_drop(info.width, unit.cells, round_to)
+        if drop is None:
+            narrow[info.root] = f"narrower than one round_to step ({round_to}) per slice"
+            continue
+        found.append(Candidate(info, unit, drop))
+    for info, group in heads:
+        if not info.prunable:
+            continue
+        step = round_to // math.gcd(round_to, info.extra.get("head_dim", 1))
+        if info.width <= step:
+            narrow[info.root] = f"{info.width} heads: fewer than one round_to step ({step} heads) to remove"
+            continue
+        found.append(Candidate(info, group, tuple(range(info.width - step, info.width))))
+    return found, narrow
+
+
+def _outputs(model: nn.Module, example_input: torch.Tensor, stage: str) -> list[tuple[int, ...]]:
+    with torch.no_grad():
+        out = run_traced(model, lambda: model(example_input), stage=stage)
+    outs = out if isinstance(out, (tuple, list)) else [out]
+    return [tuple(o.shape) for o in outs if isinstance(o, torch.Tensor)]
+
+
+def _remapped(dg: Any, model: nn.Module, work: nn.Module, merged: dict) -> dict:
+    """``merged`` removals re-pointed from ``model``'s modules/parameters to the same ones of its copy ``work``."""
+    modules = dict(zip(model.modules(), work.modules(), strict=True))
+    params = dict(zip(model.parameters(), work.parameters(), strict=True))
+    out = {}
+    for key, (dep, idxs) in merged.items():
+        target = dep.target.module
+        mapped = modules.get(target) if isinstance(target, nn.Module) and not isinstance(target, nn.Parameter) else None
+        if isinstance(target, nn.Parameter):
+            mapped = params.get(target)
+        out[key] = (_Retarget(dep, mapped if mapped is not None else target), idxs)
+    return out
+
+
+class _Retarget:
+    """A dependency view whose target module is replaced (the node is shared, the module is the copy's)."""
+
+    def __init__(self, dep: Any, module: Any) -> None:
+        self.handler, self.trigger = dep.handler, dep.trigger
+        self.target = _NodeView(dep.target, module)
+
+
+class _NodeView:
+    def __init__(self, node: Any, module: Any) -> None:
+        self._node, self.module = node, module
+        self.pruning_dim, self.grad_fn = node.pruning_dim, node.grad_fn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+
+class _ParamNames:
+    def __init__(self, dg: Any, model: nn.Module, work: nn.Module) -> None:
+        params = dict(zip(model.parameters(), work.parameters(), strict=True))
+        self._param_to_name = {params.get(p, p): n for p, n in dg._param_to_name.items()}
+        self.op_owner, self.layout = dg.op_owner, dg.layout
+        self._dg = dg
+
+    def is_out_channel_pruning_fn(self, fn: Any) -> bool:
+        return self._dg.is_out_channel_pruning_fn(fn)
+
+
+def prune_copy(dg: Any, model: nn.Module, chosen: Sequence[Candidate]) -> nn.Module:
+    """A deep copy of ``model`` with every candidate's drop applied (layers cut once, heads after)."""
+    work = copy.deepcopy(model)
+    merged = removals([(c.group, list(c.drop)) for c in chosen if c.info.kind != "head"])
+    remapped = _remapped(dg, model, work, merged)
+    view = _ParamNames(dg, model, work)
+    execute(view, work, remapped)
+    follow_cut(view, work, remapped)
+    for c in chosen:
+        if c.info.kind == "head":
+            keep = [h for h in range(c.info.width) if h not in set(c.drop)]
+            prune_head_group(work, c.info.root, keep, c.info.extra.get("qkv"))
+    sync_known_attributes(work)
+    return work
+
+
+class _Checker:
+    def __init__(self, dg: Any, model: nn.Module, example_input: torch.Tensor, deadline: float, bar: Any) -> None:
+        self.dg, self.model, self.x, self.deadline, self.bar = dg, model, example_input, deadline, bar
+        self.reference = _outputs(model, example_input, "running the unpruned model")
+        self.verdicts: dict[str, tuple[bool, str]] = {}
+
+    def works(self, chosen: Sequence[Candidate]) -> str:
+        """'' if pruning all of ``chosen`` at once leaves a model that runs with the same output shapes."""
+        try:
+            work = prune_copy(self.dg, self.model, chosen)
+            work.eval()
+            shapes = _outputs(work, self.x, "running the pruned copy")
+        except (EdgepruneError, RuntimeError, ValueError, AssertionError, IndexError, TypeError, KeyError) as exc:
+            return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if shapes != self.reference:
+            return f"output shapes changed from {self.reference} to {shapes}"
+        return ""
+
+    def settle(self, base: list[Candidate], todo: list[Candidate]) -> list[Candidate]:
+        """Candidates of ``todo`` that work on top of ``base`` (which works); verdicts recorded for all."""
+        if not todo:
+            return []
+        if time.perf_counter() > self.deadline:
+            for c in todo:
+                self.verdicts[c.info.root] = (False, "verification did not finish in time; left unpruned")
+            self.bar.advance(len(todo))
+            return []
+        why = self.works([*base, *todo])
+        if not why:
+            for c in todo:
+                self.verdicts[c.info.root] = (True, "")
+            self.bar.advance(len(todo))
+            return list(todo)
+        if len(todo) == 1:
+            self.verdicts[todo[0].info.root] = (False, f"pruning it fails: {why}")
+            self.bar.advance(1)
+            return []
+        half = len(todo) // 2
+        ok = self.settle(base, todo[:half])
+        return ok + self.settle([*base, *ok], todo[half:])
+
+
+def verify(
+    dg: Any,
+    model: nn.Module,
+    example_input: torch.Tensor,
+    groups: list[tuple[GroupInfo, Any]],
+    heads: list[tuple[GroupInfo, Any]],
+    round_to: int = 1,
+    ignored: Sequence[str] = (),
+    seconds: float = VERIFY_SECONDS,
+) -> dict[str, tuple[bool, str]]:
+    """``root -> (prunable, reason)`` for every group and head group that analysis allowed; cached."""
+    key = structure_key(model, example_input, round_to, ignored)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return dict(_CACHE[key])
+    found, narrow = candidates(groups, heads, round_to)
+    verdicts = {root: (False, why) for root, why in narrow.items()}
+    was = model.training
+    model.eval()
+    try:
+        with progress_bar("verifying groups", total=len(found)) as bar:
+            checker = _Checker(dg, model, example_input, time.perf_counter() + seconds, bar)
+            checker.settle([], found)
+    finally:
+        model.train(was)
+    verdicts.update(checker.verdicts)
+    _CACHE[key] = verdicts
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return dict(verdicts)
+
+
+def apply_verdicts(infos: list[tuple[GroupInfo, Any]], verdicts: dict[str, tuple[bool, str]]) -> None:
+    """Mark each group verified or not prunable (with the one-line reason), in place."""
+    for info, _ in infos:
+        verdict = verdicts.get(info.root)
+        if verdict is None:
+            continue
+        ok, why = verdict
+        info.verified = ok
+        if not ok:
+            info.prunable = False
+            info.note = why
+
+
+__all__ = ["Candidate", "UnitGroup", "apply_verdicts", "prune_copy", "structure_key", "verify"]
