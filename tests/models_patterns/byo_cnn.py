@@ -34,27 +34,30 @@ class SqueezeExcite(nn.Module):
 
 
 class ByoCNN(nn.Module):
+    """The concatenation of stem and both dense units (48 channels) feeds a grouped conv with 4 groups of 12:
+    each group reads channels of more than one producer, so the three producers must shrink together."""
+
     def __init__(self, num_classes: int = 10, in_channels: int = 1, width: int = 16, groups: int = 4) -> None:
         super().__init__()
         w = width
         self.stem = nn.Sequential(nn.Conv2d(in_channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU())
         self.dense1 = DenseUnit(w, w)
         self.dense2 = DenseUnit(2 * w, w)
-        self.transition = nn.Sequential(
-            nn.Conv2d(3 * w, 4 * w, 1, bias=False), nn.BatchNorm2d(4 * w), nn.ReLU(), nn.AvgPool2d(2)
-        )
         self.grouped = nn.Sequential(
-            nn.Conv2d(4 * w, 4 * w, 3, padding=1, groups=groups, bias=False), nn.BatchNorm2d(4 * w), nn.ReLU()
+            nn.Conv2d(3 * w, 4 * w, 3, stride=2, padding=1, groups=groups, bias=False),
+            nn.BatchNorm2d(4 * w),
+            nn.ReLU(),
         )
         self.se = SqueezeExcite(4 * w)
+        self.residual = nn.Sequential(nn.Conv2d(4 * w, 4 * w, 3, padding=1, bias=False), nn.BatchNorm2d(4 * w))
         self.norm = nn.LayerNorm(4 * w)
         self.hidden = nn.Linear(4 * w, 8 * w)
         self.classifier = nn.Linear(8 * w, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.dense2(self.dense1(self.stem(x)))
-        x = self.transition(x)
-        x = x + self.se(self.grouped(x))
+        x = self.se(self.grouped(x))
+        x = F.relu(x + self.residual(x))
         x = self.norm(x.mean((2, 3)))
         return self.classifier(F.gelu(self.hidden(x)))
 

@@ -92,6 +92,7 @@ class Partition:
     width: int
     why: str
     side: str = "out"  # for a layer: "out" (its outputs) or "in" (its inputs); ops have one space
+    aligned: bool = False  # slices are later interleaved (channel shuffle): they must keep the same positions
 
 
 @dataclass
@@ -331,6 +332,8 @@ class _Mapper:
         self.dg = dg
         self.layout = Layout()
         self.by_fn = {node.grad_fn: node for node in dg.module2node.values() if node.grad_fn is not None}
+        self.open: dict[Any, Partition] = {}  # node -> the view partition its multi-dim channel block came from
+        self.contracted: set[Any] = set()  # ops that multiply the channels away (their space is their input)
 
     # -- spaces ---------------------------------------------------------------------------------------------
     def order(self) -> list[Any]:
@@ -402,11 +405,23 @@ class _Mapper:
             self.set(node, Space(shape, (_norm_dim(node.pruning_dim, len(shape)),) if shape else None))
             return
         shape = _out_shape(fn, 0)
-        if _is_module_node(node):
-            self.set(node, Space(shape or (), _module_block(node.module, len(shape)) if shape else None))
-            return
         name = type(fn).__name__
         carriers = [i for i in node.inputs if self.out_space(i) is not None and self.out_space(i).block is not None]
+        if _is_module_node(node):
+            block = _module_block(node.module, len(shape)) if shape else None
+            if shape and name in REPLAY and carriers:
+                # a layer whose forward ends in a shape op (LayerNorm2d's permute back, a Linear's view back
+                # to 3-D): its channels are where that op puts its input's channels
+                found = self.tensor(carriers[0], (self.consumed(carriers[0], node) or [0])[0])
+                try:
+                    labels = REPLAY[name](_labels(found[0]), fn, shape) if found else None
+                except (AttributeError, IndexError, RuntimeError, ValueError, TypeError):
+                    labels = None
+                read = _read(labels) if labels is not None and tuple(labels.shape) == tuple(shape) else None
+                if read is not None and len(read[0]) == 1:
+                    block = read[0]
+            self.set(node, Space(shape or (), block))
+            return
         if not carriers:
             self.set(node, Space(shape or (), None))  # no channels reach this op (weights, constants)
             return
@@ -441,6 +456,8 @@ class _Mapper:
                 self.set(node, Space(shape, None), f"op {name} at {_label(node)} mixes channels with other dims")
                 return
             self.set(node, Space(shape, read[0] if read else None))  # None: reduced over the channels
+            if read is not None:
+                self.track_split(node, first, src, Space(shape, read[0]), read[1])
             return
         # pass-through (elementwise, activation, a matmul operand): keep the block, aligned from the right
         shift = len(shape) - len(src.shape)
@@ -448,7 +465,36 @@ class _Mapper:
         if any(d < 0 or d >= len(shape) for d in block):
             self.set(node, Space(shape, None), f"op {name} at {_label(node)} drops the channel dim")
             return
+        if math.prod(shape[d] for d in block) != src.width:
+            # a product over the channels (the matmul inside a Linear, a functional linear): its indices are the
+            # channels it reads, which only the layer owning the weight consumes
+            self.contracted.add(node)
+            self.set(node, src)
+            return
         self.set(node, Space(shape, block))
+        if len(block) > 1 and first in self.open:
+            self.open[node] = self.open[first]
+
+    def track_split(self, node: Any, parent: Any, src: Space, dst: Space, labels: torch.Tensor) -> None:
+        """Channels split over several dims by a view make a partition of the parent's channels into the top
+        dim's slices; if a later op interleaves those slices (a channel shuffle's transpose), the partition is
+        *aligned*: every slice must keep the same positions, or the shuffle after pruning is another one."""
+        order_kept = bool((labels[1:] >= labels[:-1]).all()) if labels.numel() > 1 else True
+        if len(src.block) == 1 and len(dst.block) > 1 and src.width == dst.width:
+            top = dst.shape[dst.block[0]]
+            why = f"view into {top} x {dst.width // top} at {_label(node)}"
+            part = Partition(parent, top, src.width, why)
+            self.layout.partitions.append(part)
+            self.open[node] = part
+            return
+        part = self.open.get(parent)
+        if part is None:
+            return
+        if not order_kept and not part.aligned:
+            part.aligned = True
+            part.why = "channel shuffle: " + part.why
+        if len(dst.block) > 1:
+            self.open[node] = part
 
     def set(self, node: Any, space: Space, unmapped: str = "") -> None:
         self.layout.spaces[node] = space
@@ -462,6 +508,8 @@ class _Mapper:
         if src is None or src.block is None:
             reason = self.layout.unmapped.get(producer)
             return Unmapped(reason) if reason else DROPPED
+        if producer in self.contracted:
+            return None if _is_module_node(consumer) else DROPPED
         nrs = self.consumed(producer, consumer) or [0]
         fn = consumer.grad_fn
         name = type(fn).__name__
@@ -489,6 +537,8 @@ class _Mapper:
                     return step
             elif name in SPLITS and _is_op_node(consumer):
                 step = rel  # the split's space is its input
+            elif name == "CopySlices" and _is_op_node(consumer) and self.positions(producer, consumer) != [0]:
+                return Unmapped(f"an in-place write into a slice at {_label(consumer)} (x[:, a:b] += ...)")
             elif name in REPLAY and _is_op_node(consumer):
                 if dst is None or dst.block is None:
                     return Unmapped(f"channels do not survive op {name} at {_label(consumer)}")
@@ -586,14 +636,6 @@ class _Mapper:
                 if len(sizes) > 1 and len(set(sizes)) == 1 and name != "SplitWithSizesBackward0":
                     self.layout.partitions.append(Partition(node, len(sizes), space.width, f"chunk at {_label(node)}"))
             return
-        if name in REPLAY and len(space.block) > 1:
-            for parent in node.inputs:
-                src = self.out_space(parent)
-                if src is not None and src.block is not None and len(src.block) == 1 and src.width == space.width:
-                    top = space.shape[space.block[0]]
-                    self.layout.partitions.append(
-                        Partition(parent, top, src.width, f"view into {top} x {space.width // top} at {_label(node)}")
-                    )
 
 
 def _mixes(labels: torch.Tensor) -> bool:

@@ -2,18 +2,26 @@
 
 A torch-pruning group says which layers lose the same indices; it does not say that some layers need their
 indices removed *evenly*: a grouped convolution needs every one of its groups to lose the same number of input
-(and output) channels, a chunk needs equal halves, a channel shuffle's view needs equal slices. These are the
-:class:`~edgeprune.graph.layout.Partition` records. Here each group becomes a unit whose indices are split into
-*cells* (the product of the partitions it crosses) of equal size; pruning takes the same number from every cell.
+(and output) channels, a chunk needs equal halves, a channel shuffle's view needs equal slices, a GroupNorm
+equal groups. These are the :class:`~edgeprune.graph.layout.Partition` records.
 
 Where one partition's slices hold channels of several groups (a grouped conv reading a concatenation of the
-stem and two dense units), those groups become one *joint* unit, numbered in the partition's channel order,
-so that the planner removes the same number of channels from every slice across all of them (upstream
-torch-pruning prunes each group alone and crashes in the grouped conv: "INDICES element is out of DATA bounds").
+stem and two dense units), those groups become one *joint* unit, so that the planner removes the same number of
+channels from every slice across all of them (upstream torch-pruning prunes each group alone and crashes in the
+grouped conv: "INDICES element is out of DATA bounds"). A unit's indices are its members' root indices, one member
+after the other.
+
+A partition whose slices are later interleaved (a channel shuffle) needs more than equal counts: every slice must
+keep the same positions, or the shuffle of the pruned tensor is a different permutation. Its indices at the same
+position in every slice form a *bundle*, removed whole. Bundles that every partition treats alike (same slices)
+form *cells*, cut into pieces with equal numbers of bundles; removing the same number of bundles from every cell
+keeps every slice of every partition balanced if one bundle per cell removes as many channels from each slice,
+which is checked; otherwise the unit is left unpruned with the reason.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +49,35 @@ class UnitGroup(CoupledGroup):
     cells: list[int] = field(default_factory=list)
     problem: str = ""
     partitions: list[str] = field(default_factory=list)
+    bundles: list[int] = field(default_factory=list)  # indices with the same bundle id are removed together
+
+    def bundle_members(self) -> dict[int, list[int]]:
+        found: dict[int, list[int]] = {}
+        for u, b in enumerate(self.bundles or range(self.width)):
+            found.setdefault(b, []).append(u)
+        return found
+
+    @property
+    def bundle_size(self) -> int:
+        return math.gcd(*(len(v) for v in self.bundle_members().values())) if self.width else 1
+
+    @property
+    def plain(self) -> bool:
+        """Every index stands alone and cells are consecutive slices: the classic ``channel_groups`` case."""
+        return self.bundle_size == 1 and len(self.bundle_members()) == self.width and self.contiguous
+
+    def valid(self, keep: list[int]) -> bool:
+        """True if ``keep`` keeps whole bundles and the same number of bundles in every cell."""
+        kept = set(keep)
+        per_cell: dict[int, int] = {}
+        for members in self.bundle_members().values():
+            inside = [u in kept for u in members]
+            if any(inside) and not all(inside):
+                return False
+            per_cell.setdefault(self.cells[members[0]], 0)
+            if all(inside):
+                per_cell[self.cells[members[0]]] += 1
+        return len(set(per_cell.values())) <= 1
 
     @property
     def width(self) -> int:
@@ -71,12 +108,16 @@ def _side(item: Item) -> str:
     return "out" if "out" in getattr(item.dep.handler, "__name__", "out") else "in"
 
 
+def _is_layer(node: Any) -> bool:
+    return isinstance(node.module, nn.Module) and not type(node.module).__module__.startswith("torch_pruning")
+
+
 def _at(group: CoupledGroup, node: Any, side: str = "out") -> dict[int, int]:
     """Index at ``node`` -> root index, over the items of ``group`` targeting ``node`` (for a layer: on ``side``)."""
-    is_layer = isinstance(node.module, nn.Module) and not type(node.module).__module__.startswith("torch_pruning")
+    layer = _is_layer(node)
     found: dict[int, int] = {}
     for item in group:
-        if item.dep.target is node and (not is_layer or _side(item) == side):
+        if item.dep.target is node and (not layer or _side(item) == side):
             for i, r in zip(item.idxs, item.root_idxs, strict=True):
                 found.setdefault(i, r)
     return found
@@ -97,10 +138,9 @@ class _Union:
 
 
 def build_units(groups: list[tuple[str, nn.Module, CoupledGroup]], partitions: list[Partition]) -> list[UnitGroup]:
-    """Units from groups ``(root path, root module, full group)`` and the graph's partitions."""
+    """Units from groups ``(root path, root module, full group)`` (in module order) and the graph's partitions."""
     touch: list[dict[int, dict[int, int]]] = [{} for _ in groups]  # group -> partition -> {index at node: root}
     union = _Union(len(groups))
-    joint_site: dict[int, int] = {}  # unit representative -> partition that joined it
     problems: dict[int, str] = {}
     for p, part in enumerate(partitions):
         hits = []
@@ -109,22 +149,18 @@ def build_units(groups: list[tuple[str, nn.Module, CoupledGroup]], partitions: l
             if at:
                 touch[g][p] = at
                 hits.append(g)
-        covered = sum(len(touch[g][p]) for g in hits)
         if not hits:
             continue
-        if covered < part.width:
+        if sum(len(touch[g][p]) for g in hits) < part.width:
             for g in hits:
                 problems.setdefault(g, f"{part.why}: its slices also hold channels no prunable group owns")
             continue
         for g in hits[1:]:
             union.join(hits[0], g)
-        if len(hits) > 1:
-            joint_site[union.find(hits[0])] = p
     classes: dict[int, list[int]] = {}
     for g in range(len(groups)):
         classes.setdefault(union.find(g), []).append(g)
-    units = [_unit(members, groups, touch, partitions, joint_site, union, problems) for members in classes.values()]
-    return units
+    return [_unit(members, groups, touch, partitions, problems) for members in classes.values()]
 
 
 def _unit(
@@ -132,53 +168,36 @@ def _unit(
     groups: list[tuple[str, nn.Module, CoupledGroup]],
     touch: list[dict[int, dict[int, int]]],
     partitions: list[Partition],
-    joint_site: dict[int, int],
-    union: _Union,
     problems: dict[int, str],
 ) -> UnitGroup:
-    rep = union.find(members[0])
     problem = next((problems[g] for g in members if g in problems), "")
-    if len(members) == 1:
-        path, module, group = groups[members[0]]
-        width = len(group[0].idxs)
-        to_unit = {r: r for r in group[0].root_idxs}
-        member_list = [Member(path, module, group, to_unit)]
-        items = list(group.items)
-        unmapped, tied = list(group.unmapped), list(group.tied)
-    else:
-        site = joint_site.get(rep)
-        part = partitions[site] if site is not None else None
-        member_list, items, unmapped, tied = [], [], [], []
-        width = part.width if part is not None else 0
-        for g in members:
-            path, module, group = groups[g]
-            at = touch[g].get(site, {}) if site is not None else {}
-            to_unit = {r: i for i, r in at.items()}
-            member_list.append(Member(path, module, group, to_unit))
-            unmapped += group.unmapped
-            tied += group.tied
-            for item in group:
-                mapped = [(i, to_unit[r]) for i, r in zip(item.idxs, item.root_idxs, strict=True) if r in to_unit]
-                items.append(Item(item.dep, [i for i, _ in mapped], [u for _, u in mapped]))
-        # first item: the joint site itself, whole (importance takes the unit width from the first item)
-        site_node = part.node if part is not None else None
-        head = [it for it in items if it.dep.target is site_node and (part is None or _side(it) == part.side)]
-        if head:
-            merged: dict[int, int] = {}
-            for it in head:
-                merged.update(zip(it.idxs, it.root_idxs, strict=True))
-            order = sorted(merged)
-            items = [Item(head[0].dep, order, [merged[i] for i in order])] + [it for it in items if it not in head]
-        partial = [m.path for m in member_list if len(m.to_unit) != len(m.group[0].idxs)]
-        if part is None or partial:
-            where = part.why if part is not None else "several slice constraints"
-            problem = (
-                problem or f"joint with other groups through {where}, but not every channel of {partial} reaches it"
-            )
-    cells, names = _cells(width, member_list, members, touch, partitions)
+    member_list: list[Member] = []
+    items: list[Item] = []
+    unmapped: list[str] = []
+    tied: list[tuple[int, int]] = []
+    offset = 0
+    for g in members:
+        path, module, group = groups[g]
+        roots = group[0].root_idxs
+        to_unit = {r: offset + k for k, r in enumerate(roots)}
+        offset += len(roots)
+        member_list.append(Member(path, module, group, to_unit))
+        unmapped += group.unmapped
+        tied += [(to_unit.get(a, a), to_unit.get(b, b)) for a, b in group.tied]
+        for item in group:
+            pairs = [(i, to_unit[r]) for i, r in zip(item.idxs, item.root_idxs, strict=True) if r in to_unit]
+            items.append(Item(item.dep, [i for i, _ in pairs], [u for _, u in pairs]))
+    if len(member_list) > 1:
+        # importance takes the unit width from the first item: lead with a scoreless item over the whole unit
+        op = next((it for it in items if not _is_layer(it.dep.target)), None)
+        if op is None:
+            problem = problem or "joint unit without a shared op"
+        else:
+            items.insert(0, Item(op.dep, list(range(offset)), list(range(offset))))
+    cells, bundles, names = _cells(offset, member_list, members, touch, partitions)
     if cells is None:
         problem = problem or names[0]
-        cells, names = [0] * width, []
+        cells, bundles, names = [0] * offset, list(range(offset)), []
     return UnitGroup(
         items=items,
         unmapped=unmapped,
@@ -187,6 +206,7 @@ def _unit(
         cells=cells,
         problem=problem,
         partitions=names,
+        bundles=bundles,
     )
 
 
@@ -196,29 +216,52 @@ def _cells(
     members: list[int],
     touch: list[dict[int, dict[int, int]]],
     partitions: list[Partition],
-) -> tuple[list[int] | None, list[str]]:
-    """Cell id per unit index (product of every partition crossed); None (with the reason) if unequal."""
-    key: list[list[int]] = [[] for _ in range(width)]
-    names: list[str] = []
+) -> tuple[list[int] | None, list[int], list[str]]:
+    """(cell id, bundle id) per unit index; cells None (with the reason) if the partitions cannot stay balanced."""
     used = sorted({p for g in members for p in touch[g]})
-    for p in used:
-        part = partitions[p]
-        size = part.width // part.parts
-        slot = [-1] * width
+    if not used:
+        return [0] * width, list(range(width)), []
+    slot: list[list[int | None]] = [[None] * len(used) for _ in range(width)]
+    local: list[list[int | None]] = [[None] * len(used) for _ in range(width)]
+    for k, p in enumerate(used):
+        size = partitions[p].width // partitions[p].parts
         for m, g in zip(member_list, members, strict=True):
             for i, r in touch[g].get(p, {}).items():
                 u = m.to_unit.get(r)
                 if u is not None:
-                    slot[u] = i // size
-        if any(s < 0 for s in slot):
-            return None, [f"{part.why} is reached by only some of the group's channels"]
-        for u in range(width):
-            key[u].append(slot[u])
-        names.append(part.why)
-    cells = _dense([tuple(k) for k in key])
-    counts: dict[int, int] = {}
-    for c in cells:
-        counts[c] = counts.get(c, 0) + 1
-    if len(set(counts.values())) > 1:
-        return None, [f"{' and '.join(names)} split the channels into unequal slices"]
-    return cells, names
+                    slot[u][k], local[u][k] = i // size, i % size
+    names = [partitions[p].why for p in used]
+    union = _Union(width)
+    for k, p in enumerate(used):
+        if partitions[p].aligned:
+            first: dict[int, int] = {}
+            for u in range(width):
+                if local[u][k] is not None:
+                    union.join(u, first.setdefault(local[u][k], u))
+    bundles = [union.find(u) for u in range(width)]
+    members_of: dict[int, list[int]] = {}
+    for u, b in enumerate(bundles):
+        members_of.setdefault(b, []).append(u)
+    by_key: dict[tuple, list[int]] = {}
+    for b, units in members_of.items():
+        key = tuple(tuple(sorted(slot[u][k] for u in units if slot[u][k] is not None)) for k in range(len(used)))
+        by_key.setdefault(key, []).append(b)
+    piece = math.gcd(*(len(v) for v in by_key.values()))
+    bundle_cell: dict[int, int] = {}
+    cell_key: list[tuple] = []
+    for key, group in by_key.items():
+        for start in range(0, len(group), piece):
+            for b in group[start : start + piece]:
+                bundle_cell[b] = len(cell_key)
+            cell_key.append(key)
+    for k, p in enumerate(used):
+        per_slice = [0] * partitions[p].parts
+        for key in cell_key:
+            for s in key[k]:
+                per_slice[s] += 1
+        if len(set(per_slice)) > 1:
+            others = ", ".join(n for n in names if n != names[k]) or "itself"
+            return None, [], [f"{names[k]} cannot stay balanced with {others}"]
+    if piece == 1:
+        return None, [], [f"{' and '.join(names)} leave no index free to remove"]
+    return [bundle_cell[b] for b in bundles], _dense(bundles), names

@@ -54,18 +54,21 @@ def structure_key(model: nn.Module, example_input: torch.Tensor, round_to: int, 
     return h.hexdigest()
 
 
-def step_drop(width: int, cells: list[int], round_to: int) -> tuple[int, ...] | None:
-    """One ``round_to`` step removed from every cell, spread over the cell; None if a cell is that narrow."""
-    groups: dict[int, list[int]] = {}
-    for i, c in enumerate(cells or [0] * width):
-        groups.setdefault(c, []).append(i)
-    step = round_to // math.gcd(round_to, len(groups))
+def step_drop(unit: UnitGroup, round_to: int) -> tuple[int, ...] | None:
+    """One ``round_to`` step (in whole bundles) removed from every cell, spread over the cell; None if a cell has
+    no bundle to spare."""
+    by_cell: dict[int, list[list[int]]] = {}
+    for members in unit.bundle_members().values():
+        by_cell.setdefault(unit.cells[members[0]], []).append(members)
+    size = unit.bundle_size
+    step = max(1, round_to // math.gcd(round_to, len(by_cell) * size))
     drop: list[int] = []
-    for members in groups.values():
-        if len(members) <= step:
+    for bundles in by_cell.values():
+        if len(bundles) <= step:
             return None
-        stride = len(members) / step
-        drop += [members[min(len(members) - 1, int(stride * k + stride / 2))] for k in range(step)]
+        stride = len(bundles) / step
+        for k in range(step):
+            drop += bundles[min(len(bundles) - 1, int(stride * k + stride / 2))]
     return tuple(sorted(drop))
 
 
@@ -77,7 +80,7 @@ def candidates(
     for info, unit in groups:
         if not info.prunable:
             continue
-        drop = step_drop(info.width, unit.cells, round_to)
+        drop = step_drop(unit, round_to)
         if drop is None:
             narrow[info.root] = f"narrower than one round_to step ({round_to}) per slice"
             continue

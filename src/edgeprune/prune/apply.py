@@ -34,7 +34,8 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.
     before = _output_shapes(model, example_input, "running the unpruned model")
     drop_blocks(model, plan.blocks)
     heads = [g for g in plan.groups if g.kind == "head"]
-    split_attention(model, list(dict.fromkeys([*plan.attention, *(g.root for g in heads)])))
+    mha = [g.root for g in heads if isinstance(_module(model, g.root), nn.MultiheadAttention)]
+    split_attention(model, list(dict.fromkeys([*plan.attention, *mha])))
     channel_groups = [g for g in plan.groups if g.kind != "head"]
     if channel_groups:
         dg = build_graph(model, example_input)
@@ -70,6 +71,13 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.
     if after != before:
         raise EdgepruneError(f"pruning changed the model output shape from {before} to {after}; plan is unsafe")
     return model
+
+
+def _module(model: nn.Module, path: str) -> nn.Module | None:
+    try:
+        return model.get_submodule(path)
+    except AttributeError:
+        return None
 
 
 def _is_split(model: nn.Module, path: str) -> bool:

@@ -49,16 +49,30 @@ def keep_indices(scores: torch.Tensor, width: int, channel_groups: int, keep: in
     return [s * per_slice + i for s in range(channel_groups) for i in best]
 
 
-def keep_per_cell(scores: torch.Tensor, cells: list[int], keep: int) -> list[int]:
-    """Indices of the ``keep`` best scores of every cell (cells need not be consecutive)."""
-    by_cell: dict[int, list[int]] = {}
-    for i, c in enumerate(cells):
-        by_cell.setdefault(c, []).append(i)
+def unit_keep(unit: Any, scores: torch.Tensor, ratio: float, round_to: int) -> list[int] | None:
+    """Indices of a unit to keep at ``ratio``: whole bundles, the same number in every cell, best summed scores;
+    None if the rounding keeps everything. The classic case (no bundles, consecutive cells) keeps the same
+    slots in every cell (:func:`keep_indices`)."""
+    cells = unit.cell_count
+    if unit.plain:
+        keep = keep_count(unit.width, cells, ratio, round_to)
+        if keep * cells >= unit.width:
+            return None
+        return keep_indices(scores, unit.width, cells, keep)
+    bundles = unit.bundle_members()
+    per_cell = len(bundles) // cells
+    step_round = max(1, round_to // math.gcd(round_to, unit.bundle_size))
+    keep = keep_count(per_cell * cells, cells, ratio, step_round)
+    if keep >= per_cell:
+        return None
     values = scores.detach().float()
+    by_cell: dict[int, list[tuple[float, list[int]]]] = {}
+    for members in bundles.values():
+        by_cell.setdefault(unit.cells[members[0]], []).append((float(values[members].sum()), members))
     kept: list[int] = []
-    for members in by_cell.values():
-        order = torch.argsort(values[members], descending=True, stable=True)[:keep].tolist()
-        kept += [members[k] for k in order]
+    for options in by_cell.values():
+        order = sorted(range(len(options)), key=lambda k: -options[k][0])[:keep]
+        kept += [u for k in order for u in options[k][1]]
     return sorted(kept)
 
 
@@ -169,17 +183,13 @@ def make_plan(
         ratio = table.get(info.root, 0.0)
         if not info.prunable or ratio <= 0.0:
             continue
-        keep = keep_count(info.width, info.channel_groups, ratio, round_to)
-        if keep * info.channel_groups >= info.width:
-            continue
+        if unit_keep(unit, torch.zeros(info.width), ratio, round_to) is None:
+            continue  # rounding keeps every index
         with torch.no_grad():
             scores = scorer(unit)
         if scores is None or scores.numel() != info.width:
             raise EdgepruneError(f"importance gave no scores for group '{info.root}'; add it to ignored_layers")
-        if unit.contiguous:
-            keep_idxs = keep_indices(scores, info.width, info.channel_groups, keep)
-        else:
-            keep_idxs = keep_per_cell(scores, unit.cells, keep)
+        keep_idxs = unit_keep(unit, scores, ratio, round_to)
         kept.append(GroupKeep(info.root, info.kind, info.width, keep_idxs))
     for info, group in found.heads:
         ratio = table.get(info.root, 0.0)
