@@ -14,8 +14,8 @@ from torch import nn
 from edgeprune.graph.attention import SplitAttention, has_multihead_attention, split_all, splittable_attention
 from edgeprune.graph.blocks import find_blocks
 from edgeprune.graph.branches import branches_of, split_branch_path
-from edgeprune.graph.cost import count_cost, subtree_sum
-from edgeprune.graph.depgraph import GroupInfo, build_graph, head_groups, iter_groups, output_layers, resolve_layers
+from edgeprune.graph.cost import subtree_sum
+from edgeprune.graph.depgraph import GroupInfo, build_graph, head_groups, iter_groups, resolve_layers
 from edgeprune.graph.verify import apply_verdicts, verify
 
 HEAD_NOTE = (
@@ -128,15 +128,14 @@ def analyze(
     if split_heads and any(not reason for reason in why.values()):
         model = copy.deepcopy(model)
         split_all(model, example_input)
-    heads = output_layers(model, example_input)
-    ignored = resolve_layers(model, [*heads, *ignored_layers])
+    dg = build_graph(model, example_input, blocks=True)
+    ignored = resolve_layers(model, [*dg.outputs, *ignored_layers])
     ignored += [m.out_proj for m in ignored if isinstance(m, SplitAttention)]
     module_names = {m: n for n, m in model.named_modules()}
-    cost = count_cost(model, example_input)
+    cost = dg.cost
     macs = cost.layers
     params = _params(model)
     total = (cost.macs, sum(params.values()))
-    dg = build_graph(model, example_input)
     group_pairs = iter_groups(dg, model, ignored)
     head_pairs = head_groups(dg, model, ignored)
     if verify_groups:
@@ -153,7 +152,9 @@ def analyze(
     order = {n: i for i, n in enumerate(module_names.values())}
     rows.sort(key=lambda r: order.get(r["root"], len(order)))
     blocks = []
-    for b in find_blocks(model, example_input, verify=verify_blocks, branches=True):
+    reference = dg.output_shapes[0] if len(dg.output_shapes) == 1 else None
+    found = find_blocks(model, example_input, verify_blocks, True, calls=dg.block_calls, reference=reference)
+    for b in found:
         blocks.append(
             {
                 **asdict(b),

@@ -26,7 +26,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.overrides import TorchFunctionMode
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ COUNTERS: dict[Any, Any] = {
 }
 
 
-def _mha_macs(module: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor) -> int:
+def mha_macs(module: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor) -> int:
     """Projections (q, k, v, out) plus scores and weighted sum of one ``nn.MultiheadAttention`` call."""
     e = module.embed_dim
     tokens_q = query.numel() // e
@@ -119,64 +118,18 @@ def _mha_macs(module: nn.MultiheadAttention, query: torch.Tensor, key: torch.Ten
     return projections + 2 * tokens_q * seq_k * e
 
 
-class _Counting(TorchFunctionMode):
-    """Counts the ops of :data:`COUNTERS` into ``layers``, keyed by weight owner or innermost module."""
-
-    def __init__(self, owners: dict[int, str], stack: list[str], layers: dict[str, int]) -> None:
-        super().__init__()
-        self.owners, self.stack, self.layers = owners, stack, layers
-        self.muted = 0  # inside an nn.MultiheadAttention, counted whole by its hook
-
-    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        counter = COUNTERS.get(func)
-        if counter is not None and not self.muted and isinstance(out, torch.Tensor):
-            weight = args[1] if len(args) > 1 else kwargs.get("weight")
-            path = self.owners.get(id(weight)) if isinstance(weight, torch.Tensor) else None
-            if path is None:
-                path = self.stack[-1] if self.stack else ""
-            self.layers[path] = self.layers.get(path, 0) + int(counter(args, kwargs, out))
-        return out
-
-
 def count_cost(model: nn.Module, example_input: torch.Tensor) -> Cost:
     """Per-layer MACs and totals (MACs, parameters) of one eval-mode, no-grad forward on ``example_input``."""
-    names = {m: n for n, m in model.named_modules()}
-    owners = {id(p): name.rpartition(".")[0] for name, p in model.named_parameters(remove_duplicate=False)}
-    stack: list[str] = []
-    layers: dict[str, int] = {}
-    mode = _Counting(owners, stack, layers)
+    from edgeprune.graph.record import Recorder
 
-    def pre(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        stack.append(names.get(module, ""))
-        if isinstance(module, nn.MultiheadAttention):
-            query = args[0] if args else kwargs["query"]
-            key = args[1] if len(args) > 1 else kwargs.get("key")
-            key = query if key is None else key
-            path = names.get(module, "")
-            layers[path] = layers.get(path, 0) + _mha_macs(module, query, key)
-            mode.muted += 1
-
-    def post(module: nn.Module, _args: Any, _out: Any) -> None:
-        if stack:
-            stack.pop()
-        if isinstance(module, nn.MultiheadAttention):
-            mode.muted -= 1
-
-    handles = [m.register_forward_pre_hook(pre, with_kwargs=True) for m in model.modules()]
-    handles += [m.register_forward_hook(post) for m in model.modules()]
     was = model.training
     model.eval()
     try:
-        with torch.no_grad(), mode:
+        with torch.no_grad(), Recorder(model) as recorder:
             model(example_input)
     finally:
         model.train(was)
-        for h in handles:
-            h.remove()
-    params = sum(p.numel() for p in model.parameters())
-    return Cost(layers={k: v for k, v in layers.items() if v}, macs=sum(layers.values()), params=params)
+    return recorder.cost()
 
 
 def layer_macs(model: nn.Module, example_input: torch.Tensor) -> dict[str, int]:

@@ -15,17 +15,17 @@ from __future__ import annotations
 import functools
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
 from edgeprune.graph.attention import SplitAttention
 from edgeprune.graph.layout import map_graph
 from edgeprune.graph.qkv import QkvAttention, find_qkv_attention
+from edgeprune.graph.record import Recorder, output_shapes
 from edgeprune.graph.search import CoupledGroup, GroupTimeout, Item, collect, root_function
 from edgeprune.graph.trace import run_traced
 from edgeprune.graph.units import Member, UnitGroup, build_units
@@ -50,37 +50,6 @@ class GroupInfo:
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     verified: bool = False  # pruned on a copy at one round_to step and run (see edgeprune.graph.verify)
-
-
-class _OpOwners(TorchFunctionMode):
-    """Records, for every autograd node created in a forward pass, the path of the innermost module running."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.names = {m: n for n, m in model.named_modules()}
-        self.stack: list[str] = []
-        self.owner: dict[Any, str] = {}
-        self.handles = [m.register_forward_pre_hook(self._enter) for m in model.modules()]
-        self.handles += [m.register_forward_hook(self._leave) for m in model.modules()]
-
-    def _enter(self, module: nn.Module, _args: Any) -> None:
-        self.stack.append(self.names.get(module, ""))
-
-    def _leave(self, _module: nn.Module, _args: Any, _out: Any) -> None:
-        if self.stack:
-            self.stack.pop()
-
-    def __torch_function__(self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
-        out = func(*args, **(kwargs or {}))
-        if self.stack:
-            for t in _tensors(out):
-                if t.grad_fn is not None:
-                    self.owner.setdefault(t.grad_fn, self.stack[-1])
-        return out
-
-    def close(self) -> None:
-        for h in self.handles:
-            h.remove()
 
 
 @functools.cache
@@ -109,7 +78,6 @@ def _graph_class() -> type:
                 super().build_dependency(model, example_inputs, **kwargs)
             finally:
                 upstream.index_mapping, upstream.shape_infer = saved
-            self.layout = map_graph(self)
             return self
 
         def get_pruning_group(self, module: nn.Module, pruning_fn: Any, idxs: Any) -> CoupledGroup:
@@ -118,35 +86,44 @@ def _graph_class() -> type:
     return EdgeGraph
 
 
-def _forward(model: nn.Module, example_input: torch.Tensor) -> Any:
-    """One call with the example as given (torch-pruning would first try ``model(*example)``, which unbatches a
-    batch of one and traces convolutions on 3-D inputs)."""
-    return model(example_input)
+def build_graph(model: nn.Module, example_input: torch.Tensor, blocks: bool = False) -> Any:
+    """Trace ``model`` into a dependency graph with exact index mappings; tracing errors name the module and op.
 
+    The traced forward pass also records (:class:`~edgeprune.graph.record.Recorder`): ``graph.cost`` (MACs per
+    layer), ``graph.outputs`` (layers producing the model output), ``graph.output_shapes``, ``graph.op_owner``
+    (autograd node -> module path) and, with ``blocks``, ``graph.block_calls`` for block discovery."""
+    recorder = Recorder(model, blocks=blocks)
+    result: list[Any] = []
 
-def build_graph(model: nn.Module, example_input: torch.Tensor) -> Any:
-    """Trace ``model`` into a dependency graph with exact index mappings; tracing errors name the module and op."""
+    def forward(module: nn.Module, x: torch.Tensor) -> Any:
+        # one call with the example as given (torch-pruning would first try ``model(*example)``, which unbatches
+        # a batch of one and traces convolutions on 3-D inputs)
+        out = module(x)
+        result.append(out)
+        return out
 
     def build() -> Any:
-        owners = _OpOwners(model)
-        try:
-            with warnings.catch_warnings(), owners:
-                warnings.simplefilter("ignore")
-                graph = _graph_class()().build_dependency(
-                    model, example_inputs=example_input, forward_fn=_forward, verbose=False
-                )
-        finally:
-            owners.close()
-        graph.op_owner = owners.owner
-        return graph
+        with warnings.catch_warnings(), recorder:
+            warnings.simplefilter("ignore")
+            return _graph_class()().build_dependency(
+                model, example_inputs=example_input, forward_fn=forward, verbose=False
+            )
 
     was = model.training
     model.eval()  # tracing runs a forward: never update BatchNorm statistics
     try:
         with torch.enable_grad():
-            return run_traced(model, build, stage="tracing the dependency graph")
+            graph = run_traced(model, build, stage="tracing the dependency graph")
     finally:
         model.train(was)
+    out = result[0] if result else None
+    graph.op_owner = recorder.owner
+    graph.cost = recorder.cost()
+    graph.outputs = recorder.output_layers(out)
+    graph.output_shapes = output_shapes(out)
+    graph.block_calls = recorder.blocks.calls if recorder.blocks is not None else None
+    graph.layout = map_graph(graph)  # outside the recording mode: the label replays are plain torch ops
+    return graph
 
 
 def module_names(model: nn.Module) -> dict[nn.Module, str]:
@@ -163,45 +140,14 @@ def output_layers(model: nn.Module, example_input: torch.Tensor) -> list[str]:
     A layer counts if its output tensor *is* a model output; if the model ends in a functional op
     (``flatten``, pooling), the last Conv/Linear executed is taken instead.
     """
-    names = module_names(model)
-    produced: list[tuple[torch.Tensor, str]] = []  # kept alive so identity checks are sound
-    order: list[str] = []
-
-    def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
-        if isinstance(module, ROOT_TYPES):
-            name = names.get(module, "")
-            order.append(name)
-            produced.extend((t, name) for t in _tensors(output))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
     was = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), Recorder(model) as recorder:
             out = run_traced(model, lambda: model(example_input), stage="running the model")
     finally:
         model.train(was)
-        for h in handles:
-            h.remove()
-    found: list[str] = []
-    for tensor in _tensors(out):
-        for candidate, name in produced:
-            if candidate is tensor and name not in found:
-                found.append(name)
-    if not found and order:
-        found.append(order[-1])
-    return found
-
-
-def _tensors(obj: Any) -> Iterator[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from _tensors(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _tensors(v)
+    return recorder.output_layers(out)
 
 
 def resolve_layers(model: nn.Module, layers: Iterable[str | nn.Module]) -> list[nn.Module]:

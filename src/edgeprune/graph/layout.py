@@ -142,7 +142,7 @@ def _labels(space: Space) -> torch.Tensor:
     """A tensor of ``space.shape`` whose value is the channel coordinate (mixed radix over the block)."""
     assert space.block is not None
     sizes = [space.shape[d] for d in space.block]
-    coords = torch.arange(math.prod(sizes), dtype=torch.long).reshape(sizes)
+    coords = torch.arange(math.prod(sizes), dtype=torch.int32).reshape(sizes)
     view = [1] * len(space.shape)
     for d, s in zip(space.block, sizes, strict=True):
         view[d] = s
@@ -243,7 +243,7 @@ def _replay_reduce(labels: torch.Tensor, fn: Any, out: Shape) -> torch.Tensor:
 
 def _replay_pad(labels: torch.Tensor, fn: Any, out: Shape) -> torch.Tensor:
     pad = list(_int(fn._saved_pad))
-    result = torch.full(out, -1, dtype=torch.long)
+    result = torch.full(out, -1, dtype=labels.dtype)
     index = []
     for k in range(labels.dim()):
         j = labels.dim() - 1 - k  # pad pairs run from the last dimension backwards
@@ -288,6 +288,122 @@ REPLAY: dict[str, Callable[[torch.Tensor, Any, Shape], torch.Tensor]] = {
     "ConstantPadNdBackward0": _replay_pad,
 }
 SPLITS = ("SplitBackward0", "SplitWithSizesBackward0", "UnsafeSplitBackward0", "UnbindBackward0")
+
+
+VIEWS = (
+    "ViewBackward0",
+    "ReshapeAliasBackward0",
+    "UnsafeViewBackward0",
+    "SqueezeBackward0",
+    "SqueezeBackward1",
+    "SqueezeBackward2",
+    "UnsqueezeBackward0",
+    "AliasBackward0",
+)
+ONE_DIM = ("SliceBackward0", "SelectBackward0", "IndexSelectBackward0")
+REDUCE = (
+    "MeanBackward1",
+    "SumBackward1",
+    "AmaxBackward0",
+    "AminBackward0",
+    "MaxBackward0",
+    "StdBackward0",
+    "VarBackward0",
+)
+
+
+def _view_groups(src: Shape, dst: Shape) -> list[tuple[list[int], list[int]]] | None:
+    """Consecutive dims of ``src`` and ``dst`` with equal products (a contiguous reshape maps group to group)."""
+    groups: list[tuple[list[int], list[int]]] = []
+    i = j = 0
+    while i < len(src) or j < len(dst):
+        if i < len(src) and src[i] == 1:
+            groups.append(([i], []))
+            i += 1
+            continue
+        if j < len(dst) and dst[j] == 1:
+            groups.append(([], [j]))
+            j += 1
+            continue
+        if i >= len(src) or j >= len(dst):
+            return None
+        gi, gj, pi, pj = [i], [j], src[i], dst[j]
+        while pi != pj:
+            if pi < pj:
+                i += 1
+                if i >= len(src):
+                    return None
+                gi.append(i)
+                pi *= src[i]
+            else:
+                j += 1
+                if j >= len(dst):
+                    return None
+                gj.append(j)
+                pj *= dst[j]
+        groups.append((gi, gj))
+        i, j = i + 1, j + 1
+    return groups
+
+
+def _small(shape: Shape, keep: set[int]) -> Shape:
+    return tuple(s if d in keep else 1 for d, s in enumerate(shape))
+
+
+def replay_op(fn: Any, space: Space, out: Shape) -> tuple[tuple[int, ...], torch.Tensor] | None:
+    """(block dims, label per output channel coordinate) of shape op ``fn`` applied to ``space``; None if the op
+    reduces the channels away. Raises ValueError if the channels get mixed with other dims.
+
+    Dims that hold no channels are shrunk to size 1 first (the labels do not depend on them), so the replay
+    costs the channel count, not the tensor size; ops acting only on such dims are mapped without a replay."""
+    name = type(fn).__name__
+    block = set(space.block or ())
+    rank = len(space.shape)
+    if name in ONE_DIM or name in REDUCE:
+        dims = getattr(fn, "_saved_dim", None)
+        dims = [_int(dims)] if isinstance(_int(dims), int) else list(_int(dims) or range(rank))
+        dims = [_norm_dim(d, rank) for d in dims] or list(range(rank))
+        if not block & set(dims):
+            removed = sorted(dims) if (name == "SelectBackward0" or (name in REDUCE and not _keepdim(fn))) else []
+            kept = [d - sum(r < d for r in removed) for d in sorted(block)]
+            return tuple(kept), torch.arange(space.width)
+        if name in REDUCE:
+            return None
+    small_in = _small(space.shape, block)
+    small_out: Shape = out
+    if name in VIEWS:
+        groups = _view_groups(space.shape, out)
+        if groups is None:
+            raise ValueError(f"{name}: {list(space.shape)} -> {list(out)} is not a reshape")
+        keep_out: set[int] = set()
+        keep_in: set[int] = set()
+        for gi, gj in groups:
+            if block & set(gi):
+                keep_in |= set(gi)
+                keep_out |= set(gj)
+        small_in, small_out = _small(space.shape, keep_in), _small(out, keep_out)
+    elif name == "ExpandBackward0":
+        shift = len(out) - rank
+        small_out = tuple(out[d] if d - shift in block else 1 for d in range(len(out)))
+    elif name == "ConstantPadNdBackward0":
+        pad = list(_int(fn._saved_pad))
+        small_out = tuple(
+            s + (pad[2 * (rank - 1 - d)] + pad[2 * (rank - 1 - d) + 1] if 2 * (rank - 1 - d) + 1 < len(pad) else 0)
+            for d, s in enumerate(small_in)
+        )
+    elif name in ("IndexBackward0", "PixelShuffleBackward0", "PixelUnshuffleBackward0"):
+        small_in, small_out = space.shape, out  # indices and pixel shuffles address every dim: replay in full
+    labels = REPLAY[name](_labels(Space(small_in, space.block)), fn, small_out)
+    read = _read(labels)
+    if read is None:
+        if _mixes(labels):
+            raise ValueError(f"{name} mixes channels with other dims")
+        return None
+    return read
+
+
+def _keepdim(fn: Any) -> bool:
+    return bool(getattr(fn, "_saved_keepdim", False))
 
 
 def _split_outputs(labels: torch.Tensor, fn: Any) -> list[torch.Tensor]:
@@ -386,9 +502,13 @@ class _Mapper:
             shape = _out_shape(fn, nr)
             if shape is None:
                 return None
+            dim = _norm_dim(fn._saved_dim, len(space.shape))
+            if dim not in space.block:  # split along tokens or batch: every output has all the channels
+                removed = type(fn).__name__ == "UnbindBackward0"
+                return Space(shape, tuple(d - (removed and d > dim) for d in space.block)), None
             try:
-                outs = _split_outputs(_labels(space), fn)
-                read = _read(outs[nr])
+                small = _small(space.shape, set(space.block))
+                read = _read(_split_outputs(_labels(Space(small, space.block)), fn)[nr])
             except (AttributeError, IndexError, RuntimeError, ValueError):
                 return None
             if read is None:
@@ -414,10 +534,9 @@ class _Mapper:
                 # to 3-D): its channels are where that op puts its input's channels
                 found = self.tensor(carriers[0], (self.consumed(carriers[0], node) or [0])[0])
                 try:
-                    labels = REPLAY[name](_labels(found[0]), fn, shape) if found else None
+                    read = replay_op(fn, found[0], shape) if found else None
                 except (AttributeError, IndexError, RuntimeError, ValueError, TypeError):
-                    labels = None
-                read = _read(labels) if labels is not None and tuple(labels.shape) == tuple(shape) else None
+                    read = None
                 if read is not None and len(read[0]) == 1:
                     block = read[0]
             self.set(node, Space(shape or (), block))
@@ -447,13 +566,12 @@ class _Mapper:
             return
         if name in REPLAY:
             try:
-                labels = REPLAY[name](_labels(src), fn, shape)
-            except (AttributeError, IndexError, RuntimeError, ValueError, TypeError) as exc:
-                self.set(node, Space(shape, None), f"op {name} at {_label(node)} could not be replayed ({exc})")
-                return
-            read = _read(labels) if tuple(labels.shape) == tuple(shape) else None
-            if read is None and _mixes(labels):
+                read = replay_op(fn, src, shape)
+            except ValueError:
                 self.set(node, Space(shape, None), f"op {name} at {_label(node)} mixes channels with other dims")
+                return
+            except (AttributeError, IndexError, RuntimeError, TypeError) as exc:
+                self.set(node, Space(shape, None), f"op {name} at {_label(node)} could not be replayed ({exc})")
                 return
             self.set(node, Space(shape, read[0] if read else None))  # None: reduced over the channels
             if read is not None:
@@ -480,7 +598,8 @@ class _Mapper:
         dim's slices; if a later op interleaves those slices (a channel shuffle's transpose), the partition is
         *aligned*: every slice must keep the same positions, or the shuffle after pruning is another one."""
         order_kept = bool((labels[1:] >= labels[:-1]).all()) if labels.numel() > 1 else True
-        if len(src.block) == 1 and len(dst.block) > 1 and src.width == dst.width:
+        own = self.out_space(parent)
+        if len(src.block) == 1 and len(dst.block) > 1 and src.width == dst.width and own == src:
             top = dst.shape[dst.block[0]]
             why = f"view into {top} x {dst.width // top} at {_label(node)}"
             part = Partition(parent, top, src.width, why)
@@ -542,8 +661,9 @@ class _Mapper:
             elif name in REPLAY and _is_op_node(consumer):
                 if dst is None or dst.block is None:
                     return Unmapped(f"channels do not survive op {name} at {_label(consumer)}")
-                step = self.replay_edge(space, rel, fn, dst)
-                if step is None:
+                try:
+                    step = self.replay_edge(space, rel, fn, dst)
+                except ValueError:
                     return Unmapped(f"op {name} at {_label(consumer)} mixes channels with other dimensions")
             else:  # pass-through (elementwise, activation, a matmul operand): torch-pruning's identity
                 step = rel
@@ -588,19 +708,16 @@ class _Mapper:
         return Relation({i: [m + o for m in mids for o in spots] for i, mids in rel.forward.items()})
 
     def replay_edge(self, space: Space, rel: Relation | None, fn: Any, dst: Space) -> Relation | None:
+        """The op's mapping (None: identity); ValueError if it cannot be computed."""
         try:
-            labels = REPLAY[type(fn).__name__](_labels(space), fn, dst.shape)
-        except (AttributeError, IndexError, RuntimeError, ValueError, TypeError):
-            return None
-        read = _read(labels)
+            read = replay_op(fn, space, dst.shape)
+        except (AttributeError, IndexError, RuntimeError, TypeError) as exc:
+            raise ValueError(str(exc)) from exc
         if read is None or read[0] != dst.block:
-            return None
-        mid: dict[int, list[int]] = {}
-        for coord, label in enumerate(read[1].tolist()):
-            if label >= 0:
-                mid.setdefault(label, []).append(coord)
+            raise ValueError("channels land on other dims")
+        mid = _relation(read[1]).forward
         if rel is None:
-            return Relation(mid)
+            return None if _identity(mid, space.width, dst.width) else Relation(mid)
         return Relation({i: [t for m in ms for t in mid.get(m, ())] for i, ms in rel.forward.items()})
 
     # -- partitions -----------------------------------------------------------------------------------------
@@ -649,6 +766,11 @@ def _relation(labels: torch.Tensor) -> Relation:
         if label >= 0:
             forward.setdefault(label, []).append(coord)
     return Relation(forward)
+
+
+def _identity(forward: dict[int, list[int]], width: int, out_width: int) -> bool:
+    """True if the mapping sends every one of ``width`` indices to itself and nothing else exists downstream."""
+    return width == out_width == len(forward) and all(targets == [i] for i, targets in forward.items())
 
 
 def _is_op_node(node: Any) -> bool:

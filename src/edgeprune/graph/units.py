@@ -228,7 +228,7 @@ def _cells(
         for m, g in zip(member_list, members, strict=True):
             for i, r in touch[g].get(p, {}).items():
                 u = m.to_unit.get(r)
-                if u is not None:
+                if u is not None and i < partitions[p].width:
                     slot[u][k], local[u][k] = i // size, i % size
     names = [partitions[p].why for p in used]
     union = _Union(width)

@@ -164,7 +164,7 @@ def prune_copy(dg: Any, model: nn.Module, chosen: Sequence[Candidate]) -> nn.Mod
 class _Checker:
     def __init__(self, dg: Any, model: nn.Module, example_input: torch.Tensor, deadline: float, bar: Any) -> None:
         self.dg, self.model, self.x, self.deadline, self.bar = dg, model, example_input, deadline, bar
-        self.reference = _outputs(model, example_input, "running the unpruned model")
+        self.reference = list(dg.output_shapes)
         self.verdicts: dict[str, tuple[bool, str]] = {}
 
     def works(self, chosen: Sequence[Candidate]) -> str:

@@ -31,14 +31,16 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.
 
     All groups are resolved against the unpruned graph and every layer is cut once with the union of what the
     groups remove (see :mod:`edgeprune.graph.surgery`); whole attention heads go last."""
-    before = _output_shapes(model, example_input, "running the unpruned model")
+    before = _output_shapes(model, example_input, "running the unpruned model") if plan.blocks else None
     drop_blocks(model, plan.blocks)
     heads = [g for g in plan.groups if g.kind == "head"]
     mha = [g.root for g in heads if isinstance(_module(model, g.root), nn.MultiheadAttention)]
     split_attention(model, list(dict.fromkeys([*plan.attention, *mha])))
     channel_groups = [g for g in plan.groups if g.kind != "head"]
+    dg = build_graph(model, example_input) if channel_groups or before is None else None
+    if before is None:
+        before = list(dg.output_shapes)
     if channel_groups:
-        dg = build_graph(model, example_input)
         units = {info.root: (info, unit) for info, unit in iter_groups(dg, model)}
         drops = []
         for g in channel_groups:

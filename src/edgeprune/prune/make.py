@@ -19,7 +19,6 @@ from edgeprune.graph.depgraph import (
     head_groups,
     iter_groups,
     module_names,
-    output_layers,
     resolve_layers,
 )
 from edgeprune.graph.verify import apply_verdicts, verify
@@ -104,9 +103,9 @@ def prunable_groups(
     split = split_heads and has_multihead_attention(model)
     work = drop_blocks(copy.deepcopy(model), blocks) if blocks or split else model
     attention = split_all(work, example_input) if split else []
-    ignored = resolve_layers(work, [*output_layers(work, example_input), *ignored_names])
-    ignored += [m.out_proj for m in ignored if isinstance(m, SplitAttention)]  # as before: keeps the stream too
     dg = build_graph(work, example_input)
+    ignored = resolve_layers(work, [*dg.outputs, *ignored_names])
+    ignored += [m.out_proj for m in ignored if isinstance(m, SplitAttention)]  # as before: keeps the stream too
     groups = iter_groups(dg, work, ignored)
     heads = head_groups(dg, work, ignored)
     paths = module_names(work)
