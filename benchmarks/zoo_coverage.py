@@ -31,7 +31,6 @@ from edgeprune.atomic import write_json, write_text
 from edgeprune.errors import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / "build" / "coverage"
 CHECK = Path(__file__).resolve().parent / "zoo" / "check.py"
 
 
@@ -64,9 +63,9 @@ def _stalled(arch: Arch, progress: Path, why: str, seconds: float) -> dict[str, 
     return row
 
 
-def run_one(arch: Arch, timeout: int, threads: int) -> dict[str, Any]:
+def run_one(arch: Arch, timeout: int, threads: int, cache: Path) -> dict[str, Any]:
     """Run the check of ``arch`` in its own (niced) process; a timeout or crash is a row too."""
-    out = CACHE / f"{arch.key}.json"
+    out = cache / f"{arch.key}.json"
     progress = Path(str(out) + ".progress")
     progress.unlink(missing_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "EDGEPRUNE_NO_PROGRESS": "1"}
@@ -163,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--all", action="store_true", help="the whole set; rewrites docs/coverage.md and .json")
     parser.add_argument("--sample", type=int, default=3, help="without --all: N models, rotated by date")
+    parser.add_argument("--cache", default=str(ROOT / "build" / "coverage"), help="one JSON result per model")
     parser.add_argument("--markdown", default=str(ROOT / "docs" / "coverage.md"))
     parser.add_argument("--json", default=str(ROOT / "docs" / "coverage.json"))
     args = parser.parse_args(argv)
@@ -172,22 +172,23 @@ def main(argv: list[str] | None = None) -> int:
         archs = [a for a in archs if a.name in wanted]
     if not args.all and not args.archs:
         archs = rotating_sample(archs, args.sample)
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for k, arch in enumerate(archs, 1):
-        out = CACHE / f"{arch.key}.json"
+        out = cache / f"{arch.key}.json"
         if out.exists() and not args.force:
             continue
-        row = run_one(arch, LONG.get(arch.name, args.timeout), args.threads)
+        row = run_one(arch, LONG.get(arch.name, args.timeout), args.threads, cache)
         verdict = "pass" if row["passed"] else f"FAIL at {row['stage']}: {row['reason'][:140]}"
         print(f"[{k}/{len(archs)}] {arch.key} {row.get('seconds', '-')} s {verdict}", flush=True)
     wall = time.perf_counter() - start
     everything = {a.key: a for a in all_archs()}
-    rows = [json.loads((CACHE / f"{key}.json").read_text()) for key in everything if (CACHE / f"{key}.json").exists()]
+    rows = [json.loads((cache / f"{key}.json").read_text()) for key in everything if (cache / f"{key}.json").exists()]
     if not args.all or args.archs:
         print(f"{sum(r['passed'] for r in rows)}/{len(rows)} cached rows pass (docs not rewritten for a partial run)")
         return 0
-    meta_path = CACHE / "run.json"
+    meta_path = cache / "run.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"wall_s": 0.0}
     meta["wall_s"] = round(meta.get("wall_s", 0.0) + wall, 1)
     write_json(meta_path, meta)

@@ -46,6 +46,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def _commit() -> str:
+    if os.environ.get("EDGEPRUNE_CODE_COMMIT"):  # a run from an exported snapshot of the code
+        return os.environ["EDGEPRUNE_CODE_COMMIT"]
     try:
         return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
