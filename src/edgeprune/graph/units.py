@@ -210,6 +210,15 @@ def _unit(
     )
 
 
+def _summary(names: list[str], skip: str = "") -> str:
+    """``N balance constraints (a, b, ...)``: distinct names, at most three."""
+    distinct = [n for n in dict.fromkeys(names) if n != skip]
+    if not distinct:
+        return "itself"
+    shown = "; ".join(distinct[:3]) + (" ..." if len(distinct) > 3 else "")
+    return f"{len(names) - (skip in names)} balance constraints ({shown})"
+
+
 def _cells(
     width: int,
     member_list: list[Member],
@@ -260,8 +269,7 @@ def _cells(
             for s in key[k]:
                 per_slice[s] += 1
         if len(set(per_slice)) > 1:
-            others = ", ".join(n for n in names if n != names[k]) or "itself"
-            return None, [], [f"{names[k]} cannot stay balanced with {others}"]
+            return None, [], [f"{names[k]} cannot stay balanced with {_summary(names, names[k])}"]
     if piece == 1:
-        return None, [], [f"{' and '.join(names)} leave no index free to remove"]
+        return None, [], [f"{_summary(names)} leave no index free to remove (every slice would lose all)"]
     return [bundle_cell[b] for b in bundles], _dense(bundles), names
