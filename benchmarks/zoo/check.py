@@ -95,31 +95,66 @@ def _largest_left_alone(analysis: Any, limit: int = 2) -> str:
     return "; ".join(parts)
 
 
+def find_ratio(prune_at: Any, budget: float, max_ratio: float = MAX_RATIO, tries: int = 8) -> tuple[float, Any, float]:
+    """The least uniform ratio whose MACs fraction is at most ``budget``, within 0.08 below it.
+
+    ``prune_at(r)`` returns (result, fraction). MACs shrink about as (1 - r)^2, so the search interpolates on the
+    square root of the fraction between the closest points below and above the budget (3-4 prunes, not 9)."""
+    lo, f_lo = 0.0, 1.0
+    hi: float | None = None
+    best: tuple[float, Any, float] | None = None
+    ratio = 1.0 - budget**0.5
+    for _ in range(tries):
+        result, fraction = prune_at(ratio)
+        if fraction <= budget:
+            hi, f_hi = ratio, fraction
+            if best is None or ratio < best[0]:
+                best = (ratio, result, fraction)
+            if fraction >= budget - 0.08 or hi - lo < 0.005:
+                break
+        else:
+            lo, f_lo = ratio, fraction
+            if ratio >= max_ratio:
+                break
+        if hi is None:
+            # no point below the budget yet: extrapolate from the slope seen so far, at least 0.15 further
+            ratio = min(max_ratio, ratio + max(0.15, (f_lo**0.5 - budget**0.5) / max(1e-6, 1.0 - f_lo**0.5)))
+        else:
+            g_lo, g_hi, g = f_lo**0.5, f_hi**0.5, budget**0.5
+            ratio = lo + (hi - lo) * (g_lo - g) / max(g_lo - g_hi, 1e-9)
+            ratio = min(max(ratio, lo + 0.25 * (hi - lo)), hi - 0.1 * (hi - lo))
+    if best is None:
+        raise EdgepruneError(f"pruning {max_ratio:.0%} of every verified group leaves {f_lo:.3f}x MACs")
+    return best
+
+
 def _prune(model: torch.nn.Module, x: torch.Tensor, row: Row, analysis: Any) -> tuple[torch.nn.Module, Any, int]:
-    from edgeprune.planning.uniform import smallest_ratio_meeting
     from edgeprune.prune import apply_plan, count_macs_params, make_plan
 
     base_macs, base_params = count_macs_params(model, x)
     failures: list[str] = row.data["apply_failures"]
+    tried: list[list[float]] = []
 
-    def prune_at(ratio: float) -> tuple[Any, int]:
+    def prune_at(ratio: float) -> tuple[Any, float]:
         plan = make_plan(model, x, ratio, round_to=ROUND_TO, max_ratio=MAX_RATIO)
         try:
             pruned = apply_plan(copy.deepcopy(model), plan, x)
         except EdgepruneError as exc:  # a verified group failed at apply: the property the run checks
             failures.append(f"ratio {ratio:.3f}: {one_line(exc)}")
             raise
-        return (pruned, plan), count_macs_params(pruned, x)[0]
+        fraction = count_macs_params(pruned, x)[0] / base_macs
+        tried.append([round(ratio, 4), round(fraction, 4)])
+        return (pruned, plan), fraction
 
     try:
-        ratio, (pruned, plan), macs = smallest_ratio_meeting(prune_at, int(BUDGET * base_macs), MAX_RATIO, tol=0.01)
+        ratio, (pruned, plan), _ = find_ratio(prune_at, BUDGET)
     except EdgepruneError as exc:
         if failures:
             raise
         raise EdgepruneError(
             f"{BUDGET}x MACs not reached: {one_line(exc)}; largest left alone: {_largest_left_alone(analysis)}"
         ) from None
-    params = count_macs_params(pruned, x)[1]
+    macs, params = count_macs_params(pruned, x)
     row.update(
         ratio=round(ratio, 4),
         macs=base_macs,
@@ -128,6 +163,7 @@ def _prune(model: torch.nn.Module, x: torch.Tensor, row: Row, analysis: Any) -> 
         params_ratio=round(params / base_params, 4),
         pruned_groups=len(plan.groups),
         left_alone=len(plan.left_alone),
+        tried=tried,
     )
     return pruned, plan, macs
 
