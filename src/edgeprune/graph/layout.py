@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 Shape = tuple[int, ...]
+MAX_WIDTH = 1 << 16  # no layer has more channels: a wider block means positions got mixed in
 
 
 class Relation:
@@ -544,7 +545,7 @@ class _Mapper:
         if not carriers:
             self.set(node, Space(shape or (), None))  # no channels reach this op (weights, constants)
             return
-        first = carriers[0]
+        first = self.narrowest(carriers, node) if name not in REPLAY and name not in SPLITS else carriers[0]
         found = self.tensor(first, (self.consumed(first, node) or [0])[0])
         if found is None:
             self.set(node, Space(shape or (), None), f"output of {_label(first)} cannot be mapped")
@@ -615,7 +616,21 @@ class _Mapper:
         if len(dst.block) > 1:
             self.open[node] = part
 
+    def narrowest(self, carriers: list[Any], node: Any) -> Any:
+        """The input whose channels define an elementwise op's: a single channel dim first, then the fewest
+        channels (a residual add of the stream and an attention branch takes the stream's, not the branch's)."""
+
+        def rank(carrier: Any) -> tuple[int, int]:
+            found = self.tensor(carrier, (self.consumed(carrier, node) or [0])[0])
+            if found is None:
+                return (2, 0)
+            return (0 if len(found[0].block) == 1 else 1, found[0].width)
+
+        return min(carriers, key=rank)
+
     def set(self, node: Any, space: Space, unmapped: str = "") -> None:
+        if space.block is not None and space.width > MAX_WIDTH:
+            space, unmapped = Space(space.shape, None), unmapped or f"channels mixed with positions ({space.width})"
         self.layout.spaces[node] = space
         if unmapped:
             self.layout.unmapped[node] = unmapped
@@ -666,6 +681,8 @@ class _Mapper:
                 except ValueError:
                     return Unmapped(f"op {name} at {_label(consumer)} mixes channels with other dimensions")
             else:  # pass-through (elementwise, activation, a matmul operand): torch-pruning's identity
+                if dst is not None and dst.block is not None and not _same_dims(space, dst):
+                    return Unmapped(f"op {name} at {_label(consumer)} combines tensors with channels on other dims")
                 step = rel
             if step is None:
                 for i in range(space.width):
@@ -766,6 +783,12 @@ def _relation(labels: torch.Tensor) -> Relation:
         if label >= 0:
             forward.setdefault(label, []).append(coord)
     return Relation(forward)
+
+
+def _same_dims(src: Space, dst: Space) -> bool:
+    """True if ``src``'s channel dims, aligned from the right, are ``dst``'s."""
+    shift = len(dst.shape) - len(src.shape)
+    return tuple(d + shift for d in src.block or ()) == tuple(dst.block or ())
 
 
 def _identity(forward: dict[int, list[int]], width: int, out_width: int) -> bool:

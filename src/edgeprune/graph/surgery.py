@@ -220,3 +220,45 @@ def prune_split_heads(attn: SplitAttention, keep: list[int], path: str) -> None:
     attn.out_proj.weight = _take(attn.out_proj.weight, 1, rows)
     attn.out_proj.in_features = len(rows)
     attn.num_heads = len(keep)
+
+
+class _NodeView:
+    """A graph node whose module is replaced by the same module of a structurally identical copy."""
+
+    def __init__(self, node: Any, module: Any) -> None:
+        self._node, self.module = node, module
+        self.pruning_dim, self.grad_fn = node.pruning_dim, node.grad_fn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+
+class _DepView:
+    def __init__(self, dep: Any, module: Any) -> None:
+        self.handler, self.trigger = dep.handler, dep.trigger
+        self.target = _NodeView(dep.target, module)
+
+
+class _GraphView:
+    """What :func:`execute` and :func:`follow_cut` read from a graph, for a copy of the traced model."""
+
+    def __init__(self, dg: Any, params: dict[Any, Any]) -> None:
+        self._dg = dg
+        self._param_to_name = {params.get(p, p): n for p, n in dg._param_to_name.items()}
+        self.op_owner, self.layout = dg.op_owner, dg.layout
+
+    def is_out_channel_pruning_fn(self, fn: Any) -> bool:
+        return self._dg.is_out_channel_pruning_fn(fn)
+
+
+def retarget(dg: Any, traced: nn.Module, copy: nn.Module, merged: dict) -> tuple[Any, dict]:
+    """(graph view, removals) for ``copy``, a model with the same structure as the ``traced`` one: the removals of
+    ``merged`` re-pointed to the copy's modules and parameters, matched by position."""
+    modules = dict(zip(traced.modules(), copy.modules(), strict=True))
+    params = dict(zip(traced.parameters(), copy.parameters(), strict=True))
+    out = {}
+    for key, (dep, idxs) in merged.items():
+        target = dep.target.module
+        mapped = params.get(target) if isinstance(target, nn.Parameter) else modules.get(target)
+        out[key] = (_DepView(dep, target if mapped is None else mapped), idxs)
+    return _GraphView(dg, params), out

@@ -12,7 +12,6 @@ verify once. The whole check has a time bound: candidates not settled in time ar
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import time
 from collections import OrderedDict
@@ -24,8 +23,16 @@ import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.graph import cache as graph_cache
 from edgeprune.graph.depgraph import GroupInfo
-from edgeprune.graph.surgery import execute, follow_cut, prune_head_group, removals, sync_known_attributes
+from edgeprune.graph.surgery import (
+    execute,
+    follow_cut,
+    prune_head_group,
+    removals,
+    retarget,
+    sync_known_attributes,
+)
 from edgeprune.graph.trace import run_traced
 from edgeprune.graph.units import UnitGroup
 from edgeprune.progress import progress_bar
@@ -46,12 +53,7 @@ class Candidate:
 
 def structure_key(model: nn.Module, example_input: torch.Tensor, round_to: int, ignored: Sequence[str]) -> str:
     """Hash of what verification depends on: module tree, parameter/buffer shapes, input shape, settings."""
-    h = hashlib.sha256()
-    h.update(repr(model).encode())
-    for name, t in [*model.named_parameters(), *model.named_buffers()]:
-        h.update(f"{name}:{tuple(t.shape)};".encode())
-    h.update(f"{tuple(example_input.shape)}|{round_to}|{sorted(ignored)}".encode())
-    return h.hexdigest()
+    return graph_cache.structure_key(model, example_input, round_to, sorted(ignored))
 
 
 def step_drop(unit: UnitGroup, round_to: int) -> tuple[int, ...] | None:
@@ -103,54 +105,11 @@ def _outputs(model: nn.Module, example_input: torch.Tensor, stage: str) -> list[
     return [tuple(o.shape) for o in outs if isinstance(o, torch.Tensor)]
 
 
-def _remapped(dg: Any, model: nn.Module, work: nn.Module, merged: dict) -> dict:
-    """``merged`` removals re-pointed from ``model``'s modules/parameters to the same ones of its copy ``work``."""
-    modules = dict(zip(model.modules(), work.modules(), strict=True))
-    params = dict(zip(model.parameters(), work.parameters(), strict=True))
-    out = {}
-    for key, (dep, idxs) in merged.items():
-        target = dep.target.module
-        mapped = modules.get(target) if isinstance(target, nn.Module) and not isinstance(target, nn.Parameter) else None
-        if isinstance(target, nn.Parameter):
-            mapped = params.get(target)
-        out[key] = (_Retarget(dep, mapped if mapped is not None else target), idxs)
-    return out
-
-
-class _Retarget:
-    """A dependency view whose target module is replaced (the node is shared, the module is the copy's)."""
-
-    def __init__(self, dep: Any, module: Any) -> None:
-        self.handler, self.trigger = dep.handler, dep.trigger
-        self.target = _NodeView(dep.target, module)
-
-
-class _NodeView:
-    def __init__(self, node: Any, module: Any) -> None:
-        self._node, self.module = node, module
-        self.pruning_dim, self.grad_fn = node.pruning_dim, node.grad_fn
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._node, name)
-
-
-class _ParamNames:
-    def __init__(self, dg: Any, model: nn.Module, work: nn.Module) -> None:
-        params = dict(zip(model.parameters(), work.parameters(), strict=True))
-        self._param_to_name = {params.get(p, p): n for p, n in dg._param_to_name.items()}
-        self.op_owner, self.layout = dg.op_owner, dg.layout
-        self._dg = dg
-
-    def is_out_channel_pruning_fn(self, fn: Any) -> bool:
-        return self._dg.is_out_channel_pruning_fn(fn)
-
-
 def prune_copy(dg: Any, model: nn.Module, chosen: Sequence[Candidate]) -> nn.Module:
     """A deep copy of ``model`` with every candidate's drop applied (layers cut once, heads after)."""
     work = copy.deepcopy(model)
     merged = removals([(c.group, list(c.drop)) for c in chosen if c.info.kind != "head"])
-    remapped = _remapped(dg, model, work, merged)
-    view = _ParamNames(dg, model, work)
+    view, remapped = retarget(dg, model, work, merged)
     execute(view, work, remapped)
     follow_cut(view, work, remapped)
     for c in chosen:

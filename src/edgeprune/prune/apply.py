@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.graph import cache as graph_cache
 from edgeprune.graph.attention import split_attention
 from edgeprune.graph.depgraph import build_graph, head_groups, iter_groups
-from edgeprune.graph.surgery import execute, follow_cut, prune_head_group, removals, sync_known_attributes
+from edgeprune.graph.surgery import (
+    execute,
+    follow_cut,
+    prune_head_group,
+    removals,
+    retarget,
+    sync_known_attributes,
+)
 from edgeprune.graph.trace import TraceError, run_traced
 from edgeprune.prune.blocks import drop_blocks
 from edgeprune.prune.plan import Plan
@@ -37,11 +47,11 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.
     mha = [g.root for g in heads if isinstance(_module(model, g.root), nn.MultiheadAttention)]
     split_attention(model, list(dict.fromkeys([*plan.attention, *mha])))
     channel_groups = [g for g in plan.groups if g.kind != "head"]
-    dg = build_graph(model, example_input) if channel_groups or before is None else None
+    traced, dg = _graph(model, example_input) if channel_groups or before is None else (model, None)
     if before is None:
         before = list(dg.output_shapes)
     if channel_groups:
-        units = {info.root: (info, unit) for info, unit in iter_groups(dg, model)}
+        units = {info.root: (info, unit) for info, unit in iter_groups(dg, traced)}
         drops = []
         for g in channel_groups:
             if g.root not in units:
@@ -56,12 +66,15 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.
             if drop:
                 drops.append((unit, drop))
         merged = removals(drops)
+        view = dg
+        if traced is not model:
+            view, merged = retarget(dg, traced, model, merged)
         try:
-            execute(dg, model, merged)
+            execute(view, model, merged)
         except (AssertionError, RuntimeError, ValueError, IndexError) as exc:
             roots = ", ".join(g.root for g in channel_groups[:4])
             raise TraceError(f"pruning groups ({roots}...) failed: {str(exc).splitlines()[0]}") from exc
-        follow_cut(dg, model, merged)
+        follow_cut(view, model, merged)
     if heads:
         described = {}
         if any(not _is_split(model, g.root) for g in heads):
@@ -73,6 +86,15 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.
     if after != before:
         raise EdgepruneError(f"pruning changed the model output shape from {before} to {after}; plan is unsafe")
     return model
+
+
+def _graph(model: nn.Module, example_input: torch.Tensor) -> tuple[nn.Module, Any]:
+    """(traced model, graph): the cached trace of a model of the same structure, else a new trace of ``model``."""
+    hit = graph_cache.recall(model, example_input)
+    if hit is not None:
+        return hit
+    dg = build_graph(model, example_input)
+    return model, dg
 
 
 def _module(model: nn.Module, path: str) -> nn.Module | None:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.graph import cache as graph_cache
 from edgeprune.graph.attention import SplitAttention, has_multihead_attention, split_all
 from edgeprune.graph.depgraph import (
     GroupInfo,
@@ -83,9 +84,18 @@ class Prunable:
     attention: list[str]
     groups: list[tuple[GroupInfo, Any]]
     heads: list[tuple[GroupInfo, Any]]
+    source: nn.Module | None = None  # the model planned (``work`` or its unpruned original)
 
     def left_alone(self) -> list[LeftAlone]:
         return [LeftAlone(i.root, i.note or "not prunable") for i, _ in self.groups + self.heads if not i.prunable]
+
+
+_PRUNABLE: dict[tuple, Prunable] = {}  # the last one: a bisection plans the same model many times
+
+
+def _fingerprint(model: nn.Module) -> tuple:
+    """Changes when a parameter is replaced or updated in place (its storage or version counter)."""
+    return tuple((p.data_ptr(), p._version) for p in model.parameters())
 
 
 def prunable_groups(
@@ -96,14 +106,29 @@ def prunable_groups(
     round_to: int = 1,
     split_heads: bool = True,
 ) -> Prunable:
-    """Groups of ``model`` (copied if blocks are dropped or attention split) with each verified by pruning it."""
+    """Groups of ``model`` (copied if blocks are dropped or attention split) with each verified by pruning it.
+
+    The result for the last (model, weights, settings) is kept: planning the same model again reuses its trace."""
     names = {m: n for n, m in model.named_modules()}
     ignored_names = [names.get(layer, "?") if isinstance(layer, nn.Module) else layer for layer in ignored_layers]
     blocks = list(blocks)
+    key = (
+        id(model),
+        graph_cache.structure_key(model, example_input),
+        _fingerprint(model),
+        tuple(blocks),
+        tuple(ignored_names),
+        round_to,
+        split_heads,
+    )
+    hit = _PRUNABLE.get(key)
+    if hit is not None and hit.source is model:
+        return hit
     split = split_heads and has_multihead_attention(model)
     work = drop_blocks(copy.deepcopy(model), blocks) if blocks or split else model
     attention = split_all(work, example_input) if split else []
     dg = build_graph(work, example_input)
+    graph_cache.remember(work, example_input, dg)
     ignored = resolve_layers(work, [*dg.outputs, *ignored_names])
     ignored += [m.out_proj for m in ignored if isinstance(m, SplitAttention)]  # as before: keeps the stream too
     groups = iter_groups(dg, work, ignored)
@@ -116,7 +141,10 @@ def prunable_groups(
     finally:
         work.train(was)
     apply_verdicts(groups + heads, verdicts)
-    return Prunable(work, attention, groups, heads)
+    found = Prunable(work, attention, groups, heads, model)
+    _PRUNABLE.clear()
+    _PRUNABLE[key] = found
+    return found
 
 
 def _ratio_table(
