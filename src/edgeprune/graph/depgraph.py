@@ -81,7 +81,7 @@ def _graph_class() -> type:
             return self
 
         def get_pruning_group(self, module: nn.Module, pruning_fn: Any, idxs: Any) -> CoupledGroup:
-            return collect(self, module, [int(i) for i in idxs], time.perf_counter() + GROUP_SECONDS)
+            return collect(self, module, [int(i) for i in idxs], time.process_time() + GROUP_SECONDS)
 
     return EdgeGraph
 
@@ -237,7 +237,7 @@ def _collect_all(dg: Any, model: nn.Module, names: dict[nn.Module, str]) -> list
         if not width:
             continue
         try:
-            group = collect(dg, module, list(range(int(width))), time.perf_counter() + GROUP_SECONDS)
+            group = collect(dg, module, list(range(int(width))), time.process_time() + GROUP_SECONDS)
         except GroupTimeout as exc:
             visited.add(module)
             found.append((path, module, None, f"{exc} ({GROUP_SECONDS:.0f} s); left unpruned"))

@@ -528,6 +528,9 @@ class _Mapper:
         shape = _out_shape(fn, 0)
         name = type(fn).__name__
         carriers = [i for i in node.inputs if self.out_space(i) is not None and self.out_space(i).block is not None]
+        # a parameter's channel dim is a guess (torch-pruning: its last non-singleton dim); an activation decides
+        activations = [i for i in carriers if not isinstance(i.module, nn.Parameter)]
+        carriers = activations or carriers
         if _is_module_node(node):
             block = _module_block(node.module, len(shape)) if shape else None
             if shape and name in REPLAY and carriers:
@@ -627,6 +630,25 @@ class _Mapper:
             return (0 if len(found[0].block) == 1 else 1, found[0].width)
 
         return min(carriers, key=rank)
+
+    def settle_parameters(self) -> None:
+        """Give a parameter added to or multiplying an activation (a position embedding (1, C, H, W), a layer
+        scale) the channel dim of that activation, where the sizes agree."""
+        for node in self.dg.module2node.values():
+            if not isinstance(node.module, nn.Parameter):
+                continue
+            shape = tuple(node.module.shape)
+            for consumer in node.outputs:
+                if not _is_op_node(consumer) or type(consumer.grad_fn).__name__ in REPLAY:
+                    continue
+                dst = self.out_space(consumer)
+                if dst is None or dst.block is None or len(dst.block) != 1 or consumer in self.contracted:
+                    continue
+                dim = dst.block[0] - (len(dst.shape) - len(shape))
+                if 0 <= dim < len(shape) and shape[dim] == dst.shape[dst.block[0]]:
+                    node.pruning_dim = dim
+                    self.set(node, Space(shape, (dim,)))
+                    break
 
     def set(self, node: Any, space: Space, unmapped: str = "") -> None:
         if space.block is not None and space.width > MAX_WIDTH:
@@ -815,6 +837,7 @@ def map_graph(dg: Any) -> Layout:
         except Exception as exc:  # an odd autograd node: its channels are unknown, never a crash
             mapper.layout.spaces[node] = Space((), None)
             mapper.layout.unmapped[node] = f"{type(exc).__name__}: {exc}"
+    mapper.settle_parameters()
     for node in dg.module2node.values():
         node.enable_index_mapping = False
         for dep in node.dependencies:

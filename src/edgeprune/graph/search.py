@@ -78,7 +78,7 @@ def collect(dg: Any, module: Any, idxs: list[int], deadline: float | None = None
     steps = 0
     while stack:
         steps += 1
-        if deadline is not None and steps % 64 == 1 and time.perf_counter() > deadline:
+        if deadline is not None and steps % 64 == 1 and time.process_time() > deadline:
             raise GroupTimeout(f"group search from '{dg._module2name.get(module, module)}' did not settle in time")
         dep, current = stack.pop()
         target, handler = dep.target, dep.handler

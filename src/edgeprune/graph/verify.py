@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -142,7 +143,7 @@ class _Checker:
         """Candidates of ``todo`` that work on top of ``base`` (which works); verdicts recorded for all."""
         if not todo:
             return []
-        if time.perf_counter() > self.deadline:
+        if time.process_time() > self.deadline:
             for c in todo:
                 self.verdicts[c.info.root] = (False, "verification did not finish in time; left unpruned")
             self.bar.advance(len(todo))
@@ -157,9 +158,27 @@ class _Checker:
             self.verdicts[todo[0].info.root] = (False, f"pruning it fails: {why}")
             self.bar.advance(1)
             return []
+        suspects = _suspects(todo, why)
+        if 0 < len(suspects) < len(todo):  # the error names a module: settle the others first, then the suspects
+            others = [c for c in todo if c not in suspects]
+            ok = self.settle(base, others)
+            return ok + self.settle([*base, *ok], suspects)
         half = len(todo) // 2
         ok = self.settle(base, todo[:half])
         return ok + self.settle([*base, *ok], todo[half:])
+
+
+def _suspects(todo: list[Candidate], why: str) -> list[Candidate]:
+    """Candidates with a layer in (or around) the module a failure message names (``module 'a.b'``)."""
+    match = re.search(r"module '([^']+)'", why)
+    if match is None:
+        return []
+    failing = match.group(1)
+
+    def near(path: str) -> bool:
+        return path == failing or path.startswith(failing + ".") or failing.startswith(path + ".")
+
+    return [c for c in todo if any(near(p) for p in [c.info.root, *c.info.members, *c.info.consumers])]
 
 
 def verify(
@@ -183,7 +202,7 @@ def verify(
     model.eval()
     try:
         with progress_bar("verifying groups", total=len(found)) as bar:
-            checker = _Checker(dg, model, example_input, time.perf_counter() + seconds, bar)
+            checker = _Checker(dg, model, example_input, time.process_time() + seconds, bar)
             checker.settle([], found)
     finally:
         model.train(was)
