@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "zoo"))
 
-from archs import LONG, Arch, all_archs
+from archs import LONG, Arch, all_archs, cheapest_first
 
 from edgeprune.atomic import write_json, write_text
 from edgeprune.errors import run_script
@@ -85,6 +85,18 @@ def run_one(arch: Arch, timeout: int, threads: int, cache: Path) -> dict[str, An
         write_json(out, row)
         return row
     return json.loads(out.read_text())
+
+
+def _meta(cache: Path) -> dict[str, Any]:
+    path = cache / "run.json"
+    return json.loads(path.read_text()) if path.exists() else {"wall_s": 0.0}
+
+
+def _add_wall(cache: Path, seconds: float) -> None:
+    """Wall time of the run, summed over models (an interrupted, resumed run adds up)."""
+    meta = _meta(cache)
+    meta["wall_s"] = round(meta.get("wall_s", 0.0) + seconds, 1)
+    write_json(cache / "run.json", meta)
 
 
 def _cell(value: Any, digits: int = 3) -> str:
@@ -172,26 +184,24 @@ def main(argv: list[str] | None = None) -> int:
         archs = [a for a in archs if a.name in wanted]
     if not args.all and not args.archs:
         archs = rotating_sample(archs, args.sample)
+    archs = cheapest_first(archs)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     for k, arch in enumerate(archs, 1):
         out = cache / f"{arch.key}.json"
         if out.exists() and not args.force:
             continue
+        started = time.perf_counter()
         row = run_one(arch, LONG.get(arch.name, args.timeout), args.threads, cache)
+        _add_wall(cache, time.perf_counter() - started)
         verdict = "pass" if row["passed"] else f"FAIL at {row['stage']}: {row['reason'][:140]}"
         print(f"[{k}/{len(archs)}] {arch.key} {row.get('seconds', '-')} s {verdict}", flush=True)
-    wall = time.perf_counter() - start
     everything = {a.key: a for a in all_archs()}
     rows = [json.loads((cache / f"{key}.json").read_text()) for key in everything if (cache / f"{key}.json").exists()]
     if not args.all or args.archs:
         print(f"{sum(r['passed'] for r in rows)}/{len(rows)} cached rows pass (docs not rewritten for a partial run)")
         return 0
-    meta_path = cache / "run.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"wall_s": 0.0}
-    meta["wall_s"] = round(meta.get("wall_s", 0.0) + wall, 1)
-    write_json(meta_path, meta)
+    meta = _meta(cache)
     write_text(args.markdown, markdown(rows, meta["wall_s"]))
     write_json(args.json, {"wall_s": meta["wall_s"], "rows": rows})
     for source in ("torchvision", "timm"):

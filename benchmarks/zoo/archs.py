@@ -72,6 +72,7 @@ class Arch:
     name: str
     family: str
     input_shape: tuple[int, ...]
+    gflops: float = 2.0  # published GMACs at this resolution (torchvision's weights meta); a guess for timm
 
     @property
     def key(self) -> str:
@@ -106,9 +107,10 @@ def torchvision_archs() -> list[Arch]:
 
     found = []
     for name in tvm.list_models(module=tvm):
-        sizes = [w.transforms().crop_size[0] for w in tvm.get_model_weights(name)]
-        side = min(sizes) if sizes else 224
-        found.append(Arch("torchvision", name, _torchvision_family(name), (1, 3, side, side)))
+        weights = min(tvm.get_model_weights(name), key=lambda w: w.transforms().crop_size[0])
+        side = weights.transforms().crop_size[0]
+        ops = float(weights.meta.get("_ops", 2.0))
+        found.append(Arch("torchvision", name, _torchvision_family(name), (1, 3, side, side), ops))
     return found
 
 
@@ -126,6 +128,11 @@ def timm_archs() -> list[Arch]:
 
 def all_archs() -> list[Arch]:
     return torchvision_archs() + timm_archs()
+
+
+def cheapest_first(archs: list[Arch]) -> list[Arch]:
+    """Run order of the coverage: the cheapest models first, so an interrupted run has covered the most."""
+    return sorted(archs, key=lambda a: (a.gflops, a.key))
 
 
 def build(arch: Arch, num_classes: int = 10):
