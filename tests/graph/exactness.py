@@ -24,8 +24,8 @@ def _silence_heads(model: nn.Module, root: str, keep: list[int], info) -> None:
     if att is None:  # SplitAttention
         v, d, width, part = module.v_proj, module.head_dim, module.num_heads * module.head_dim, 0
     else:
-        v, d, width = module.get_submodule(att.projections[-1]), att.head_dim, att.inner
-        part = 2 if att.parts == 3 else 0
+        name, parts = att.projections[-1]  # the value projection is the last (or the last part of a fused one)
+        v, d, width, part = module.get_submodule(name), att.head_dim, att.inner, parts - 1
     for h in set(range(info.width)) - set(keep):
         rows = slice(part * width + h * d, part * width + (h + 1) * d)
         v.weight[rows] = 0

@@ -140,6 +140,18 @@ def test_qkv_attention_becomes_a_head_group_and_num_heads_follows() -> None:
     assert max_change(model, x, only_heads) < 1e-5
 
 
+def test_heads_derived_from_the_width_shrink_with_it() -> None:
+    model, x = _setup(P.WidthDerivedTransformer, TOKENS)
+    a = analyze(model, x)
+    stream, heads = a.group("embed"), a.group("attn")
+    assert stream["prunable"] and stream["verified"] and "heads of attn" in stream["coupling"]
+    assert not heads["prunable"] and "pruned with group 'embed'" in heads["note"]
+    plan, pruned, fraction = _prunes(model, x)
+    assert plan.group("attn").kind == "head" and len(plan.group("attn").keep) == 2
+    assert len(plan.group("embed").keep) == 16 == 2 * pruned.attn.head_dim  # one head (8 wide) per 8 channels
+    assert pruned.attn.num_heads == 2 and pruned.attn.qkv.in_features == 16 and fraction < 0.5
+
+
 def test_group_search_time_bound_leaves_groups_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     import edgeprune.graph.depgraph as depgraph
 

@@ -218,3 +218,20 @@ class QkvTransformer(nn.Module):
         x = x + self.attn(self.norm1(x))
         x = x + self.mlp(self.norm2(x))
         return self.fc(self.norm(x).mean(1))
+
+
+class WidthDerivedAttention(QkvAttention):
+    """CaiT/ConViT-style attention: the head dim is derived from the input width (``C // self.num_heads``), so
+    neither the width nor the heads can shrink alone, only one head per head dim of width."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+        attn = torch.softmax(q @ k.transpose(-2, -1) * (c // self.num_heads) ** -0.5, dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
+
+
+class WidthDerivedTransformer(QkvTransformer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = WidthDerivedAttention(32, 4)

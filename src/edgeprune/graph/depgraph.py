@@ -288,7 +288,7 @@ def iter_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) ->
     stream = {p for a in attentions for p in (a.q_proj, a.k_proj, a.v_proj, a.out_proj)}
     for path, att in qkv_attentions(model).items():
         owner = model.get_submodule(path)
-        inner |= {owner.get_submodule(p) for p in att.projections}
+        inner |= {owner.get_submodule(p) for p, _ in att.projections}
     units, failed = _units(dg, model, names)
     result: list[tuple[GroupInfo, Any]] = []
     for unit in units:
@@ -361,26 +361,29 @@ def group_of(dg: Any, model: nn.Module, root: str, idxs: list[int]) -> Any:
     return dg.get_pruning_group(module, root_function(dg, module), idxs)
 
 
-def _dependency(dg: Any, module: nn.Module, out: bool) -> Any:
+def _dependency(dg: Any, module: nn.Module, out: bool, name: str = "") -> Any:
+    """A dependency pruning ``module``'s outputs (or inputs); a node is made for a layer the trace never called
+    (its weight used through ``F.linear``, as torchvision's Swin does)."""
     from torch_pruning.dependency.dependency import Dependency
+    from torch_pruning.dependency.node import Node
 
-    node = dg.module2node[module]
+    node = dg.module2node.get(module) or Node(module, None, name)
     pruner = dg.get_pruner_of_module(module)
     fn = pruner.prune_out_channels if out else pruner.prune_in_channels
     return Dependency(fn, fn, source=node, target=node)
 
 
-def _head_scoring_group(dg: Any, projections: list[nn.Linear], output: nn.Linear) -> CoupledGroup | None:
+def _head_scoring_group(
+    dg: Any, projections: list[nn.Linear], output: nn.Linear, names: dict[nn.Module, str]
+) -> CoupledGroup:
     """Columns of the output Linear and rows of the projections, each on the inner index (heads x head dim) it
     feeds, for scoring whole heads with any group criterion."""
-    if any(p not in dg.module2node for p in projections) or output not in dg.module2node:
-        return None
     inner = output.in_features
     cols = list(range(inner))
-    items = [Item(_dependency(dg, output, False), cols, cols)]
+    items = [Item(_dependency(dg, output, False, names.get(output, "")), cols, cols)]
     for layer in projections:
         rows = list(range(layer.out_features))
-        items.append(Item(_dependency(dg, layer, True), rows, [r % inner for r in rows]))
+        items.append(Item(_dependency(dg, layer, True, names.get(layer, "")), rows, [r % inner for r in rows]))
     return CoupledGroup(items)
 
 
@@ -396,7 +399,7 @@ def head_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) ->
     for path, attn in split_attentions(model).items():
         projections = [attn.q_proj, attn.k_proj, attn.v_proj, attn.out_proj]
         blocked = [names[m] for m in [attn, *projections] if m in ignored_set]
-        group = _head_scoring_group(dg, projections[:3], attn.out_proj)
+        group = _head_scoring_group(dg, projections[:3], attn.out_proj, names)
         info = GroupInfo(
             root=path,
             kind="head",
@@ -404,17 +407,17 @@ def head_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) ->
             members=[names[m] for m in projections[:3]],
             consumers=[names[attn.out_proj]],
             coupling=["attention"],
-            prunable=not blocked and group is not None,
-            note=f"ignored: {', '.join(blocked)}" if blocked else ("" if group is not None else "not traced"),
+            prunable=not blocked,
+            note=f"ignored: {', '.join(blocked)}" if blocked else "",
             extra={"head_dim": attn.head_dim},
         )
         result.append((info, group))
     for path, att in qkv_attentions(model).items():
         owner = model.get_submodule(path)
-        projections = [owner.get_submodule(p) for p in att.projections]
+        projections = [owner.get_submodule(p) for p, _ in att.projections]
         output = owner.get_submodule(att.output)
         blocked = [names[m] for m in [owner, *projections, output] if m in ignored_set]
-        group = _head_scoring_group(dg, projections, output)
+        group = _head_scoring_group(dg, projections, output, names)
         info = GroupInfo(
             root=path,
             kind="head",
@@ -422,8 +425,8 @@ def head_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) ->
             members=[names[m] for m in projections],
             consumers=[names[output]],
             coupling=["attention", "qkv reshape into heads"],
-            prunable=not blocked and group is not None and att.num_heads > 1,
-            note=f"ignored: {', '.join(blocked)}" if blocked else ("" if group is not None else "not traced"),
+            prunable=not blocked and att.num_heads > 1,
+            note=f"ignored: {', '.join(blocked)}" if blocked else "",
             extra={"head_dim": att.head_dim, "qkv": att},
         )
         result.append((info, group))

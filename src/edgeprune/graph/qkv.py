@@ -20,8 +20,19 @@ import torch
 from torch import nn
 
 HEAD_ATTRS = ("num_heads", "n_heads", "heads", "num_attention_heads")
-FUSED = ("qkv", "to_qkv", "qkv_proj", "wqkv")
-SEPARATE = (("q", "k", "v"), ("q_proj", "k_proj", "v_proj"), ("query", "key", "value"), ("to_q", "to_k", "to_v"))
+# projection layouts, tried in order: (child name, parts) per projection; a fused one holds parts x heads x head dim
+LAYOUTS: tuple[tuple[tuple[str, int], ...], ...] = (
+    (("qkv", 3),),
+    (("to_qkv", 3),),
+    (("qkv_proj", 3),),
+    (("wqkv", 3),),
+    (("qk", 2), ("v", 1)),  # ConViT's gated positional attention
+    (("q", 1), ("kv", 2)),  # PVT-style
+    (("q", 1), ("k", 1), ("v", 1)),
+    (("q_proj", 1), ("k_proj", 1), ("v_proj", 1)),
+    (("query", 1), ("key", 1), ("value", 1)),
+    (("to_q", 1), ("to_k", 1), ("to_v", 1)),
+)
 OUTPUT = ("proj", "out_proj", "o_proj", "merge", "to_out", "out")
 
 
@@ -33,10 +44,10 @@ class QkvAttention:
     heads_attr: str
     num_heads: int
     head_dim: int
-    projections: tuple[str, ...]  # child names: one fused qkv, or q, k, v
-    parts: int  # 3 for a fused qkv (rows: part x heads x head dim), 1 for separate projections
+    projections: tuple[tuple[str, int], ...]  # (child name, parts): rows are parts x heads x head dim
     output: str  # child name of the output projection Linear (a dotted path inside ``to_out`` Sequentials)
-    per_head: tuple[tuple[str, int], ...]  # (attribute or child Linear name, dimension) holding one entry per head
+    per_head: tuple[tuple[str, int], ...]  # (parameter/buffer name, dim) holding one entry per head
+    head_linears: tuple[tuple[str, bool, bool], ...] = ()  # (child Linear, rows are heads, columns are heads)
 
     @property
     def inner(self) -> int:
@@ -52,28 +63,29 @@ def _linear(module: nn.Module, name: str) -> tuple[str, nn.Linear] | None:
     return None
 
 
+def _projections(module: nn.Module, heads: int) -> tuple[tuple[tuple[str, int], ...], int] | None:
+    """The first layout of :data:`LAYOUTS` the module has, with its inner width (heads x head dim)."""
+    for layout in LAYOUTS:
+        found = [(_linear(module, name), parts) for name, parts in layout]
+        if not all(f is not None for f, _ in found):
+            continue
+        widths = {f[1].out_features // parts for f, parts in found if f[1].out_features % parts == 0}
+        if len(widths) == 1 and all(f[1].out_features % parts == 0 for f, parts in found):
+            inner = widths.pop()
+            if inner % heads == 0:
+                return tuple((f[0], parts) for f, parts in found), inner
+    return None
+
+
 def _describe(path: str, module: nn.Module) -> QkvAttention | None:
     attr = next((a for a in HEAD_ATTRS if isinstance(getattr(module, a, None), int)), None)
     if attr is None or isinstance(getattr(module, attr), bool) or getattr(module, attr) < 1:
         return None
     heads = int(getattr(module, attr))
-    projections: tuple[str, ...] = ()
-    parts, inner = 0, 0
-    for name in FUSED:
-        found = _linear(module, name)
-        if found and found[1].out_features % (3 * heads) == 0:
-            projections, parts, inner = (found[0],), 3, found[1].out_features // 3
-            break
-    if not projections:
-        for names in SEPARATE:
-            found_all = [_linear(module, n) for n in names]
-            if all(found_all) and len({f[1].out_features for f in found_all}) == 1:
-                width = found_all[0][1].out_features
-                if width % heads == 0:
-                    projections, parts, inner = tuple(f[0] for f in found_all), 1, width
-                    break
-    if not projections:
+    described = _projections(module, heads)
+    if described is None:
         return None
+    projections, inner = described
     output = next((f for f in (_linear(module, n) for n in OUTPUT) if f and f[1].in_features == inner), None)
     if output is None:
         return None
@@ -83,14 +95,17 @@ def _describe(path: str, module: nn.Module) -> QkvAttention | None:
         return None
     per_head: list[tuple[str, int]] = []
     for name, tensor in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
-        dims = [d for d, s in enumerate(tensor.shape) if s == heads]
-        if dims and heads > 1 and tensor.dim() >= 1 and "index" not in name:
+        dims = [d for d, size in enumerate(tensor.shape) if size == heads]
+        if dims and heads > 1 and "index" not in name:
             per_head.append((name, dims[-1] if tensor.dim() > 1 and tensor.shape[0] != heads else dims[0]))
-    used = {p.split(".")[0] for p in projections} | {output[0].split(".")[0]}
+    used = {p.split(".")[0] for p, _ in projections} | {output[0].split(".")[0]}
+    head_linears = []
     for name, child in module.named_modules():
-        if name and name.split(".")[0] not in used and isinstance(child, nn.Linear) and child.out_features == heads:
-            per_head.append((name, -1))
-    return QkvAttention(path, attr, heads, head_dim, projections, parts, output[0], tuple(per_head))
+        if name and name.split(".")[0] not in used and isinstance(child, nn.Linear) and heads > 1:
+            rows, cols = child.out_features == heads, child.in_features == heads
+            if rows or cols:  # a position-bias MLP's last layer, talking-heads mixing (heads -> heads)
+                head_linears.append((name, rows, cols))
+    return QkvAttention(path, attr, heads, head_dim, projections, output[0], tuple(per_head), tuple(head_linears))
 
 
 def find_qkv_attention(model: nn.Module, skip: tuple[type, ...] = ()) -> dict[str, QkvAttention]:
@@ -105,11 +120,10 @@ def find_qkv_attention(model: nn.Module, skip: tuple[type, ...] = ()) -> dict[st
     return found
 
 
-def head_rows(att: QkvAttention, keep: list[int], part_width: int | None = None) -> list[int]:
-    """Output rows of a projection that keep heads ``keep`` (each of ``parts`` blocks of heads x head dim)."""
-    d = att.head_dim
-    width = part_width if part_width is not None else att.inner
-    return [p * width + h * d + j for p in range(att.parts) for h in sorted(keep) for j in range(d)]
+def head_rows(att: QkvAttention, keep: list[int], parts: int) -> list[int]:
+    """Output rows of a projection with ``parts`` blocks of heads x head dim that keep heads ``keep``."""
+    d, width = att.head_dim, att.inner
+    return [p * width + h * d + j for p in range(parts) for h in sorted(keep) for j in range(d)]
 
 
 def _take(tensor: torch.Tensor, dim: int, index: list[int]) -> torch.Tensor:
@@ -124,21 +138,25 @@ def _shrink_rows(layer: nn.Linear, rows: list[int]) -> None:
 
 
 def prune_qkv_heads(model: nn.Module, att: QkvAttention, keep: list[int]) -> None:
-    """Keep heads ``keep`` of the attention at ``att.path``, in place (projections, per-head tensors, head count)."""
+    """Keep heads ``keep`` of the attention at ``att.path``, in place (projections, per-head tensors and Linears,
+    head count, and int attributes equal to the old inner width)."""
     module = model.get_submodule(att.path)
     keep = sorted(keep)
     old_inner = att.inner
-    for name in att.projections:
-        layer = module.get_submodule(name)
-        _shrink_rows(layer, head_rows(att, keep))
+    for name, parts in att.projections:
+        _shrink_rows(module.get_submodule(name), head_rows(att, keep, parts))
     out = module.get_submodule(att.output)
     cols = [h * att.head_dim + j for h in keep for j in range(att.head_dim)]
     out.weight = nn.Parameter(_take(out.weight, 1, cols), requires_grad=out.weight.requires_grad)
     out.in_features = len(cols)
+    for name, rows, columns in att.head_linears:
+        layer = module.get_submodule(name)
+        if rows:
+            _shrink_rows(layer, keep)
+        if columns:
+            layer.weight = nn.Parameter(_take(layer.weight, 1, keep), requires_grad=layer.weight.requires_grad)
+            layer.in_features = len(keep)
     for name, dim in att.per_head:
-        if dim == -1:
-            _shrink_rows(module.get_submodule(name), keep)
-            continue
         tensor = getattr(module, name)
         taken = _take(tensor, dim, keep)
         if isinstance(tensor, nn.Parameter):

@@ -39,8 +39,21 @@ from edgeprune.graph.units import UnitGroup
 from edgeprune.progress import progress_bar
 
 VERIFY_SECONDS = 300.0  # time bound of one model's verification
-_CACHE: OrderedDict[str, dict[str, tuple[bool, str]]] = OrderedDict()
+_CACHE: OrderedDict[str, dict[str, Verdict]] = OrderedDict()
 _CACHE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a group can be pruned (and why not). ``with_heads``: attention layers that must lose one head per
+    ``head_dim`` channels this group loses (their forward derives the head dim from the width);
+    ``with_group``: for such a head group, the group it is pruned with."""
+
+    ok: bool
+    reason: str = ""
+    with_heads: tuple[str, ...] = ()
+    head_dim: int = 0
+    with_group: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,7 +138,7 @@ class _Checker:
     def __init__(self, dg: Any, model: nn.Module, example_input: torch.Tensor, deadline: float, bar: Any) -> None:
         self.dg, self.model, self.x, self.deadline, self.bar = dg, model, example_input, deadline, bar
         self.reference = list(dg.output_shapes)
-        self.verdicts: dict[str, tuple[bool, str]] = {}
+        self.verdicts: dict[str, Verdict] = {}
 
     def works(self, chosen: Sequence[Candidate]) -> str:
         """'' if pruning all of ``chosen`` at once leaves a model that runs with the same output shapes."""
@@ -145,17 +158,17 @@ class _Checker:
             return []
         if time.process_time() > self.deadline:
             for c in todo:
-                self.verdicts[c.info.root] = (False, "verification did not finish in time; left unpruned")
+                self.verdicts[c.info.root] = Verdict(False, "verification did not finish in time; left unpruned")
             self.bar.advance(len(todo))
             return []
         why = self.works([*base, *todo])
         if not why:
             for c in todo:
-                self.verdicts[c.info.root] = (True, "")
+                self.verdicts[c.info.root] = Verdict(True)
             self.bar.advance(len(todo))
             return list(todo)
         if len(todo) == 1:
-            self.verdicts[todo[0].info.root] = (False, f"pruning it fails: {why}")
+            self.verdicts[todo[0].info.root] = Verdict(False, f"pruning it fails: {why}")
             self.bar.advance(1)
             return []
         suspects = _suspects(todo, why)
@@ -166,6 +179,36 @@ class _Checker:
         half = len(todo) // 2
         ok = self.settle(base, todo[:half])
         return ok + self.settle([*base, *ok], todo[half:])
+
+    def couple(self, passed: list[Candidate], found: list[Candidate]) -> None:
+        """A group that failed alone may work together with one head of each attention reading it, per head dim
+        of channels: attention that reshapes into ``(num_heads, C // num_heads)`` keeps its head dim only if the
+        width ``C`` and the heads shrink together (CaiT, ConViT, XCiT, torchvision's Swin)."""
+        heads = [c for c in found if c.info.kind == "head" and c.info.extra.get("qkv") is not None]
+        for c in found:
+            if c.info.kind == "head" or self.verdicts.get(c.info.root, Verdict(True)).ok:
+                continue
+            if time.process_time() > self.deadline:
+                return
+            readers = [h for h in heads if set(h.info.members) & set(c.info.consumers)]
+            dims = {h.info.extra["qkv"].head_dim for h in readers}
+            if not readers or len(dims) != 1 or any(h.info.extra["qkv"].inner != c.info.width for h in readers):
+                continue
+            d = dims.pop()
+            stride = c.info.width / d
+            drop = tuple(sorted({min(c.info.width - 1, int(stride * k + stride / 2)) for k in range(d)}))
+            trial = [
+                Candidate(c.info, c.group, drop),
+                *(Candidate(h.info, h.group, (h.info.width - 1,)) for h in readers),
+            ]
+            if self.works([*passed, *trial]):
+                continue
+            roots = tuple(h.info.root for h in readers)
+            self.verdicts[c.info.root] = Verdict(True, "", with_heads=roots, head_dim=d)
+            for h in readers:
+                why = f"pruned with group '{c.info.root}' (its forward derives the head dim from that width)"
+                self.verdicts[h.info.root] = Verdict(False, why, with_group=c.info.root)
+            passed = [*passed, *trial]
 
 
 def _suspects(todo: list[Candidate], why: str) -> list[Candidate]:
@@ -190,20 +233,21 @@ def verify(
     round_to: int = 1,
     ignored: Sequence[str] = (),
     seconds: float = VERIFY_SECONDS,
-) -> dict[str, tuple[bool, str]]:
-    """``root -> (prunable, reason)`` for every group and head group that analysis allowed; cached."""
+) -> dict[str, Verdict]:
+    """``root -> Verdict`` for every group and head group that analysis allowed; cached."""
     key = structure_key(model, example_input, round_to, ignored)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return dict(_CACHE[key])
     found, narrow = candidates(groups, heads, round_to)
-    verdicts = {root: (False, why) for root, why in narrow.items()}
+    verdicts = {root: Verdict(False, why) for root, why in narrow.items()}
     was = model.training
     model.eval()
     try:
         with progress_bar("verifying groups", total=len(found)) as bar:
             checker = _Checker(dg, model, example_input, time.process_time() + seconds, bar)
-            checker.settle([], found)
+            passed = checker.settle([], found)
+            checker.couple(passed, found)
     finally:
         model.train(was)
     verdicts.update(checker.verdicts)
@@ -213,17 +257,19 @@ def verify(
     return dict(verdicts)
 
 
-def apply_verdicts(infos: list[tuple[GroupInfo, Any]], verdicts: dict[str, tuple[bool, str]]) -> None:
-    """Mark each group verified or not prunable (with the one-line reason), in place."""
+def apply_verdicts(infos: list[tuple[GroupInfo, Any]], verdicts: dict[str, Verdict]) -> None:
+    """Mark each group verified or not prunable (with the one-line reason), in place; a group pruned together
+    with heads gets ``extra["with_heads"]`` and ``extra["head_dim"]``."""
     for info, _ in infos:
         verdict = verdicts.get(info.root)
         if verdict is None:
             continue
-        ok, why = verdict
-        info.verified = ok
-        if not ok:
+        info.verified = verdict.ok
+        if verdict.with_heads:
+            info.extra["with_heads"], info.extra["head_dim"] = list(verdict.with_heads), verdict.head_dim
+            info.coupling.append("heads of " + ", ".join(verdict.with_heads))
+        if verdict.with_group:
+            info.extra["with_group"] = verdict.with_group
+        if not verdict.ok:
             info.prunable = False
-            info.note = why
-
-
-__all__ = ["Candidate", "UnitGroup", "apply_verdicts", "prune_copy", "structure_key", "verify"]
+            info.note = verdict.reason

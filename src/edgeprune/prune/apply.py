@@ -10,7 +10,7 @@ from torch import nn
 from edgeprune.errors import EdgepruneError
 from edgeprune.graph import cache as graph_cache
 from edgeprune.graph.attention import split_attention
-from edgeprune.graph.depgraph import build_graph, head_groups, iter_groups
+from edgeprune.graph.depgraph import build_graph, iter_groups, qkv_attentions
 from edgeprune.graph.surgery import (
     execute,
     follow_cut,
@@ -47,6 +47,7 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.
     mha = [g.root for g in heads if isinstance(_module(model, g.root), nn.MultiheadAttention)]
     split_attention(model, list(dict.fromkeys([*plan.attention, *mha])))
     channel_groups = [g for g in plan.groups if g.kind != "head"]
+    described = qkv_attentions(model) if heads else {}  # from the structure, before any width changes
     traced, dg = _graph(model, example_input) if channel_groups or before is None else (model, None)
     if before is None:
         before = list(dg.output_shapes)
@@ -76,9 +77,6 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.
             raise TraceError(f"pruning groups ({roots}...) failed: {str(exc).splitlines()[0]}") from exc
         follow_cut(view, model, merged)
     if heads:
-        described = {}
-        if any(not _is_split(model, g.root) for g in heads):
-            described = {i.root: i for i, _ in head_groups(build_graph(model, example_input), model)}
         for g in heads:
             _prune_heads(model, g.root, g.width, g.keep, described)
     sync_known_attributes(model)
@@ -118,8 +116,7 @@ def _prune_heads(model: nn.Module, root: str, width: int, keep: list[int], descr
         module = model.get_submodule(root)
     except AttributeError:
         raise EdgepruneError(f"plan head group '{root}' is not a module of this model") from None
-    info = described.get(root)
-    qkv = info.extra.get("qkv") if info is not None else None
+    qkv = described.get(root)
     heads = getattr(module, "num_heads", None) if qkv is None else qkv.num_heads
     if heads is None or (qkv is None and not _is_split(model, root)):
         raise EdgepruneError(f"plan head group '{root}' is a {type(module).__name__}, not an attention layer")

@@ -147,6 +147,28 @@ def prunable_groups(
     return found
 
 
+def _with_heads(
+    info: GroupInfo, unit: Any, heads: list[tuple[GroupInfo, Any]], scorer: Scorer, ratio: float, round_to: int
+) -> list[GroupKeep]:
+    """A width that attention layers divide into heads: every one of them loses the same number of whole heads
+    and the width loses head dim x that many channels (best by score on each side)."""
+    head_dim, count = info.extra["head_dim"], heads[0][0].width
+    keep_heads = keep_count(count, 1, ratio, max(1, round_to // math.gcd(round_to, head_dim)))
+    if keep_heads >= count:
+        return []
+    with torch.no_grad():
+        scores = scorer(unit)
+    if scores is None or scores.numel() != info.width:
+        raise EdgepruneError(f"importance gave no scores for group '{info.root}'; add it to ignored_layers")
+    width_keep = info.width - (count - keep_heads) * head_dim
+    kept = [GroupKeep(info.root, info.kind, info.width, keep_indices(scores, info.width, 1, width_keep))]
+    for head_info, group in heads:
+        head = head_scores(scorer, group, head_info.width, head_info.root)
+        best = torch.argsort(head, descending=True, stable=True)[:keep_heads].sort().values.tolist()
+        kept.append(GroupKeep(head_info.root, "head", head_info.width, best))
+    return kept
+
+
 def _ratio_table(
     ratios: Mapping[str, float] | float, infos: list[GroupInfo], max_ratio: float
 ) -> tuple[dict[str, float], list[LeftAlone]]:
@@ -206,9 +228,15 @@ def make_plan(
     table, skipped = _ratio_table(ratios, [i for i, _ in found.groups + found.heads], max_ratio)
     scorer = resolve_importance(importance)
     kept: list[GroupKeep] = []
+    heads_by_root = {info.root: (info, group) for info, group in found.heads}
     for info, unit in found.groups:
         ratio = table.get(info.root, 0.0)
         if not info.prunable or ratio <= 0.0:
+            continue
+        if info.extra.get("with_heads"):
+            kept += _with_heads(
+                info, unit, [heads_by_root[r] for r in info.extra["with_heads"]], scorer, ratio, round_to
+            )
             continue
         if unit_keep(unit, torch.zeros(info.width), ratio, round_to) is None:
             continue  # rounding keeps every index
