@@ -98,34 +98,45 @@ def _largest_left_alone(analysis: Any, limit: int = 2) -> str:
 def find_ratio(prune_at: Any, budget: float, max_ratio: float = MAX_RATIO, tries: int = 8) -> tuple[float, Any, float]:
     """The least uniform ratio whose MACs fraction is at most ``budget``, within 0.08 below it.
 
-    ``prune_at(r)`` returns (result, fraction). MACs shrink about as (1 - r)^2, so the search interpolates on the
-    square root of the fraction between the closest points below and above the budget (3-4 prunes, not 9)."""
-    lo, f_lo = 0.0, 1.0
-    hi: float | None = None
+    ``prune_at(r)`` returns (result, fraction). The fraction behaves like ``a + b (1 - r)^2`` (the unprunable
+    part plus the part that shrinks on both sides of every layer); each step fits that through the closest
+    points below and above the budget, aiming a little under it (about 3 prunes instead of a bisection's 9)."""
+    points = [(0.0, 1.0)]
     best: tuple[float, Any, float] | None = None
-    ratio = 1.0 - budget**0.5
+    ratio = 1.0 - (budget - 0.03) ** 0.5
     for _ in range(tries):
         result, fraction = prune_at(ratio)
-        if fraction <= budget:
-            hi, f_hi = ratio, fraction
-            if best is None or ratio < best[0]:
-                best = (ratio, result, fraction)
-            if fraction >= budget - 0.08 or hi - lo < 0.005:
-                break
-        else:
-            lo, f_lo = ratio, fraction
-            if ratio >= max_ratio:
-                break
-        if hi is None:
-            # no point below the budget yet: extrapolate from the slope seen so far, at least 0.15 further
-            ratio = min(max_ratio, ratio + max(0.15, (f_lo**0.5 - budget**0.5) / max(1e-6, 1.0 - f_lo**0.5)))
-        else:
-            g_lo, g_hi, g = f_lo**0.5, f_hi**0.5, budget**0.5
-            ratio = lo + (hi - lo) * (g_lo - g) / max(g_lo - g_hi, 1e-9)
-            ratio = min(max(ratio, lo + 0.25 * (hi - lo)), hi - 0.1 * (hi - lo))
+        points.append((ratio, fraction))
+        if fraction <= budget and (best is None or ratio < best[0]):
+            best = (ratio, result, fraction)
+        if best is not None and best[2] >= budget - 0.08:
+            break
+        above = max((p for p in points if p[1] > budget), key=lambda p: p[0])
+        below = [p for p in points if p[1] <= budget]
+        if not below and above[0] >= max_ratio:
+            break
+        low = min(below, key=lambda p: p[0]) if below else None
+        ratio = _next_ratio(above, low or sorted(points)[-2], budget - 0.03)
+        ratio = min(max_ratio, max(ratio, above[0] + 0.01))
+        if low is not None:
+            ratio = min(ratio, low[0] - 0.005)
+        if any(abs(ratio - p[0]) < 1e-4 for p in points):
+            break
     if best is None:
-        raise EdgepruneError(f"pruning {max_ratio:.0%} of every verified group leaves {f_lo:.3f}x MACs")
+        raise EdgepruneError(f"pruning {max_ratio:.0%} of every verified group leaves {points[-1][1]:.3f}x MACs")
     return best
+
+
+def _next_ratio(a: tuple[float, float], b: tuple[float, float], target: float) -> float:
+    """Ratio where ``f = c + k (1 - r)^2`` through points ``a`` and ``b`` reaches ``target``."""
+    ua, ub = (1 - a[0]) ** 2, (1 - b[0]) ** 2
+    if abs(ua - ub) < 1e-9:
+        return a[0] + 0.15
+    k = (a[1] - b[1]) / (ua - ub)
+    c = a[1] - k * ua
+    if k <= 0 or target <= c:
+        return 1.0  # the unprunable part alone is above the target: go as far as allowed
+    return 1.0 - ((target - c) / k) ** 0.5
 
 
 def _prune(model: torch.nn.Module, x: torch.Tensor, row: Row, analysis: Any) -> tuple[torch.nn.Module, Any, int]:
