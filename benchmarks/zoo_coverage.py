@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "zoo"))
 
-from archs import LONG, Arch, all_archs, cheapest_first
+from archs import Arch, all_archs, cheapest_first, time_limit
 
 from edgeprune.atomic import write_json, write_text
 from edgeprune.errors import run_script
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         if out.exists() and not args.force:
             continue
         started = time.perf_counter()
-        row = run_one(arch, LONG.get(arch.name, args.timeout), args.threads, cache)
+        row = run_one(arch, time_limit(arch, args.timeout), args.threads, cache)
         _add_wall(cache, time.perf_counter() - started)
         verdict = "pass" if row["passed"] else f"FAIL at {row['stage']}: {row['reason'][:140]}"
         print(f"[{k}/{len(archs)}] {arch.key} {row.get('seconds', '-')} s {verdict}", flush=True)

@@ -60,8 +60,16 @@ TIMM: dict[str, list[str]] = {
         "maxvit_nano_rw_256",
     ],
 }
-# the largest models get a longer time limit (seconds) in the coverage run
-LONG = {"vit_h_14": 14400, "regnet_y_128gf": 14400, "vit_l_16": 7200, "vit_l_32": 7200, "regnet_y_32gf": 7200}
+
+
+def time_limit(arch: Arch, default: int) -> int:
+    """Seconds one model may take in the coverage run: more for the largest (on a shared 2-core machine the
+    ONNX and TFLite conversions of a 30-GMAC model alone take tens of minutes)."""
+    if arch.gflops > 100:
+        return max(default, 6 * 3600)
+    if arch.gflops > 10:
+        return max(default, 3 * 3600)
+    return default
 
 
 @dataclass(frozen=True)
