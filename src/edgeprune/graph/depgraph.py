@@ -303,6 +303,7 @@ def iter_groups(dg: Any, model: nn.Module, ignored: Iterable[nn.Module] = ()) ->
             kind = "neuron" if isinstance(root, nn.Linear) else "channel"
         coupling = _coupling(dg, unit, out_modules, consumers, stream)
         if len(unit.members) > 1:
+            coupling = [c for c in coupling if c != "shared output"]  # several producers is what joint means
             coupling.append("joint: " + " + ".join(m.path for m in unit.members))
         blocked = [names[m] for m in out_modules if m in ignored_set]
         notes = []
