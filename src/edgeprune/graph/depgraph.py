@@ -83,7 +83,40 @@ def _graph_class() -> type:
         def get_pruning_group(self, module: nn.Module, pruning_fn: Any, idxs: Any) -> CoupledGroup:
             return collect(self, module, [int(i) for i in idxs], time.process_time() + GROUP_SECONDS)
 
+        def _trace(self, model: nn.Module, *args: Any, **kwargs: Any) -> Any:
+            module2node = super()._trace(model, *args, **kwargs)
+            _promote_functional_linears(model, module2node)
+            return module2node
+
     return EdgeGraph
+
+
+LINEAR_PRODUCTS = ("AddmmBackward0", "MmBackward0")
+
+
+def _promote_functional_linears(model: nn.Module, module2node: dict[Any, Any]) -> None:
+    """A Linear whose weight is used through ``F.linear(x, layer.weight)`` (torchvision's Swin attention) is never
+    called, so the trace has only an anonymous matrix product: make that product the Linear's node, so that
+    pruning follows its inputs and outputs like any layer's."""
+    import torch_pruning as tp
+
+    owners = {id(m.weight): (n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    traced = [n + "." for n, m in model.named_modules() if m in module2node and n]  # e.g. nn.MultiheadAttention
+    for key, node in list(module2node.items()):
+        if not isinstance(node.module, tp.ops._ElementWiseOp) or type(node.grad_fn).__name__ not in LINEAR_PRODUCTS:
+            continue
+        weight = None
+        for fn, _ in node.grad_fn.next_functions:
+            if fn is not None and type(fn).__name__ == "TBackward0":
+                leaf = fn.next_functions[0][0] if fn.next_functions else None
+                weight = getattr(leaf, "variable", None)
+        found = owners.get(id(weight)) if weight is not None else None
+        if found is None or found[1] in module2node or any(found[0].startswith(t) for t in traced):
+            continue  # a layer of a module traced as one unit keeps being handled by that module
+        name, layer = found
+        del module2node[key]
+        node.module, node._name, node.type, node.module_class = layer, name, tp.ops.module2type(layer), type(layer)
+        module2node[layer] = node
 
 
 def build_graph(model: nn.Module, example_input: torch.Tensor, blocks: bool = False) -> Any:
