@@ -5,7 +5,7 @@ PY := .venv/bin/python
 export PYTHONPATH := $(CURDIR)/src
 PYTEST_ARGS ?=
 
-.PHONY: install test test-slow test-all lint format bench bench-all bench-baseline deploy clean
+.PHONY: install test test-slow test-all lint format bench bench-all bench-baseline deploy clean coverage
 
 install:
 	@scripts/ensure_venv.sh
@@ -41,6 +41,10 @@ bench-all: install
 
 bench-baseline: install
 	$(PY) benchmarks/latency/suite.py --update-baseline
+
+# zoo coverage (hours): one niced process per model, resumable (build/coverage/), writes docs/coverage.md
+coverage: install
+	nice -n 10 $(PY) benchmarks/zoo_coverage.py --all
 
 deploy: install
 	$(PY) -m edgeprune deploy --target $(TARGET)

@@ -1,77 +1,243 @@
-"""Coverage over torchvision's zoo: analyze, prune 30% of channels, drop a block, check shape/MACs, export ONNX.
+"""Zoo coverage: every torchvision classification architecture and a fixed timm set, random weights at native
+resolution: analyze, prune to 0.5x MACs (uniform ratio, round_to 8), export ONNX and TFLite fp32, parity <= 1e-4.
 
-Writes build/zoo_coverage.json and the markdown table docs/coverage.md.
-Usage: PYTHONPATH=src python benchmarks/zoo_coverage.py [--archs resnet18,vit_b_16] [--no-onnx]
+One process per model with a time limit (``benchmarks/zoo/check.py``); each result is cached in
+``build/coverage/<source>__<arch>.json``, so an interrupted run continues where it stopped (``--force`` redoes).
+Writes docs/coverage.md (the table) and docs/coverage.json (the rows, read by tests/graph/test_zoo.py).
+
+Usage: PYTHONPATH=src python benchmarks/zoo_coverage.py --all [--force] [--timeout 3600] [--threads 2]
+       (``make coverage``); without --all it runs 3 models chosen by date (``--sample N``) or ``--archs a,b``
+       and leaves the docs alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import torch
-import torch_pruning
+sys.path.insert(0, str(Path(__file__).resolve().parent / "zoo"))
+
+from archs import Arch, all_archs, cheapest_first, time_limit
 
 from edgeprune.atomic import write_json, write_text
-from edgeprune.graph.zoo import ZOO, check_arch
+from edgeprune.errors import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
+CHECK = Path(__file__).resolve().parent / "zoo" / "check.py"
 
 
-def markdown(rows: list[dict], onnx: bool) -> str:
-    passed = sum(r["passed"] for r in rows)
+def rotating_sample(archs: list[Arch], count: int, day: datetime.date | None = None) -> list[Arch]:
+    """``count`` architectures picked by the date: a different slice of the zoo every day."""
+    day = day or datetime.date.today()
+    start = (day.toordinal() * count) % len(archs)
+    return [archs[(start + k) % len(archs)] for k in range(count)]
+
+
+def _stalled(arch: Arch, progress: Path, why: str, seconds: float) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    if progress.exists():
+        try:
+            row = json.loads(progress.read_text())
+        except json.JSONDecodeError:
+            row = {}
+    stage = row.get("stage", "build")
+    row.update(
+        source=arch.source,
+        arch=arch.name,
+        family=arch.family,
+        input_shape=list(arch.input_shape),
+        passed=False,
+        stage=stage,
+        reason=f"{why} during {stage}",
+        seconds=round(seconds, 1),
+    )
+    row.setdefault("apply_failures", [])
+    return row
+
+
+def run_one(arch: Arch, timeout: int, threads: int, cache: Path) -> dict[str, Any]:
+    """Run the check of ``arch`` in its own (niced) process; a timeout or crash is a row too."""
+    out = cache / f"{arch.key}.json"
+    progress = Path(str(out) + ".progress")
+    progress.unlink(missing_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "EDGEPRUNE_NO_PROGRESS": "1"}
+    command = [sys.executable, str(CHECK), arch.source, arch.name, "--out", str(out), "--threads", str(threads)]
+    start = time.perf_counter()
+    try:
+        done = subprocess.run(command, env=env, timeout=timeout, capture_output=True, text=True, check=False)
+    except subprocess.TimeoutExpired:
+        row = _stalled(arch, progress, f"timed out after {timeout} s", time.perf_counter() - start)
+        write_json(out, row)
+        return row
+    if done.returncode != 0 or not out.exists():
+        code = done.returncode
+        why = "killed (out of memory?)" if code in (-9, 137) else f"process exited with code {code}"
+        last = (done.stderr.strip().splitlines() or [""])[-1][:200]
+        row = _stalled(arch, progress, f"{why}{': ' + last if last else ''}", time.perf_counter() - start)
+        write_json(out, row)
+        return row
+    return json.loads(out.read_text())
+
+
+def _meta(cache: Path) -> dict[str, Any]:
+    path = cache / "run.json"
+    return json.loads(path.read_text()) if path.exists() else {"wall_s": 0.0}
+
+
+def _add_wall(cache: Path, seconds: float) -> None:
+    """Wall time of the run, summed over models (an interrupted, resumed run adds up)."""
+    meta = _meta(cache)
+    meta["wall_s"] = round(meta.get("wall_s", 0.0) + seconds, 1)
+    write_json(cache / "run.json", meta)
+
+
+NOT_RUN = "not run"
+
+
+def _cached_or_not_run(cache: Path, arch: Arch) -> dict[str, Any]:
+    """The cached result of ``arch``, or a row saying it has not been run yet."""
+    path = cache / f"{arch.key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    reason = "not run yet: the run stopped before this model (cheapest first); `make coverage` continues it"
+    return {
+        "source": arch.source,
+        "arch": arch.name,
+        "family": arch.family,
+        "input_shape": list(arch.input_shape),
+        "passed": False,
+        "stage": NOT_RUN,
+        "reason": reason,
+        "apply_failures": [],
+    }
+
+
+def _cell(value: Any, digits: int = 3) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
+    by_source = {s: [r for r in rows if r["source"] == s and r["stage"] != NOT_RUN] for s in ("torchvision", "timm")}
+    unrun = {s: sum(r["source"] == s and r["stage"] == NOT_RUN for r in rows) for s in by_source}
+    summary = ", ".join(
+        f"{s} {sum(r['passed'] for r in rs)} / {len(rs)} run "
+        f"({100 * sum(r['passed'] for r in rs) / max(len(rs), 1):.0f}%), {unrun[s]} not run yet"
+        for s, rs in by_source.items()
+    )
+    commits = sorted({r.get("commit", "") for r in rows if r.get("commit")})
     lines = [
         "# Zoo coverage",
         "",
-        f"Generated by `benchmarks/zoo_coverage.py` (torch {torch.__version__}, torch-pruning "
-        f"{torch_pruning.__version__}, Python {platform.python_version()}); random weights, 10 classes.",
-        "Each architecture: analyze, prune 30% of every prunable group (magnitude; attention layers lose whole",
-        "heads), drop the first removable block (residual first) and the first residual branch of another block",
-        f"where any exists, check the output shape is unchanged and MACs fall"
-        f"{', export ONNX (dynamo)' if onnx else ''}.",
+        "Generated by `make coverage` (`benchmarks/zoo_coverage.py`). Every classification architecture of",
+        "`torchvision.models.list_models(module=torchvision.models)` and a fixed set of timm architectures chosen",
+        "across families (`benchmarks/zoo/archs.py`), random weights, 10 classes, at native resolution (torchvision:",
+        "the smallest crop size among the model's published weights; timm: the default config's input size).",
+        "Each: `analyze` (every group verified by pruning it on a copy), prune to <= 0.5x MACs with one uniform",
+        "ratio over the verified groups (bisected, `round_to` 8, at most 90% of a group), export ONNX and TFLite fp32",
+        "through `edgeprune.export.export_model`, each checked against the pruned torch model on 2 random inputs",
+        "(relative error <= 1e-4). MACs are edgeprune's one counter (conv, linear, attention matmuls).",
         "",
-        f"**{passed} / {len(rows)} pass.**",
+        f"**Pass: {summary}.**"
+        + (
+            f" Wall time of the run: {wall_s / 3600:.1f} h on this 2-core machine, 2 threads per model."
+            if wall_s
+            else ""
+        ),
+        f"torch {_versions()}; code at commit(s) {', '.join(commits) or '-'}.",
         "",
-        "| arch | input | result | groups | blocks found | dropped block | MACs after / before | params after / before"
-        " | heads per layer | analyze s | reason |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| source | arch | input | result | MACs (G) | MACs after / before | params after / before | ratio "
+        "| groups (prunable) | analyze s | prune s | ONNX s / rel err | TFLite s / rel err | reason |",
+        "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---|---|---|",
     ]
     for r in rows:
-        shape = "x".join(str(d) for d in r["input_shape"][2:])
+        side = "x".join(str(d) for d in r["input_shape"][2:])
+        result = "pass" if r["passed"] else (NOT_RUN if r["stage"] == NOT_RUN else f"FAIL at {r['stage']}")
+        groups = f"{r['groups']} ({r['prunable']})" if "groups" in r else "-"
+        macs = _cell(r["macs"] / 1e9 if r.get("macs") else None)
+        onnx = f"{_cell(r.get('onnx_s'))} / {_cell(r.get('onnx_rel_err'), 2)}" if r.get("onnx_s") is not None else "-"
+        tfl = (
+            f"{_cell(r.get('tflite_s'))} / {_cell(r.get('tflite_rel_err'), 2)}"
+            if r.get("tflite_s") is not None
+            else "-"
+        )
+        reason = (r.get("reason") or "-").replace("|", "/").replace("\n", " ")
         lines.append(
-            f"| {r['arch']} | {shape} | {'pass' if r['passed'] else 'FAIL at ' + r['stage']} | {r.get('groups', '-')} "
-            f"| {r.get('blocks_found', '-')} | {', '.join(r.get('dropped', [])) or '-'} "
-            f"| {r.get('macs_ratio', '-')} | {r.get('params_ratio', '-')} | {', '.join(r.get('heads', [])) or '-'} "
-            f"| {r.get('analyze_s', '-')} "
-            f"| {r['reason'].replace('|', '/') or '-'} |"
+            f"| {r['source']} | {r['arch']} | {side} | {result} | {macs} | {_cell(r.get('macs_ratio'))} "
+            f"| {_cell(r.get('params_ratio'))} | {_cell(r.get('ratio'))} | {groups} | {_cell(r.get('analyze_s'))} "
+            f"| {_cell(r.get('prune_s'))} | {onnx} | {tfl} | {reason} |"
         )
     return "\n".join(lines) + "\n"
 
 
+def _versions() -> str:
+    import torch
+    import torch_pruning
+
+    return f"{torch.__version__}, torch-pruning {torch_pruning.__version__}, Python {platform.python_version()}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--archs", default=",".join(ZOO))
-    parser.add_argument("--no-onnx", action="store_true")
-    parser.add_argument("--out", default=str(ROOT / "build" / "zoo_coverage.json"))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--archs", default="", help="comma-separated names (default: the whole set)")
+    parser.add_argument("--source", choices=["all", "torchvision", "timm"], default="all")
+    parser.add_argument("--force", action="store_true", help="redo models that have a cached result")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per model (the largest get more)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--all", action="store_true", help="the whole set; rewrites docs/coverage.md and .json")
+    parser.add_argument("--sample", type=int, default=3, help="without --all: N models, rotated by date")
+    parser.add_argument(
+        "--report", action="store_true", help="run nothing: rewrite the docs from the cached results (unrun: 'not run')"
+    )
+    parser.add_argument("--cache", default=str(ROOT / "build" / "coverage"), help="one JSON result per model")
     parser.add_argument("--markdown", default=str(ROOT / "docs" / "coverage.md"))
+    parser.add_argument("--json", default=str(ROOT / "docs" / "coverage.json"))
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
-    rows = []
-    start = time.perf_counter()
-    for name in args.archs.split(","):
-        row = check_arch(name, onnx=not args.no_onnx)
-        print(
-            f"{name:22s} {'pass' if row['passed'] else 'FAIL'} {row['seconds']:6.1f}s {row['reason'][:120]}", flush=True
-        )
-        rows.append(row)
-    write_json(args.out, {"seconds": round(time.perf_counter() - start, 1), "onnx": not args.no_onnx, "rows": rows})
-    write_text(args.markdown, markdown(rows, not args.no_onnx))
-    print(f"{sum(r['passed'] for r in rows)}/{len(rows)} pass; wrote {args.out} and {args.markdown}")
+    archs = [a for a in all_archs() if args.source in ("all", a.source)]
+    if args.archs:
+        wanted = set(args.archs.split(","))
+        archs = [a for a in archs if a.name in wanted]
+    if not args.all and not args.archs:
+        archs = rotating_sample(archs, args.sample)
+    archs = cheapest_first(archs)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    for k, arch in enumerate([] if args.report else archs, 1):
+        out = cache / f"{arch.key}.json"
+        if out.exists() and not args.force:
+            continue
+        started = time.perf_counter()
+        row = run_one(arch, time_limit(arch, args.timeout), args.threads, cache)
+        _add_wall(cache, time.perf_counter() - started)
+        verdict = "pass" if row["passed"] else f"FAIL at {row['stage']}: {row['reason'][:140]}"
+        print(f"[{k}/{len(archs)}] {arch.key} {row.get('seconds', '-')} s {verdict}", flush=True)
+    everything = {a.key: a for a in all_archs()}
+    rows = [_cached_or_not_run(cache, arch) for arch in everything.values()]
+    if not (args.all or args.report) or args.archs:
+        rows = [r for r in rows if r["stage"] != NOT_RUN]
+        print(f"{sum(r['passed'] for r in rows)}/{len(rows)} cached rows pass (docs not rewritten for a partial run)")
+        return 0
+    meta = _meta(cache)
+    write_text(args.markdown, markdown(rows, meta["wall_s"]))
+    write_json(args.json, {"wall_s": meta["wall_s"], "rows": rows})
+    for source in ("torchvision", "timm"):
+        rs = [r for r in rows if r["source"] == source]
+        run = [r for r in rs if r["stage"] != NOT_RUN]
+        print(f"{source}: {sum(r['passed'] for r in rs)}/{len(rs)} pass ({len(rs) - len(run)} not run)")
+    print(f"wrote {args.markdown} and {args.json} (run wall time {meta['wall_s'] / 3600:.2f} h)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

@@ -37,7 +37,7 @@ def test_compose_equals_sequential_pruning(net: nn.Module, digits) -> None:
     for k, v in twice.state_dict().items():
         assert torch.equal(replayed.state_dict()[k], v), k
     stem = both.group("stem.0")
-    assert stem is not None and stem.width == 4 and len(stem.keep) == 1  # 4 -> 3 -> 1 (keep_count rounds down)
+    assert stem is not None and stem.width == 4 and len(stem.keep) == 2  # 4 -> 3 -> 2 (nearest step)
     with pytest.raises(EdgepruneError, match=r"compose: group 'stem\.0'"):
         compose(second, first)
 

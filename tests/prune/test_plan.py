@@ -11,7 +11,16 @@ from torch import nn
 from edgeprune.errors import EdgepruneError
 from edgeprune.graph.trace import TraceError
 from edgeprune.models import ModelSpec, build_model
-from edgeprune.prune import Plan, apply_plan, count_macs_params, keep_count, load_pruned, make_plan, save_pruned
+from edgeprune.prune import (
+    GroupKeep,
+    Plan,
+    apply_plan,
+    count_macs_params,
+    keep_count,
+    load_pruned,
+    make_plan,
+    save_pruned,
+)
 
 SPEC = ModelSpec("edgeprune:default")
 
@@ -74,10 +83,14 @@ def test_keeps_highest_magnitude_channels(edgenet: nn.Module, x: torch.Tensor) -
 
 
 def test_round_to_and_keep_count() -> None:
-    assert keep_count(16, 1, 0.3, 1) == 11
-    assert keep_count(16, 1, 0.3, 8) == 8
+    assert keep_count(16, 1, 0.3, 1) == 11  # 11.2 -> 11
+    assert keep_count(16, 1, 0.3, 8) == 8  # 11.2 is nearer 8 than 16
+    assert keep_count(16, 1, 0.2, 8) == 16  # 12.8 is nearer 16: rounds up, not down
+    assert keep_count(32, 1, 0.0035, 16) == 32  # issue 12: a 0.35% cut must not halve a layer
+    assert keep_count(32, 1, 0.95, 16) == 16  # never below one step
     assert keep_count(4, 1, 0.9, 8) == 4  # narrower than one step: keep all
-    assert keep_count(768, 12, 0.3, 1) == 44  # per head slice of 64
+    assert keep_count(768, 12, 0.3, 1) == 45  # per head slice of 64: 44.8 -> 45
+    assert keep_count(96, 2, 0.5, 8) == 24  # two slices of 48, step 4 each: 24 per slice
 
 
 def test_errors_name_the_culprit(edgenet: nn.Module, x: torch.Tensor) -> None:
@@ -112,9 +125,13 @@ class HardCodedView(nn.Module):
 
 def test_hard_coded_view_names_module_and_op() -> None:
     model, x = HardCodedView(), torch.randn(1, 3, 8, 8)
-    plan = make_plan(model, x, 0.5)
+    plan = make_plan(model, x, 0.5)  # the group fails verification: left alone, with the op in the reason
+    assert plan.groups == []
+    (left,) = [g for g in plan.left_alone if g.root == "features.0"]
+    assert "view(-1, 32)" in left.reason and "hard-coded shape" in left.reason
+    forced = Plan(list(x.shape), [GroupKeep("features.0", "channel", 8, [0, 1, 2, 3])])
     with pytest.raises(TraceError, match=r"view\(-1, 32\).*ignored_layers") as info:
-        apply_plan(model, plan, x)
+        apply_plan(model, forced, x)
     assert "hard-coded shape" in str(info.value)
 
 

@@ -14,8 +14,9 @@ from torch import nn
 from edgeprune.graph.attention import SplitAttention, has_multihead_attention, split_all, splittable_attention
 from edgeprune.graph.blocks import find_blocks
 from edgeprune.graph.branches import branches_of, split_branch_path
-from edgeprune.graph.cost import layer_macs, subtree_sum
-from edgeprune.graph.depgraph import GroupInfo, build_graph, head_groups, iter_groups, output_layers, resolve_layers
+from edgeprune.graph.cost import subtree_sum
+from edgeprune.graph.depgraph import GroupInfo, build_graph, head_groups, iter_groups, resolve_layers
+from edgeprune.graph.verify import apply_verdicts, verify
 
 HEAD_NOTE = (
     "cannot be split into heads ({why}): heads are tied to the embedding width; "
@@ -36,12 +37,17 @@ class Analysis:
     seconds: float
     model: str = ""
     warnings: list[str] = field(default_factory=list)
+    round_to: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def group(self, root: str) -> dict[str, Any] | None:
         return next((g for g in self.groups if g["root"] == root), None)
+
+    def left_alone(self) -> list[tuple[str, str]]:
+        """(root, one-line reason) of every group that will not be pruned."""
+        return [(g["root"], g["note"]) for g in self.groups if not g["prunable"]]
 
 
 def _params(model: nn.Module) -> dict[str, int]:
@@ -54,6 +60,7 @@ def _group_row(info: GroupInfo, macs: dict[str, int], params: dict[str, int], to
     group_macs = sum(macs.get(n, 0) for n in layers)
     group_params = sum(subtree_sum(params, n) for n in layers)
     row = asdict(info)
+    row["partitions"] = list(info.extra.get("partitions", []))
     row.pop("extra")
     row["macs_share"] = round(group_macs / max(total[0], 1), 6)
     row["params_share"] = round(group_params / max(total[1], 1), 6)
@@ -80,6 +87,8 @@ def _unsplit_head_rows(
                 "channel_groups": module.num_heads,
                 "prunable": False,
                 "note": HEAD_NOTE.format(root=owner, why=why.get(path) or "not requested"),
+                "verified": False,
+                "partitions": [],
                 "macs_share": round(macs.get(path, 0) / max(total_macs, 1), 6),
                 "params_share": 0.0,
             }
@@ -103,11 +112,15 @@ def analyze(
     verify_blocks: bool = True,
     name: str = "",
     split_heads: bool = True,
+    round_to: int = 1,
+    verify_groups: bool = True,
 ) -> Analysis:
     """Analyze ``model`` on ``example_input``; the classifier head is reported but never prunable.
 
     With ``split_heads`` the analysis runs on a copy whose self-attention layers are ``SplitAttention``
-    (as :func:`edgeprune.prune.make_plan` prunes them): each gets a prunable ``head`` group."""
+    (as :func:`edgeprune.prune.make_plan` prunes them): each gets a prunable ``head`` group. With
+    ``verify_groups`` every group is pruned on a copy by one ``round_to`` step and run
+    (:mod:`edgeprune.graph.verify`): a group is ``prunable`` only if that works, else ``note`` says why."""
     start = time.perf_counter()
     names = {m: n for n, m in model.named_modules()}
     ignored_layers = [names.get(m, "?") if isinstance(m, nn.Module) else m for m in ignored_layers]
@@ -115,27 +128,33 @@ def analyze(
     if split_heads and any(not reason for reason in why.values()):
         model = copy.deepcopy(model)
         split_all(model, example_input)
-    heads = output_layers(model, example_input)
-    ignored = resolve_layers(model, [*heads, *ignored_layers])
+    dg = build_graph(model, example_input, blocks=True)
+    ignored = resolve_layers(model, [*dg.outputs, *ignored_layers])
     ignored += [m.out_proj for m in ignored if isinstance(m, SplitAttention)]
     module_names = {m: n for n, m in model.named_modules()}
-    macs = layer_macs(model, example_input)
+    cost = dg.cost
+    macs = cost.layers
     params = _params(model)
-    total = (sum(macs.values()), sum(params.values()))
-    dg = build_graph(model, example_input)
-    infos = [info for info, _ in iter_groups(dg, model, ignored)]
-    head_infos = [info for info, _ in head_groups(dg, model, ignored)]
-    rows = [_group_row(info, macs, params, total) for info in infos]
-    for info in head_infos:
+    total = (cost.macs, sum(params.values()))
+    group_pairs = iter_groups(dg, model, ignored)
+    head_pairs = head_groups(dg, model, ignored)
+    if verify_groups:
+        ignored_names = sorted(module_names[m] for m in ignored if m in module_names)
+        verdicts = verify(dg, model, example_input, group_pairs, head_pairs, round_to, ignored_names)
+        apply_verdicts(group_pairs + head_pairs, verdicts)
+    rows = [_group_row(info, macs, params, total) for info, _ in group_pairs]
+    for info, _ in head_pairs:
         row = _group_row(info, macs, params, total)
         own = macs.get(info.root, 0) / max(total[0], 1)  # scores and weighted sum scale with heads too
         row["macs_share"] = round(row["macs_share"] + own, 6)
         rows.append(row)
-    rows += _unsplit_head_rows(model, infos, macs, total[0], why if split_heads else {})
+    rows += _unsplit_head_rows(model, [i for i, _ in group_pairs], macs, total[0], why if split_heads else {})
     order = {n: i for i, n in enumerate(module_names.values())}
     rows.sort(key=lambda r: order.get(r["root"], len(order)))
     blocks = []
-    for b in find_blocks(model, example_input, verify=verify_blocks, branches=True):
+    reference = dg.output_shapes[0] if len(dg.output_shapes) == 1 else None
+    found = find_blocks(model, example_input, verify_blocks, True, calls=dg.block_calls, reference=reference)
+    for b in found:
         blocks.append(
             {
                 **asdict(b),
@@ -152,4 +171,5 @@ def analyze(
         ignored=list(dict.fromkeys(module_names[m] for m in ignored)),
         seconds=round(time.perf_counter() - start, 3),
         model=name or type(model).__name__,
+        round_to=round_to,
     )

@@ -23,6 +23,12 @@ from edgeprune.graph.hooks import forward_with_hooks
 class SplitAttention(nn.Module):
     """Multi-head self-attention with separate projections; same math as ``nn.MultiheadAttention``."""
 
+    # ``nn.TransformerEncoderLayer`` reads these before choosing its fused fast path (which assumes the inner
+    # width equals the embedding width); as a layer without ``in_proj_*`` it takes the regular path
+    in_proj_weight = None
+    in_proj_bias = None
+    _qkv_same_embed_dim = False
+
     def __init__(
         self,
         embed_dim: int,
@@ -74,7 +80,7 @@ class SplitAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Self-attention over ``query`` (``key``/``value`` must be the same tensor); returns ``(out, weights)``."""
         if (
-            any(v is not None for v in kwargs.values())
+            any(v is not None and v is not False for v in kwargs.values())
             or (key is not None and key is not query)
             or (value is not None and value is not query)
         ):

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeprune.graph.branches import branches_of
+from edgeprune.graph.branches import PassThrough, branches_of
 from edgeprune.graph.hooks import forward_with_hooks
 
 ROOTS = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention)
@@ -65,27 +65,37 @@ def _reads_input(out: torch.Tensor, inp: torch.Tensor, stop: set[Any], depth: in
     return False
 
 
-def _record(model: nn.Module, example_input: torch.Tensor) -> dict[str, _Call]:
-    names = {m: n for n, m in model.named_modules()}
-    calls: dict[str, _Call] = {}
-    residual_outputs: dict[str, Any] = {}  # path -> output grad_fn of blocks found residual so far
+class BlockCalls:
+    """Per module path: call count, input/output shape and whether its output adds its own input (residual),
+    recorded from forward hooks of one forward pass with autograd on."""
 
-    def hook(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
-        path = names[module]
-        call = calls.setdefault(path, _Call())
+    def __init__(self) -> None:
+        self.calls: dict[str, _Call] = {}
+        self.residual_outputs: dict[str, Any] = {}  # path -> output grad_fn of blocks found residual so far
+
+    def on_output(self, path: str, args: tuple[Any, ...], out: Any) -> None:
+        call = self.calls.setdefault(path, _Call())
         call.count += 1
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
         if len(tensors) == 1 and len(args) == 1 and isinstance(out, torch.Tensor):
             call.in_shape, call.out_shape = tuple(tensors[0].shape), tuple(out.shape)
             # hooks fire children first, so nested residual blocks are already known here
-            stop = {fn for p, fn in residual_outputs.items() if p.startswith(path + ".") or not path}
+            stop = {fn for p, fn in self.residual_outputs.items() if p.startswith(path + ".") or not path}
             call.residual = _reads_input(out, tensors[0], stop)
             if call.residual:
-                residual_outputs[path] = out.grad_fn
+                self.residual_outputs[path] = out.grad_fn
+
+
+def _record(model: nn.Module, example_input: torch.Tensor) -> dict[str, _Call]:
+    names = {m: n for n, m in model.named_modules()}
+    recorder = BlockCalls()
+
+    def hook(module: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        recorder.on_output(names[module], args, out)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if m is not model]
     forward_with_hooks(model, example_input, handles, grad=True)
-    return calls
+    return recorder.calls
 
 
 def _has_weights(module: nn.Module) -> bool:
@@ -106,7 +116,7 @@ def verify_blocks(model: nn.Module, paths: list[str], example_input: torch.Tenso
     """Swap every path for ``nn.Identity``, check the output shape equals ``reference``, swap back."""
     originals = {p: model.get_submodule(p) for p in paths}
     for p in paths:
-        model.set_submodule(p, nn.Identity())
+        model.set_submodule(p, PassThrough())
     try:
         return _output_shapes(model, example_input) == reference
     except Exception:  # a failing forward means the blocks cannot go
@@ -134,7 +144,9 @@ def _verify_branches(model: nn.Module, found: list[BlockInfo], example_input: to
             b.verified = ok
 
 
-def find_branches(model: nn.Module, example_input: torch.Tensor, verify: bool = True) -> list[BlockInfo]:
+def find_branches(
+    model: nn.Module, example_input: torch.Tensor, verify: bool = True, reference: Any = None
+) -> list[BlockInfo]:
     """Removable residual branches (``"<block>:<branch>"``) of registered block types, in module order."""
     found = [
         BlockInfo(f"{path}:{name}", type(module).__name__, "branch")
@@ -146,7 +158,8 @@ def find_branches(model: nn.Module, example_input: torch.Tensor, verify: bool = 
         was = model.training
         model.eval()
         try:
-            _verify_branches(model, found, example_input, _output_shapes(model, example_input))
+            reference = _output_shapes(model, example_input) if reference is None else reference
+            _verify_branches(model, found, example_input, reference)
         finally:
             model.train(was)
         found = [b for b in found if b.verified]
@@ -154,11 +167,17 @@ def find_branches(model: nn.Module, example_input: torch.Tensor, verify: bool = 
 
 
 def find_blocks(
-    model: nn.Module, example_input: torch.Tensor, verify: bool = True, branches: bool = False
+    model: nn.Module,
+    example_input: torch.Tensor,
+    verify: bool = True,
+    branches: bool = False,
+    calls: dict[str, _Call] | None = None,
+    reference: Any = None,
 ) -> list[BlockInfo]:
     """Removable blocks, outermost first in ``named_modules`` order; with ``branches``, residual branches
-    (kind ``branch``) follow the block they belong to."""
-    calls = _record(model, example_input)
+    (kind ``branch``) follow the block they belong to. ``calls`` and the ``reference`` output shape may come from
+    a forward pass already run (see :func:`edgeprune.graph.depgraph.build_graph`)."""
+    calls = _record(model, example_input) if calls is None else calls
     modules = dict(model.named_modules())
     order = {p: i for i, p in enumerate(modules)}
     shape_kept = [
@@ -183,7 +202,7 @@ def find_blocks(
         was = model.training
         model.eval()
         try:
-            reference = _output_shapes(model, example_input)
+            reference = _output_shapes(model, example_input) if reference is None else reference
             # every block keeps its own shape, so dropping all at once is the common case: one forward;
             # only if that fails is each block checked alone
             if verify_blocks(model, [b.path for b in found], example_input, reference):
@@ -196,6 +215,6 @@ def find_blocks(
             model.train(was)
         found = [b for b in found if b.verified]
     if branches:
-        found += find_branches(model, example_input, verify)
+        found += find_branches(model, example_input, verify, reference)
         found.sort(key=lambda b: order.get(b.path.partition(":")[0], len(order)))
     return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,8 +48,16 @@ class Branch:
     without: Callable[[nn.Module], nn.Module]
 
 
+class PassThrough(nn.Identity):
+    """``nn.Identity`` that also accepts the keyword arguments of the block it replaces (an
+    ``nn.TransformerEncoderLayer`` is called with ``src_mask=...``): returns its first argument."""
+
+    def forward(self, *args: Any, **_kwargs: Any) -> Any:
+        return args[0]
+
+
 def _identity(_block: nn.Module) -> nn.Module:
-    return nn.Identity()
+    return PassThrough()
 
 
 @cache

@@ -8,7 +8,6 @@ here); filling brings it to within a few percent where the widths allow it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 
 import torch
@@ -18,7 +17,7 @@ from edgeprune.graph.depgraph import GroupInfo, build_graph, iter_groups, output
 from edgeprune.paths import is_under
 from edgeprune.planning.costmodel import CostModel
 from edgeprune.planning.measure import pruned_copy
-from edgeprune.prune import Plan, count_macs_params, make_plan
+from edgeprune.prune import Plan, count_macs_params, keep_step, make_plan
 from edgeprune.prune.importance import Scorer
 
 Priority = Callable[[str, int, float], float]  # (root, new keep, fraction added) -> higher goes first
@@ -33,7 +32,7 @@ def group_infos(model: nn.Module, example: torch.Tensor, ignored_layers: tuple[s
 
 def step_of(info: GroupInfo, round_to: int) -> int:
     """Indices one rounding step adds to a group (over all its channel slices)."""
-    return round_to // math.gcd(round_to, info.channel_groups) * info.channel_groups
+    return keep_step(info.channel_groups, round_to) * info.channel_groups
 
 
 def _ratios(keeps: Mapping[str, int], widths: Mapping[str, int]) -> dict[str, float]:

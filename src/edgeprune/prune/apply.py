@@ -1,18 +1,27 @@
-"""apply_plan: physically prune a model as a plan says (blocks, attention splits, channel groups, then heads)."""
+"""apply_plan: physically prune a model as a plan says (blocks, attention splits, then every layer cut once)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.graph.attention import SplitAttention, split_attention
-from edgeprune.graph.depgraph import build_graph, group_of
+from edgeprune.graph import cache as graph_cache
+from edgeprune.graph.attention import split_attention
+from edgeprune.graph.depgraph import build_graph, iter_groups, qkv_attentions
+from edgeprune.graph.surgery import (
+    execute,
+    follow_cut,
+    prune_head_group,
+    removals,
+    retarget,
+    sync_known_attributes,
+)
 from edgeprune.graph.trace import TraceError, run_traced
 from edgeprune.prune.blocks import drop_blocks
-from edgeprune.prune.fixups import sync_attributes
-from edgeprune.prune.heads import prune_heads
-from edgeprune.prune.plan import GroupKeep, Plan
+from edgeprune.prune.plan import Plan
 
 
 def _output_shapes(model: nn.Module, example_input: torch.Tensor, stage: str) -> list[tuple[int, ...]]:
@@ -28,60 +37,100 @@ def _output_shapes(model: nn.Module, example_input: torch.Tensor, stage: str) ->
 
 
 def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.Module:
-    """Prune ``model`` in place as ``plan`` says and return it; the output shape is checked unchanged."""
-    before = _output_shapes(model, example_input, "running the unpruned model")
+    """Prune ``model`` in place as ``plan`` says and return it; the output shape is checked unchanged.
+
+    All groups are resolved against the unpruned graph and every layer is cut once with the union of what the
+    groups remove (see :mod:`edgeprune.graph.surgery`); whole attention heads go last."""
+    before = _output_shapes(model, example_input, "running the unpruned model") if plan.blocks else None
     drop_blocks(model, plan.blocks)
     heads = [g for g in plan.groups if g.kind == "head"]
-    split_attention(model, list(dict.fromkeys([*plan.attention, *(g.root for g in heads)])))
-    dg = build_graph(model, example_input)
-    for g in plan.groups:
-        if g.kind == "head":
-            continue
-        module = model.get_submodule(g.root) if _has(model, g.root) else None
-        if module is None:
-            raise EdgepruneError(f"plan group root '{g.root}' is not a module of this model")
-        current = dg.get_out_channels(module)
-        if current != g.width:
-            raise EdgepruneError(
-                f"plan group '{g.root}': the model has width {current} but the plan was made for {g.width} "
-                "(already pruned, or built with other sizes?)"
-            )
-        drop = sorted(set(range(g.width)) - set(g.keep))
-        if not drop:
-            continue
-        group = group_of(dg, model, g.root, drop)
-        if not dg.check_pruning_group(group):
-            raise EdgepruneError(f"plan group '{g.root}': pruning {len(drop)} of {g.width} would empty a coupled layer")
+    mha = [g.root for g in heads if isinstance(_module(model, g.root), nn.MultiheadAttention)]
+    split_attention(model, list(dict.fromkeys([*plan.attention, *mha])))
+    channel_groups = [g for g in plan.groups if g.kind != "head"]
+    described = qkv_attentions(model) if heads else {}  # from the structure, before any width changes
+    traced, dg = _graph(model, example_input) if channel_groups or before is None else (model, None)
+    if before is None:
+        before = list(dg.output_shapes)
+    if channel_groups:
+        units = {info.root: (info, unit) for info, unit in iter_groups(dg, traced)}
+        drops = []
+        for g in channel_groups:
+            if g.root not in units:
+                _missing(model, g.root)
+            info, unit = units[g.root]
+            if info.width != g.width:
+                raise EdgepruneError(
+                    f"plan group '{g.root}': the model has width {info.width} but the plan was made for {g.width} "
+                    "(already pruned, or built with other sizes?)"
+                )
+            drop = sorted(set(range(g.width)) - set(g.keep))
+            if drop:
+                drops.append((unit, drop))
+        merged = removals(drops)
+        view = dg
+        if traced is not model:
+            view, merged = retarget(dg, traced, model, merged)
         try:
-            group.prune()
-        except (AssertionError, RuntimeError, ValueError) as exc:
-            raise TraceError(
-                f"pruning group '{g.root}' failed: {exc}; add '{g.root}' to ignored_layers to leave it unpruned"
-            ) from exc
-    for g in heads:
-        _prune_head_group(model, g)
-    sync_attributes(model)
+            execute(view, model, merged)
+        except (AssertionError, RuntimeError, ValueError, IndexError) as exc:
+            roots = ", ".join(g.root for g in channel_groups[:4])
+            raise TraceError(f"pruning groups ({roots}...) failed: {str(exc).splitlines()[0]}") from exc
+        follow_cut(view, model, merged)
+    if heads:
+        for g in heads:
+            _prune_heads(model, g.root, g.width, g.keep, described)
+    sync_known_attributes(model)
     after = _output_shapes(model, example_input, "running the pruned model")
     if after != before:
         raise EdgepruneError(f"pruning changed the model output shape from {before} to {after}; plan is unsafe")
     return model
 
 
-def _has(model: nn.Module, path: str) -> bool:
+def _graph(model: nn.Module, example_input: torch.Tensor) -> tuple[nn.Module, Any]:
+    """(traced model, graph): the cached trace of a model of the same structure, else a new trace of ``model``."""
+    hit = graph_cache.recall(model, example_input)
+    if hit is not None:
+        return hit
+    dg = build_graph(model, example_input)
+    return model, dg
+
+
+def _module(model: nn.Module, path: str) -> nn.Module | None:
     try:
-        model.get_submodule(path)
+        return model.get_submodule(path)
+    except AttributeError:
+        return None
+
+
+def _is_split(model: nn.Module, path: str) -> bool:
+    from edgeprune.graph.attention import SplitAttention
+
+    try:
+        return isinstance(model.get_submodule(path), SplitAttention)
     except AttributeError:
         return False
-    return True
 
 
-def _prune_head_group(model: nn.Module, g: GroupKeep) -> None:
-    attn = model.get_submodule(g.root)
-    if not isinstance(attn, SplitAttention):
-        raise EdgepruneError(f"plan head group '{g.root}' is a {type(attn).__name__}, not an attention layer")
-    if attn.num_heads != g.width:
+def _prune_heads(model: nn.Module, root: str, width: int, keep: list[int], described: dict) -> None:
+    try:
+        module = model.get_submodule(root)
+    except AttributeError:
+        raise EdgepruneError(f"plan head group '{root}' is not a module of this model") from None
+    qkv = described.get(root)
+    heads = getattr(module, "num_heads", None) if qkv is None else qkv.num_heads
+    if heads is None or (qkv is None and not _is_split(model, root)):
+        raise EdgepruneError(f"plan head group '{root}' is a {type(module).__name__}, not an attention layer")
+    if heads != width:
         raise EdgepruneError(
-            f"plan head group '{g.root}': the model has {attn.num_heads} heads but the plan was made for {g.width} "
+            f"plan head group '{root}': the model has {heads} heads but the plan was made for {width} "
             "(already pruned, or built with other sizes?)"
         )
-    prune_heads(attn, g.keep, g.root)
+    prune_head_group(model, root, keep, qkv)
+
+
+def _missing(model: nn.Module, root: str) -> None:
+    try:
+        module = model.get_submodule(root)
+    except AttributeError:
+        raise EdgepruneError(f"plan group root '{root}' is not a module of this model") from None
+    raise EdgepruneError(f"plan group root '{root}' ({type(module).__name__}) is not the root of a prunable group")

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from torch import nn
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.graph.branches import branches_of, split_branch_path
+from edgeprune.graph.branches import PassThrough, branches_of, split_branch_path
 
 
 def drop_blocks(model: nn.Module, paths: Iterable[str]) -> nn.Module:
@@ -22,7 +22,7 @@ def drop_blocks(model: nn.Module, paths: Iterable[str]) -> nn.Module:
         except AttributeError:
             raise EdgepruneError(f"block '{block}' is not a module of {type(model).__name__}") from None
         if not branch:
-            model.set_submodule(block, nn.Identity())
+            model.set_submodule(block, PassThrough())
             continue
         if isinstance(module, nn.Identity):
             continue  # the whole block is gone already

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.graph.attention import SplitAttention
+from edgeprune.graph.surgery import prune_split_heads
 from edgeprune.prune.importance import Scorer
 
 
@@ -28,23 +28,7 @@ def head_scores(scorer: Scorer, group: object, num_heads: int, path: str) -> tor
     return scores.detach().float().reshape(num_heads, -1).sum(1)
 
 
-def _rows(layer: nn.Linear, rows: torch.Tensor) -> None:
-    layer.weight = nn.Parameter(layer.weight.data[rows].clone(), requires_grad=layer.weight.requires_grad)
-    if layer.bias is not None:
-        layer.bias = nn.Parameter(layer.bias.data[rows].clone(), requires_grad=layer.bias.requires_grad)
-    layer.out_features = len(rows)
-
-
 def prune_heads(attn: SplitAttention, keep: list[int], path: str = "attention") -> SplitAttention:
     """Keep only heads ``keep`` (original numbering of the current module) of ``attn``, in place."""
-    if not keep or len(set(keep)) != len(keep) or min(keep) < 0 or max(keep) >= attn.num_heads:
-        raise EdgepruneError(f"attention '{path}': heads to keep {keep} must be unique, in 0..{attn.num_heads - 1}")
-    d = attn.head_dim
-    rows = torch.tensor([h * d + i for h in sorted(keep) for i in range(d)], device=attn.q_proj.weight.device)
-    for proj in (attn.q_proj, attn.k_proj, attn.v_proj):
-        _rows(proj, rows)
-    out = attn.out_proj
-    out.weight = nn.Parameter(out.weight.data[:, rows].clone(), requires_grad=out.weight.requires_grad)
-    out.in_features = len(rows)
-    attn.num_heads = len(keep)
+    prune_split_heads(attn, keep, path)
     return attn

@@ -52,6 +52,17 @@ class GroupKeep:
         return {"root": self.root, "kind": self.kind, "width": self.width, "keep": list(self.keep)}
 
 
+@dataclass(frozen=True)
+class LeftAlone:
+    """A group the planner did not touch, and the one-line reason (not verified, ignored, too narrow...)."""
+
+    root: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"root": self.root, "reason": self.reason}
+
+
 @dataclass
 class Plan:
     """What to prune: kept indices per group plus the blocks replaced by ``nn.Identity``.
@@ -60,6 +71,9 @@ class Plan:
     SplitAttention` before pruning (replayed first); a group of kind ``head`` keeps whole heads of one of them
     (``width`` = heads, ``keep`` = head indices). A block ``"path:branch"`` removes one residual branch
     (e.g. ``encoder.layers.encoder_layer_0:mlp``) instead of the whole block.
+
+    ``left_alone`` lists the groups that were not pruned because analysis could not verify them (or they were
+    ignored or too narrow), each with its reason; it is informational and not replayed.
 
     ``model`` holds the :class:`edgeprune.models.ModelSpec` fields (``spec``, ``num_classes``,
     ``in_channels``) when known, so :func:`edgeprune.prune.load_pruned` can rebuild the architecture.
@@ -73,6 +87,7 @@ class Plan:
     round_to: int = 1
     importance: str = "magnitude"
     version: int = PLAN_VERSION
+    left_alone: list[LeftAlone] = field(default_factory=list)
 
     def group(self, root: str) -> GroupKeep | None:
         return next((g for g in self.groups if g.root == root), None)
@@ -87,6 +102,7 @@ class Plan:
             "blocks": list(self.blocks),
             "attention": list(self.attention),
             "groups": [g.to_dict() for g in self.groups],
+            "left_alone": [g.to_dict() for g in self.left_alone],
         }
 
     @classmethod
@@ -106,6 +122,13 @@ class Plan:
         except (TypeError, ValueError, AttributeError) as exc:
             raise EdgepruneError(f"plan: field 'groups' is malformed ({exc})") from None
         try:
+            left = [
+                LeftAlone(_text(g["root"], "left_alone"), _text(g.get("reason", ""), "left_alone"))
+                for g in data.get("left_alone", [])
+            ]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise EdgepruneError(f"plan: a left_alone entry lacks field {exc}") from None
+        try:
             return cls(
                 input_shape=[_int(d, "input_shape") for d in data["input_shape"]],
                 groups=groups,
@@ -115,6 +138,7 @@ class Plan:
                 round_to=_int(data.get("round_to", 1), "round_to"),
                 importance=_text(data.get("importance", "magnitude"), "importance"),
                 version=version,
+                left_alone=left,
             )
         except TypeError as exc:
             raise EdgepruneError(f"plan: a field holds the wrong type ({exc})") from None
