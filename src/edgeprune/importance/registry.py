@@ -1,4 +1,4 @@
-"""Importance criteria keyed by name (``magnitude``, ``taylor``, ``activation``, ...), resolved from config strings.
+"""Importance criteria keyed by name (``l2``, ``taylor``, ``entropy``, ``relative-l2``, ...), from config strings.
 
 A criterion is an object that scores every index of a torch-pruning group (``__call__(group) -> Tensor``),
 so it can be passed straight to :func:`edgeprune.prune.make_plan`. Data-driven criteria must first
@@ -80,4 +80,5 @@ def get_importance(
 
 def _load_builtins() -> None:
     """Import the criterion modules so their ``register_importance`` decorators run."""
-    from edgeprune.importance import activation, hessian, magnitude, random, taylor  # noqa: F401
+    from edgeprune.importance import activation, entropy, hessian, magnitude, random, taylor  # noqa: F401
+    from edgeprune.importance import relative  # noqa: F401  (wraps the criteria above: import last)
