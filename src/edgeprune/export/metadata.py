@@ -31,6 +31,13 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def gzip_size(path: str | Path) -> int:
+    """Bytes of the file gzip-compressed (level 9, no timestamp): what an app download of it costs."""
+    import gzip
+
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9, mtime=0))
+
+
 def state_dict_hash(model: nn.Module) -> str:
     """Hex SHA-256 over the model's state dict (names, shapes, dtypes and values), stable across runs."""
     digest = hashlib.sha256()
@@ -71,6 +78,7 @@ def build_metadata(
         "artifact": artifact_path.name,
         "sha256": sha256_file(artifact_path),
         "size_bytes": artifact_path.stat().st_size,
+        "gzip_size_bytes": gzip_size(artifact_path),
         "format": fmt,
         "runtime": runtime,
         "precision": precision,
