@@ -112,7 +112,9 @@ class _Rewriter:
         self.schema = _schema()
         self.model = self.schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
         if any((b.offset or 0) > 1 for b in self.model.buffers):
-            raise EdgepruneError("sparse encoding: the model keeps buffers outside the flatbuffer (> 2 GB); unsupported")
+            raise EdgepruneError(
+                "sparse encoding: the model keeps buffers outside the flatbuffer (> 2 GB): unsupported"
+            )
         self.min_sparsity = min_sparsity
         self.names = _op_names(self.schema)
         self.report = SparseReport()

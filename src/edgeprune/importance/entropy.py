@@ -52,7 +52,7 @@ class Entropy(Criterion):
 
     def __init__(self, bins: int = 32, batches: int = 16) -> None:
         if bins < 2:
-            raise ValueError(f"bins must be >= 2, got {bins}")
+            raise EdgepruneError(f"importance 'entropy': bins must be >= 2, got {bins}")
         self.bins = bins
         self.max_batches = batches
         self.inputs: dict[str, torch.Tensor] = {}

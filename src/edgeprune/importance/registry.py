@@ -80,5 +80,4 @@ def get_importance(
 
 def _load_builtins() -> None:
     """Import the criterion modules so their ``register_importance`` decorators run."""
-    from edgeprune.importance import activation, entropy, hessian, magnitude, random, taylor  # noqa: F401
-    from edgeprune.importance import relative  # noqa: F401  (wraps the criteria above: import last)
+    from edgeprune.importance import activation, entropy, hessian, magnitude, random, relative, taylor  # noqa: F401

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeprune.errors import EdgepruneError
 from edgeprune.importance.registry import IMPORTANCE, Criterion, register_importance
 
 BASES = ("l1", "l2", "taylor", "activation", "hessian", "bn_scale", "entropy", "random")
@@ -53,7 +54,8 @@ class Relative(Criterion):
 
     def __init__(self, base: Criterion, norm: str = "l2") -> None:
         if norm not in NORMALIZERS:
-            raise ValueError(f"norm must be one of {sorted(NORMALIZERS)}, got {norm!r}")
+            known = sorted(NORMALIZERS)
+            raise EdgepruneError(f"importance 'relative-{base.name}': norm must be one of {known}, got {norm!r}")
         self.base = base
         self.norm = norm
         self.name = f"relative-{base.name}" + ("" if norm == "l2" else f"-{norm}")

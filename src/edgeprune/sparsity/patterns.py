@@ -67,7 +67,7 @@ class Pattern:
     def misfit(self, layer: nn.Module) -> str | None:
         """Why this pattern cannot apply to ``layer`` (None if it can)."""
         weight = layer.weight
-        out, k = matrix_view(weight).shape
+        out = weight.shape[0]
         inner = weight.shape[1] if weight.ndim > 1 else 1  # contiguous input channels (the 'I' of OHWI)
         if self.kind == "nm" and inner % self.m:
             return f"{inner} input channels per filter are not a multiple of {self.m}"
