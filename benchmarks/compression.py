@@ -3,6 +3,9 @@
 Methods, each pruned to the budget then fine-tuned identically (distillation from the unpruned model):
   tp-uniform     plain torch-pruning MetaPruner, uniform L2 magnitude (what users have today)
   uniform-<c>    one ratio for every group, channels chosen by edgeprune criterion <c>
+  global-<c>     one score threshold over every group (planning/global_rank.py), criterion <c>: the base
+                 criteria are mean-normalized per group; relative-<c> L2-normalizes each group (Molchanov et
+                 al. 2017); global-lamp-<c> uses LAMP per group (Lee et al. 2021)
   planned        per-group ratios + blocks from the sensitivity scan (greedy marginal cost)
 
 Settings: the default model on mnist5k, and an over-wide plain CNN on digits (8x8) where most MACs sit in
@@ -33,6 +36,7 @@ from edgeprune.importance import get_importance
 from edgeprune.models import ModelSpec, load_checkpoint, save_weights
 from edgeprune.models.pretrained import train_or_load, training_config
 from edgeprune.planning.budget import plan_to_budget
+from edgeprune.planning.global_rank import prune_global
 from edgeprune.planning.uniform import smallest_ratio_meeting
 from edgeprune.prune import apply_plan, count_macs_params, make_plan
 from edgeprune.report import versions
@@ -41,7 +45,16 @@ from edgeprune.sensitivity.samples import choosing_samples
 
 OUT = Path("build/bench")
 BUDGETS = (0.5, 0.3, 0.2)
-CRITERIA = ("l1", "l2", "taylor", "activation", "hessian", "bn_scale", "random")
+CRITERIA = ("l1", "l2", "taylor", "activation", "hessian", "bn_scale", "random", "entropy")
+GLOBAL = (
+    "global-l2",
+    "global-relative-l2",
+    "global-lamp-l2",
+    "global-taylor",
+    "global-relative-taylor",
+    "global-entropy",
+    "global-relative-entropy",
+)
 SEED = 0
 
 
@@ -118,10 +131,17 @@ def run_setting(
     base_acc, _ = evaluate(model, data.x_val, data.y_val)
     xs, ys = choosing_samples(data, min(samples, len(data.x_select) + len(data.x_train)))
     start = time.perf_counter()
-    sens = sensitivity(model, data, samples=len(xs), name=name)
+    sens = sensitivity(model, data, samples=len(xs), name=name) if "planned" in methods else None
     sens_s = round(time.perf_counter() - start, 2)
-    print(f"[{name}] base val {base_acc:.2f}%, {base_macs:,} MACs; sensitivity {sens.seconds}s (cache read {sens_s}s)")
+    scan = f"; sensitivity {sens.seconds}s (cache read {sens_s}s)" if sens is not None else ""
+    print(f"[{name}] base val {base_acc:.2f}%, {base_macs:,} MACs{scan}")
     criteria = {c: get_importance(c, model, xs, ys) for c in CRITERIA if f"uniform-{c}" in methods}
+    for method in (m for m in methods if m.startswith("global-")):
+        name = method.removeprefix("global-")
+        if name.startswith("lamp-"):
+            criteria[method] = get_importance(f"relative-{name.removeprefix('lamp-')}", model, xs, ys, norm="lamp")
+        else:
+            criteria[method] = get_importance(name, model, xs, ys)
     cfg = FinetuneConfig(epochs=epochs, seed=SEED)
     rows = []
     for budget in BUDGETS:
@@ -132,6 +152,8 @@ def run_setting(
                 pruned = smallest_ratio_meeting(lambda r: tp_uniform_copy(model, example, r), target)[1]
             elif method == "planned":
                 pruned = plan_to_budget(model, example, sens, budget, samples=(xs, ys)).model
+            elif method.startswith("global-"):
+                pruned = prune_global(model, example, target, importance=criteria[method]).model
             else:
                 pruned = uniform_with(model, example, criteria[method.removeprefix("uniform-")], target)
             macs, params = count_macs_params(pruned, example)
@@ -158,7 +180,7 @@ def run_setting(
         "setting": name,
         "data": data.describe(),
         "base": {"val_acc": round(base_acc, 2), "macs": base_macs, "params": base_params},
-        "sensitivity": {"seconds": sens.seconds, "samples": sens.samples, "estimate": sens.estimate},
+        "sensitivity": {"seconds": sens.seconds, "samples": sens.samples, "estimate": sens.estimate} if sens else None,
         "rows": rows,
     }
 
@@ -219,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    methods = ["tp-uniform", *(f"uniform-{c}" for c in CRITERIA), "planned"]
+    methods = ["tp-uniform", *(f"uniform-{c}" for c in CRITERIA), *GLOBAL, "planned"]
     if args.quick:
         methods = ["tp-uniform", "uniform-l2", "planned"]
     if args.methods:
