@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
 from edgeprune.config import FinetuneConfig
@@ -104,3 +105,56 @@ def test_dense_weights_are_left_alone(trained, digits) -> None:
     data = convert_float(trained, digits.x_val[:1])
     same, report = encode_sparse_weights(data)
     assert same == data and not report.encoded and report.dense
+
+
+def _with_external_buffers(data: bytes) -> bytes:
+    """The same model with every weight buffer stored after the flatbuffer (``offset`` > 1), as litert-torch
+    writes some models."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    payloads = {i: bytes(np.asarray(b.data, dtype=np.uint8)) for i, b in enumerate(model.buffers) if b.data is not None}
+    offsets = dict.fromkeys(payloads, 2)  # placeholders: fixed-size fields, so the flatbuffer length is stable
+    for _ in range(2):
+        for i, b in enumerate(model.buffers):
+            if i in payloads:
+                b.data, b.offset, b.size = None, offsets[i], len(payloads[i])
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        head = bytes(builder.Output())
+        position = -(-len(head) // 16) * 16
+        for i, payload in payloads.items():
+            offsets[i] = position
+            position = -(-(position + len(payload)) // 16) * 16
+    out = bytearray(head)
+    for i, payload in payloads.items():
+        out += bytes(offsets[i] - len(out)) + payload
+    return bytes(out)
+
+
+def test_buffers_after_the_flatbuffer_are_read(sparse80, digits) -> None:
+    from edgeprune.export.tflite import convert_float
+
+    x = digits.x_val[:8]
+    external = _with_external_buffers(convert_float(sparse80, x[:1]))
+    encoded, report = encode_sparse_weights(external)
+    assert report.encoded and len(encoded) < 0.6 * len(external)
+    with torch.no_grad():
+        ref = sparse80(x).numpy()
+    for data in (external, encoded):  # both load and compute the model on the real runtime
+        assert np.abs(_run(data, x.numpy()) - ref).max() < 1e-4
+
+
+def _run(data: bytes, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=data)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    rows = []
+    for i in range(len(x)):
+        interp.set_tensor(inp["index"], x[i : i + 1])
+        interp.invoke()
+        rows.append(interp.get_tensor(out["index"]).copy())
+    return np.concatenate(rows)
