@@ -44,6 +44,14 @@ class SparseLayout:
     values: np.ndarray
 
     @property
+    def block(self) -> str:
+        """``1x1`` (no block), ``Bx1`` (along dim 0: output channels) or ``1xB`` (along the last dim)."""
+        if not self.block_map:
+            return "1x1"
+        size = self.dims[-1].size
+        return f"{size}x1" if self.block_map == [0] else f"1x{size}"
+
+    @property
     def stored(self) -> int:
         """Values held in the buffer (zeros inside stored blocks included)."""
         return int(self.values.size)

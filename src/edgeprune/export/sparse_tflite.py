@@ -114,6 +114,12 @@ class _Rewriter:
         self.schema = _schema()
         self.model = self.schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
         _inline_buffers(self.model, data)
+        if self.model.buffers[0].data is not None and len(self.model.buffers[0].data):
+            raise EdgepruneError("sparse encoding: buffer 0 is not the empty sentinel the schema requires")
+        self.buffer_users: dict[int, int] = {}
+        for graph in self.model.subgraphs:
+            for t in graph.tensors:
+                self.buffer_users[t.buffer] = self.buffer_users.get(t.buffer, 0) + 1
         self.min_sparsity = min_sparsity
         self.names = _op_names(self.schema)
         self.report = SparseReport()
@@ -159,9 +165,6 @@ class _Rewriter:
     def encode_graph(self, graph: Any) -> None:
         done: set[int] = set()
         densify_ops = []
-        buffer_users: dict[int, int] = {}
-        for t in graph.tensors:
-            buffer_users[t.buffer] = buffer_users.get(t.buffer, 0) + 1
         for op in graph.operators:
             name = self.op_name(op)
             if name not in WEIGHT_OPS or len(op.inputs) < 2:
@@ -173,12 +176,13 @@ class _Rewriter:
                 self.report.dense[self.label(graph.tensors[index])] = INT8_FC_NOTE
                 continue
             done.add(index)
-            densify = self.encode_tensor(graph, index, name, buffer_users)
+            densify = self.encode_tensor(graph, index, name)
             if densify is not None:
                 densify_ops.append(densify)
         graph.operators = densify_ops + list(graph.operators)
 
-    def encode_tensor(self, graph: Any, index: int, op: str, buffer_users: dict[int, int]) -> Any:
+    def encode_tensor(self, graph: Any, index: int, op: str) -> Any:
+        """Store tensor ``index`` sparse and return the DENSIFY op producing it (None: left dense)."""
         tensor = graph.tensors[index]
         label = self.label(tensor)
         dense = self._data(tensor)
@@ -195,7 +199,7 @@ class _Rewriter:
         sparse.name = f"{label}/sparse"
         sparse.sparsity = sparsity_parameters(self.schema, layout)
         payload = np.frombuffer(layout.values.tobytes(), dtype=np.uint8)
-        if buffer_users.get(tensor.buffer, 0) == 1:  # reuse the weight's own buffer for the nonzeros
+        if self.buffer_users.get(tensor.buffer, 0) == 1:  # reuse the weight's own buffer for the nonzeros
             self.model.buffers[tensor.buffer].data = payload
             sparse.buffer = tensor.buffer
         else:
@@ -210,12 +214,10 @@ class _Rewriter:
         densify.inputs, densify.outputs = [len(graph.tensors) - 1], [index]
         densify.builtinOptionsType = self.schema.BuiltinOptions.DensifyOptions
         densify.builtinOptions = self.schema.DensifyOptionsT()
-        rows, b = (layout.dims[-1].size, layout.block_map) if layout.block_map else (1, [])
-        block = "1x1" if not b else (f"{rows}x1" if b == [0] else f"1x{rows}")
+        shape = [int(d) for d in tensor.shape]
         self.report.encoded.append(
-            EncodedWeight(label, op, list(map(int, tensor.shape)), dense.dtype.name, sparsity, block,
-                          int(dense.nbytes), int(layout.nbytes()))
-        )  # fmt: skip
+            EncodedWeight(label, op, shape, dense.dtype.name, sparsity, layout.block, dense.nbytes, layout.nbytes())
+        )
         return densify
 
     def output(self) -> bytes:
