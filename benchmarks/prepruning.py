@@ -67,7 +67,6 @@ def pre_pruning(data, budget: float, score: str, seed: int) -> dict:
 
 
 def run(budgets: list[float], seeds: int, out: Path) -> dict:
-    torch.set_num_threads(2)
     data = load_dataset("mnist5k")
     base, _, _ = train_or_load(SPEC, data, TRAIN_EPOCHS)
     base_acc = evaluate(base, data.x_val, data.y_val)[0]
@@ -129,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budgets", default="0.5,0.3,0.2")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     res = run([float(b) for b in args.budgets.split(",")], args.seeds, Path(args.out))
     print(markdown(res))
     return 0

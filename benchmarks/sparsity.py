@@ -78,7 +78,6 @@ def _artifacts(model: nn.Module, data, folder: Path, tag: str) -> list[dict]:
 
 
 def accuracy_part(seeds: int, epochs: int, out: Path) -> dict:
-    torch.set_num_threads(2)
     data = load_dataset("mnist5k")
     base, _, _ = train_or_load(ModelSpec("edgeprune:default"), data, 12)
     base_acc = evaluate(base, data.x_val, data.y_val)[0]
@@ -152,7 +151,6 @@ def mobilenet(sparsity: float | None) -> nn.Module:
 
 
 def latency_part(runs: int, out: Path) -> dict:
-    torch.set_num_threads(2)
     x = torch.randn(4, 3, 224, 224)
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="edgeprune-sparsity-") as tmp:
@@ -269,8 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=6, help="fine-tune epochs, the same for every variant")
     parser.add_argument("--runs", type=int, default=200, help="timed runs per artifact (latency)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     if args.part in ("accuracy", "all"):
         print(markdown_accuracy(accuracy_part(args.seeds, args.epochs, out)))
