@@ -238,9 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tp-uniform, uniform-l2 and planned only")
     parser.add_argument("--epochs", type=int, default=2, help="fine-tune epochs, the same for every method")
     parser.add_argument("--samples", type=int, default=1000, help="choosing samples for sensitivity/criteria")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     methods = ["tp-uniform", *(f"uniform-{c}" for c in CRITERIA), *GLOBAL, "planned"]
     if args.quick:
         methods = ["tp-uniform", "uniform-l2", "planned"]
