@@ -137,11 +137,12 @@ def run_setting(
     print(f"[{name}] base val {base_acc:.2f}%, {base_macs:,} MACs{scan}")
     criteria = {c: get_importance(c, model, xs, ys) for c in CRITERIA if f"uniform-{c}" in methods}
     for method in (m for m in methods if m.startswith("global-")):
-        name = method.removeprefix("global-")
-        if name.startswith("lamp-"):
-            criteria[method] = get_importance(f"relative-{name.removeprefix('lamp-')}", model, xs, ys, norm="lamp")
+        criterion = method.removeprefix("global-")
+        if criterion.startswith("lamp-"):
+            base = criterion.removeprefix("lamp-")
+            criteria[method] = get_importance(f"relative-{base}", model, xs, ys, norm="lamp")
         else:
-            criteria[method] = get_importance(name, model, xs, ys)
+            criteria[method] = get_importance(criterion, model, xs, ys)
     cfg = FinetuneConfig(epochs=epochs, seed=SEED)
     rows = []
     for budget in BUDGETS:
