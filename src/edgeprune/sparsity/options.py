@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import ConfigError
 from edgeprune.sparsity.patterns import Pattern, parse_pattern
 
 
@@ -32,18 +32,18 @@ class SparsityOptions:
         pattern = parse_pattern(self.pattern)
         fixed = pattern.fixed_sparsity
         if self.sparsity is None and fixed is None:
-            raise EdgepruneError(f"prune.sparsity is required with prune.pattern '{self.pattern}'")
+            raise ConfigError(f"prune.sparsity is required with prune.pattern '{self.pattern}'")
         if self.sparsity is not None and not 0.0 < float(self.sparsity) < 1.0:
-            raise EdgepruneError(f"prune.sparsity is {self.sparsity}; it must lie in (0, 1)")
+            raise ConfigError(f"prune.sparsity is {self.sparsity}; it must lie in (0, 1)")
         if fixed is not None and self.sparsity is not None and not math.isclose(self.sparsity, fixed, abs_tol=1e-6):
-            raise EdgepruneError(
+            raise ConfigError(
                 f"prune.sparsity {self.sparsity} does not match prune.pattern '{self.pattern}' (always {fixed:g})"
             )
         begin, end = self.ramp
         if not 0.0 <= begin <= end <= 1.0:
-            raise EdgepruneError(f"sparsity ramp {self.ramp}: need 0 <= begin <= end <= 1 (fractions of the steps)")
+            raise ConfigError(f"sparsity ramp {self.ramp}: need 0 <= begin <= end <= 1 (fractions of the steps)")
         if self.every < 0:
-            raise EdgepruneError(f"sparsity every={self.every}: must be >= 0")
+            raise ConfigError(f"sparsity every={self.every}: must be >= 0")
 
     @property
     def parsed(self) -> Pattern:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from edgeprune.errors import EdgepruneError
+from edgeprune.errors import ConfigError
 
 KINDS = ("unstructured", "nm", "block")
 
@@ -109,12 +109,12 @@ def parse_pattern(text: str) -> Pattern:
     if nm:
         n, m = int(nm.group(1)), int(nm.group(2))
         if not 0 < n < m:
-            raise EdgepruneError(f"prune.pattern '{text}': N:M needs 0 < N < M")
+            raise ConfigError(f"prune.pattern '{text}': N:M needs 0 < N < M")
         return Pattern(text, "nm", n=n, m=m)
     block = re.fullmatch(r"(\d+)x(\d+)", text)
     if block:
         rows, cols = int(block.group(1)), int(block.group(2))
         if rows < 1 or cols < 1 or rows * cols < 2:
-            raise EdgepruneError(f"prune.pattern '{text}': a block needs at least 2 weights")
+            raise ConfigError(f"prune.pattern '{text}': a block needs at least 2 weights")
         return Pattern(text, "block", rows=rows, cols=cols)
-    raise EdgepruneError(f"prune.pattern '{text}' is not 'unstructured', 'N:M' (e.g. 2:4) or 'RxC' (e.g. 1x4, 4x1)")
+    raise ConfigError(f"prune.pattern '{text}' is not 'unstructured', 'N:M' (e.g. 2:4) or 'RxC' (e.g. 1x4, 4x1)")
