@@ -9,7 +9,7 @@ latency   a mobilenet_v2 (torchvision, 224x224x3, random weights: latency does n
           convs get 70 / 80 / 90% 4x1 block sparsity (4 output channels x 1 input, XNNPACK's sparse block),
           exported in the sparse encoding; dense and the three sparse files measured interleaved in one runner
           process per thread count (1, 2) with edgeprune.bench.harness.measure_local; plus int8 dense vs int8
-          sparse at 80%.
+          sparse at 80%, with XNNPACK and with TFLite's builtin kernels only.
 Writes build/bench/sparsity_accuracy.json, build/bench/sparsity_latency.json and prints markdown tables.
 Usage: PYTHONPATH=src python benchmarks/sparsity.py [--part accuracy|latency|all] [--seeds 3] [--runs 200]
 """
@@ -172,16 +172,25 @@ def latency_part(runs: int, out: Path) -> dict:
         from edgeprune.export.metadata import gzip_size
 
         sizes = {k: {"size_bytes": p.stat().st_size, "gzip_size_bytes": gzip_size(p)} for k, p in files.items()}
-        groups = {"fp32": [k for k in files if "fp32" in k], "int8": [k for k in files if "int8" in k]}
+        int8 = [k for k in files if "int8" in k]
+        # (group, artifacts, XNNPACK on?): the int8 convs behind DENSIFY leave XNNPACK for TFLite's builtin
+        # kernels, so the int8 pair is also timed with builtin kernels only, to tell kernels from zeros
+        groups = [
+            ("fp32", [k for k in files if "fp32" in k], True),
+            ("int8", int8, True),
+            ("int8 builtin", int8, False),
+        ]
         for threads in (1, 2):
-            for group, names in groups.items():
-                measured = measure_local([files[n] for n in names], Protocol(threads=threads, warmup=20, runs=runs))
+            for group, names, xnnpack in groups:
+                protocol = Protocol(threads=threads, warmup=20, runs=runs, xnnpack=xnnpack)
+                measured = measure_local([files[n] for n in names], protocol)
                 ref = measured["results"][0]["latency_ms"]["p50"]
                 for n, res in zip(names, measured["results"], strict=True):
                     p50 = res["latency_ms"]["p50"]
                     rows.append(
                         {
                             "group": group,
+                            "xnnpack": xnnpack,
                             "artifact": n,
                             "threads": threads,
                             "p50_ms": round(p50, 3),
@@ -191,7 +200,7 @@ def latency_part(runs: int, out: Path) -> dict:
                             **sizes[n],
                         }
                     )
-                    print(f"{threads}t {n:<24} p50 {p50:.3f} ms  x{p50 / ref:.3f}", flush=True)
+                    print(f"{threads}t {group:<12} {n:<24} p50 {p50:.3f} ms  x{p50 / ref:.3f}", flush=True)
     result = {
         "model": "torchvision mobilenet_v2 224x224x3, 1x1 convs block-sparse (4x1)",
         "runtime": "ai-edge-litert (XNNPACK delegate, default)",
@@ -250,12 +259,12 @@ def markdown_accuracy(res: dict) -> str:
 
 def markdown_latency(res: dict) -> str:
     lines = [
-        "| artifact | threads | p50 ms | vs first of its group | size KiB | gzip KiB |",
-        "|---|---|---|---|---|---|",
+        "| group | artifact | threads | p50 ms | vs first of its group | size KiB | gzip KiB |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
         lines.append(
-            f"| {r['artifact']} | {r['threads']} | {r['p50_ms']:.3f} | {r['ratio_to_first']:.3f}x |"
+            f"| {r['group']} | {r['artifact']} | {r['threads']} | {r['p50_ms']:.3f} | {r['ratio_to_first']:.3f}x |"
             f" {r['size_bytes'] / 1024:.0f} | {r['gzip_size_bytes'] / 1024:.0f} |"
         )
     return "\n".join(lines)
