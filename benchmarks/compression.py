@@ -3,6 +3,9 @@
 Methods, each pruned to the budget then fine-tuned identically (distillation from the unpruned model):
   tp-uniform     plain torch-pruning MetaPruner, uniform L2 magnitude (what users have today)
   uniform-<c>    one ratio for every group, channels chosen by edgeprune criterion <c>
+  global-<c>     one score threshold over every group (planning/global_rank.py), criterion <c>: the base
+                 criteria are mean-normalized per group; relative-<c> L2-normalizes each group (Molchanov et
+                 al. 2017); global-lamp-<c> uses LAMP per group (Lee et al. 2021)
   planned        per-group ratios + blocks from the sensitivity scan (greedy marginal cost)
 
 Settings: the default model on mnist5k, and an over-wide plain CNN on digits (8x8) where most MACs sit in
@@ -22,26 +25,36 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from edgeprune.models.pretrained import train_or_load, training_config
-from edgeprune.sensitivity.samples import choosing_samples
 from torch import nn
 
 from edgeprune.atomic import write_json, write_with
-from edgeprune.config import FinetuneConfig
-from edgeprune.data import Dataset, load_dataset
+from edgeprune.baseline import load_baseline
+from edgeprune.config import FinetuneConfig, training_recipe
+from edgeprune.data import Data, choosing_samples, load_data, take
 from edgeprune.finetune import evaluate, fit
 from edgeprune.graph import output_layers
 from edgeprune.importance import get_importance
-from edgeprune.models import ModelSpec, load_checkpoint, save_weights
+from edgeprune.models import load_checkpoint, save_weights
 from edgeprune.planning.budget import plan_to_budget
+from edgeprune.planning.global_rank import prune_global
+from edgeprune.planning.options import PlanOptions
 from edgeprune.planning.uniform import smallest_ratio_meeting
 from edgeprune.prune import apply_plan, count_macs_params, make_plan
-from edgeprune.sensitivity import sensitivity
+from edgeprune.sensitivity import ScanOptions, sensitivity
 from edgeprune.versions import versions
 
 OUT = Path("build/bench")
 BUDGETS = (0.5, 0.3, 0.2)
-CRITERIA = ("l1", "l2", "taylor", "activation", "hessian", "bn_scale", "random")
+CRITERIA = ("l1", "l2", "taylor", "activation", "hessian", "bn_scale", "random", "entropy")
+GLOBAL = (
+    "global-l2",
+    "global-relative-l2",
+    "global-lamp-l2",
+    "global-taylor",
+    "global-relative-taylor",
+    "global-entropy",
+    "global-relative-entropy",
+)
 SEED = 0
 
 
@@ -64,26 +77,26 @@ class WideCNN(nn.Module):
         return self.classifier(self.hidden(self.features(x)))
 
 
-def _wide_digits(epochs: int = 30) -> tuple[nn.Module, Dataset]:
-    data = load_dataset("digits")
+def _wide_digits(epochs: int = 30) -> tuple[nn.Module, Data]:
+    data = load_data("digits")
     torch.manual_seed(SEED)
     model = WideCNN(data.num_classes, data.input_shape[0])
     tag = hashlib.sha256(repr(model).encode() + repr(data.describe()).encode() + str(epochs).encode()).hexdigest()[:12]
     path = Path("build/models") / f"bench-widecnn-digits-{tag}.safetensors"
     if path.is_file():
         return load_checkpoint(model, path).eval(), data
-    fit(model, data, training_config(epochs), description="train WideCNN on digits")
+    fit(model, data, training_recipe(epochs, SEED), description="train WideCNN on digits")
     save_weights(model, path)
     return model.eval(), data
 
 
-def _default() -> tuple[nn.Module, Dataset]:
-    data = load_dataset("mnist5k")
-    model, _, _ = train_or_load(ModelSpec("edgeprune:default"), data, 12)
+def _default() -> tuple[nn.Module, Data]:
+    data = load_data("mnist5k")
+    model = load_baseline("edgeprune:default", data, train_epochs=12).model
     return model.eval(), data
 
 
-SETTINGS: dict[str, Callable[[], tuple[nn.Module, Dataset]]] = {"default": _default, "wide-digits": _wide_digits}
+SETTINGS: dict[str, Callable[[], tuple[nn.Module, Data]]] = {"default": _default, "wide-digits": _wide_digits}
 
 
 def tp_uniform_copy(model: nn.Module, example: torch.Tensor, ratio: float) -> tuple[nn.Module, int]:
@@ -113,15 +126,23 @@ def run_setting(
 ) -> dict:
     torch.manual_seed(SEED)
     model, data = SETTINGS[name]()
-    example = data.x_select[:1].clone()
+    example = take(data.select, 1)[0].clone()
     base_macs, base_params = count_macs_params(model, example)
-    base_acc, _ = evaluate(model, data.x_val, data.y_val)
-    xs, ys = choosing_samples(data, min(samples, len(data.x_select) + len(data.x_train)))
+    base_acc, _ = evaluate(model, data.val)
+    xs, ys = choosing_samples(data, min(samples, len(data.select) + len(data.train)))
     start = time.perf_counter()
-    sens = sensitivity(model, data, samples=len(xs), name=name)
+    sens = sensitivity(model, data, ScanOptions(samples=len(xs)), name=name) if "planned" in methods else None
     sens_s = round(time.perf_counter() - start, 2)
-    print(f"[{name}] base val {base_acc:.2f}%, {base_macs:,} MACs; sensitivity {sens.seconds}s (cache read {sens_s}s)")
+    scan = f"; sensitivity {sens.seconds}s (cache read {sens_s}s)" if sens is not None else ""
+    print(f"[{name}] base val {base_acc:.2f}%, {base_macs:,} MACs{scan}")
     criteria = {c: get_importance(c, model, xs, ys) for c in CRITERIA if f"uniform-{c}" in methods}
+    for method in (m for m in methods if m.startswith("global-")):
+        criterion = method.removeprefix("global-")
+        if criterion.startswith("lamp-"):
+            base = criterion.removeprefix("lamp-")
+            criteria[method] = get_importance(f"relative-{base}", model, xs, ys, norm="lamp")
+        else:
+            criteria[method] = get_importance(criterion, model, xs, ys)
     cfg = FinetuneConfig(epochs=epochs, seed=SEED)
     rows = []
     for budget in BUDGETS:
@@ -131,13 +152,17 @@ def run_setting(
             if method == "tp-uniform":
                 pruned = smallest_ratio_meeting(lambda r: tp_uniform_copy(model, example, r), target)[1]
             elif method == "planned":
-                pruned = plan_to_budget(model, example, sens, budget, samples=(xs, ys)).model
+                pruned = plan_to_budget(
+                    model, example, sens, PlanOptions(budget=budget), "magnitude", samples=(xs, ys)
+                ).model
+            elif method.startswith("global-"):
+                pruned = prune_global(model, example, target, importance=criteria[method]).model
             else:
                 pruned = uniform_with(model, example, criteria[method.removeprefix("uniform-")], target)
             macs, params = count_macs_params(pruned, example)
-            acc0, _ = evaluate(pruned, data.x_val, data.y_val)
+            acc0, _ = evaluate(pruned, data.val)
             fit(pruned, data, cfg, teacher=copy.deepcopy(model), description=f"{name} {method} {budget}")
-            acc, _ = evaluate(pruned, data.x_val, data.y_val)
+            acc, _ = evaluate(pruned, data.val)
             row = {
                 "setting": name,
                 "budget": budget,
@@ -158,7 +183,7 @@ def run_setting(
         "setting": name,
         "data": data.describe(),
         "base": {"val_acc": round(base_acc, 2), "macs": base_macs, "params": base_params},
-        "sensitivity": {"seconds": sens.seconds, "samples": sens.samples, "estimate": sens.estimate},
+        "sensitivity": {"seconds": sens.seconds, "samples": sens.samples, "estimate": sens.estimate} if sens else None,
         "rows": rows,
     }
 
@@ -216,10 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tp-uniform, uniform-l2 and planned only")
     parser.add_argument("--epochs", type=int, default=2, help="fine-tune epochs, the same for every method")
     parser.add_argument("--samples", type=int, default=1000, help="choosing samples for sensitivity/criteria")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
-    methods = ["tp-uniform", *(f"uniform-{c}" for c in CRITERIA), "planned"]
+    torch.set_num_threads(args.threads)
+    methods = ["tp-uniform", *(f"uniform-{c}" for c in CRITERIA), *GLOBAL, "planned"]
     if args.quick:
         methods = ["tp-uniform", "uniform-l2", "planned"]
     if args.methods:

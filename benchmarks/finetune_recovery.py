@@ -19,13 +19,12 @@ from torch import nn
 
 os.environ.setdefault("EDGEPRUNE_NO_PROGRESS", "1")
 
-from edgeprune.finetune.schedule import uniform_planner
-from edgeprune.models.pretrained import train_or_load
-
 from edgeprune.atomic import write_json
-from edgeprune.data import load_dataset
-from edgeprune.finetune import TrainConfig, evaluate, fit
-from edgeprune.models import ModelSpec
+from edgeprune.baseline import load_baseline
+from edgeprune.config import FinetuneConfig
+from edgeprune.data import load_data, take
+from edgeprune.finetune import evaluate, fit
+from edgeprune.planning.iterative import uniform_planner
 from edgeprune.prune import apply_plan, count_macs_params
 from edgeprune.versions import versions
 
@@ -88,13 +87,13 @@ def main() -> None:
     parser.add_argument("--out", default="build/bench")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = load_dataset("mnist5k")
-    spec = ModelSpec("edgeprune:default", num_classes=data.num_classes, in_channels=data.input_shape[0])
-    base, ckpt, cached = train_or_load(spec, data, 12)
-    example = data.x_val[:1].clone()
+    data = load_data("mnist5k")
+    baseline = load_baseline("edgeprune:default", data, train_epochs=12)
+    base, ckpt, spec = baseline.model, baseline.checkpoint, baseline.spec
+    example = take(data.val, 1)[0].clone()
     base_macs, base_params = count_macs_params(base, example)
-    base_acc, _ = evaluate(base, data.x_val, data.y_val)
-    print(f"baseline {ckpt} ({'cached' if cached else 'trained'}): {base_macs:,} MACs, val {base_acc:.2f}%")
+    base_acc, _ = evaluate(base, data.val)
+    print(f"baseline {ckpt} ({baseline.source}): {base_macs:,} MACs, val {base_acc:.2f}%")
 
     t0 = time.perf_counter()
     plan = uniform_planner()(base, example, int(args.macs * base_macs), "magnitude")
@@ -102,17 +101,17 @@ def main() -> None:
     pruned = apply_plan(copy.deepcopy(base), plan, example)
     prune_s = time.perf_counter() - t0
     macs, params = count_macs_params(pruned, example)
-    pruned_acc, _ = evaluate(pruned, data.x_val, data.y_val)
+    pruned_acc, _ = evaluate(pruned, data.val)
     print(f"pruned: {macs:,} MACs ({macs / base_macs:.3f}x), val {pruned_acc:.2f}% before fine-tuning")
 
     curves: dict[str, list[dict[str, float]]] = {}
     runs: dict[str, Any] = {}
     for name, distill in (("distill", True), ("ce_only", False)):
-        cfg = TrainConfig(epochs=args.epochs, distill=distill, seed=0)
+        cfg = FinetuneConfig(epochs=args.epochs, distill=distill, seed=0)
         student = copy.deepcopy(pruned)
-        curve = ValCurve(data.x_val, data.y_val)
+        curve = ValCurve(*take(data.val))
         result = fit(student, data, cfg, copy.deepcopy(base) if distill else None, name, callback=curve)
-        final_acc, _ = evaluate(student, data.x_val, data.y_val)
+        final_acc, _ = evaluate(student, data.val)
         hit = first_within(curve.points, base_acc)
         curves[name] = curve.points
         runs[name] = {
@@ -134,9 +133,9 @@ def main() -> None:
     for epochs in (int(e) for e in args.budgets.split(",") if e):
         for name, distill in (("distill", True), ("ce_only", False)):
             student = copy.deepcopy(pruned)
-            cfg = TrainConfig(epochs=epochs, distill=distill, seed=0)
+            cfg = FinetuneConfig(epochs=epochs, distill=distill, seed=0)
             result = fit(student, data, cfg, copy.deepcopy(base) if distill else None, f"{name} {epochs} ep")
-            acc, _ = evaluate(student, data.x_val, data.y_val)
+            acc, _ = evaluate(student, data.val)
             sweep.append(
                 {"run": name, "epochs": epochs, "val_acc": acc, "delta_pt": acc - base_acc, "wall_s": result.wall_s}
             )

@@ -77,6 +77,9 @@ class TaskConfig:
     distill: str = ""  # "kl" (softmax over dim 1) or "mse"; "" = kl
 
 
+WHEN = ("after", "before")  # prune a trained model (then fine-tune), or prune at initialization (then train)
+
+
 @dataclass(frozen=True)
 class PruneConfig:
     """Budget and criterion for structured pruning."""
@@ -90,9 +93,15 @@ class PruneConfig:
     max_drop: float | None = None  # set: tolerance mode, the smallest budget within this many metric points
     recalibrate: int = 256  # select samples re-estimating BatchNorm statistics after pruning (0: off)
     ignored_layers: tuple[str, ...] = ()
+    sparsity: float = 0.0  # connection pruning after the channels: zeros per layer at the end (0: off)
+    pattern: str = "unstructured"  # connection pattern: unstructured, N:M (2:4) or blocks RxC (1x4, 4x1)
+    when: str = "after"  # "before": prune at initialization and train the small model from scratch
 
     def __post_init__(self) -> None:
         _check(0.0 < self.macs <= 1.0, "prune.macs", f"must be in (0, 1], got {self.macs}")
+        _check(0.0 <= self.sparsity < 1.0, "prune.sparsity", f"must be in [0, 1), got {self.sparsity}")
+        _check(bool(self.pattern), "prune.pattern", "must not be empty")
+        _check(self.when in WHEN, "prune.when", f"must be one of {list(WHEN)}, got {self.when!r}")
         _check(self.params is None or 0.0 < self.params <= 1.0, "prune.params", f"must be in (0, 1], got {self.params}")
         _check(bool(self.method), "prune.method", "must not be empty")
         _check(bool(self.importance), "prune.importance", "must not be empty")
@@ -100,6 +109,11 @@ class PruneConfig:
         _check(0.0 < self.max_ratio < 1.0, "prune.max_ratio", f"must be in (0, 1), got {self.max_ratio}")
         _check(self.max_drop is None or self.max_drop >= 0, "prune.max_drop", f"must be >= 0, got {self.max_drop}")
         _check(self.recalibrate >= 0, "prune.recalibrate", f"must be >= 0, got {self.recalibrate}")
+
+    @property
+    def connections(self) -> bool:
+        """True when connections are pruned too (a sparsity level, or a pattern that fixes one, e.g. 2:4)."""
+        return self.sparsity > 0.0 or self.pattern != "unstructured"
 
     @property
     def budget(self) -> tuple[str, float]:
@@ -182,8 +196,12 @@ class ExportConfig:
     nhwc: bool = False  # tflite: channels-last input for mobile apps
     dynamic_batch: bool = False  # onnx: symbolic batch dimension
     parity_samples: int = 64  # validation samples the fp32/fp16 parity check runs
+    sparse: bool = False  # tflite: weights with >= 50% zeros in TFLite's sparse encoding (on with prune.sparsity)
 
     def __post_init__(self) -> None:
+        _check(
+            not self.sparse or self.format == "tflite", "export.sparse", f"needs format 'tflite', not {self.format!r}"
+        )
         _check(self.format in FORMATS, "export.format", f"must be one of {sorted(FORMATS)}, got {self.format!r}")
         _check(self.precision in PRECISIONS, "export.precision", f"must be one of {PRECISIONS}, got {self.precision!r}")
         fmt = format_named(self.format)

@@ -24,14 +24,16 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_registry_has_every_criterion() -> None:
-    assert {"magnitude", "l1", "l2", "taylor", "activation", "hessian", "bn_scale", "random"} <= set(
-        known_importances()
-    )
+    names = {"magnitude", "l1", "l2", "taylor", "activation", "hessian", "bn_scale", "random", "entropy"}
+    assert names | {"relative-l2", "relative-taylor", "relative-entropy"} <= set(known_importances())
     with pytest.raises(EdgepruneError, match="importance 'nope' is unknown"):
         get_importance("nope")
 
 
-@pytest.mark.parametrize("name", ["l1", "l2", "taylor", "activation", "hessian", "bn_scale", "random"])
+@pytest.mark.parametrize(
+    "name",
+    ["l1", "l2", "taylor", "activation", "hessian", "bn_scale", "random", "entropy", "relative-l2", "relative-taylor"],
+)
 def test_scores_cover_residual_group(name: str, edgenet: nn.Module, batch) -> None:
     x, y = batch
     with torch.no_grad():
@@ -70,7 +72,7 @@ def test_activation_prefers_used_channels() -> None:
 
 def test_data_criteria_demand_prepare(edgenet: nn.Module, batch) -> None:
     group = _group(edgenet, "stem.0", batch[0][:1])
-    for name in ("taylor", "hessian", "activation"):
+    for name in ("taylor", "hessian", "activation", "entropy", "relative-taylor"):
         with pytest.raises(EdgepruneError, match="needs data"):
             get_importance(name)(group)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "load or train the model, prune to the target's budget, fine-tune, export, verify, benchmark and report"
-FLAGS = ("model", "data", "task", "budget", "pruning", "ignore", "finetune", "out")
+FLAGS = ("model", "data", "task", "budget", "pruning", "methods", "ignore", "finetune", "out")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +38,9 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "round_to": args.round_to,
         "max_ratio": args.max_ratio,
         "max_drop": args.max_drop,
+        "sparsity": args.sparsity,
+        "pattern": args.pattern,
+        "when": args.when,
         "epochs": args.epochs,
         "lr": args.lr,
         "seed": args.seed,

@@ -91,6 +91,17 @@ def _pruning() -> Parser:
     return p
 
 
+def _methods() -> Parser:
+    p = _group("methods")
+    g = p.add_argument_group("connections and timing (deploy)")
+    g.add_argument("--sparsity", type=float, help="also prune connections: zeros per layer at the end, e.g. 0.8")
+    g.add_argument("--pattern", help="connection pattern: unstructured (default), 2:4 (N:M), 1x4 or 4x1 blocks")
+    g.add_argument(
+        "--when", choices=["after", "before"], help="prune the trained model (after) or at initialization (before)"
+    )
+    return p
+
+
 def _ignore() -> Parser:
     p = _group("ignore")
     p.add_argument("--ignore", action="append", help="layer path to leave unpruned (repeatable)")
@@ -139,6 +150,7 @@ GROUPS = {
     "task": _task(),
     "budget": _budget(),
     "pruning": _pruning(),
+    "methods": _methods(),
     "ignore": _ignore(),
     "finetune": _finetune(),
     "out": _out(),

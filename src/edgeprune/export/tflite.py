@@ -49,13 +49,16 @@ def export(
     calibration: torch.Tensor | np.ndarray | None = None,
     io_dtype: str = "float",
     nhwc: bool = False,
+    sparse: bool = False,
 ) -> Artifact:
     """Write ``model`` to ``path`` (the registry makes it atomic) as fp32, fp16 (float16 weights) or int8.
 
     int8 is static full-integer quantization calibrated on ``calibration`` (N samples, NCHW).
 
     ``io_dtype`` ("float" or "int8") picks the int8 model's input/output type; ``nhwc`` makes the file
-    take channels-last input (the returned artifact still accepts NCHW and transposes).
+    take channels-last input (the returned artifact still accepts NCHW and transposes). ``sparse`` stores
+    weights with >= 50% zeros in TFLite's sparse encoding behind DENSIFY ops
+    (:mod:`edgeprune.export.sparse_tflite`; what was encoded goes to the metadata's ``options.sparse_weights``).
     """
     if precision not in PRECISIONS:
         raise EdgepruneError(f"TFLite precision '{precision}' is not one of {PRECISIONS}")
@@ -73,8 +76,13 @@ def export(
             calib = torch.as_tensor(calibration, dtype=torch.float32)
             calib = (_to_nhwc(calib) if nhwc else calib).numpy()
         data, quantization = quantize_tflite(data, precision, calib, io_dtype)
+    options: dict = {"io_dtype": io_dtype if precision == "int8" else "float", "nhwc": nhwc, "sparse": sparse}
+    if sparse:
+        from edgeprune.export.sparse_tflite import encode_sparse_weights
+
+        data, report = encode_sparse_weights(data)
+        options["sparse_weights"] = report.to_dict()
     path.write_bytes(data)
-    options = {"io_dtype": io_dtype if precision == "int8" else "float", "nhwc": nhwc}
     return Artifact(
         path=path,
         runtime="litert",

@@ -74,7 +74,7 @@ class VerifiedArtifact:
 def _format_options(cfg: ExportConfig, precision: str, data: Data) -> dict[str, Any]:
     if cfg.format == "onnx":
         return {"opset": cfg.opset, "dynamic_batch": cfg.dynamic_batch}
-    options: dict[str, Any] = {"nhwc": cfg.nhwc}
+    options: dict[str, Any] = {"nhwc": cfg.nhwc, "sparse": cfg.sparse}
     if precision == "int8":
         calibration, _ = take(data.select, cfg.calibration_samples)  # never validation
         options.update(calibration=calibration, io_dtype=cfg.io_dtype)

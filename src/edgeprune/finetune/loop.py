@@ -54,7 +54,11 @@ class FitResult:
 class Callback(Protocol):
     """Hook into training (e.g. accumulate Taylor importance); its state rides along in checkpoints.
 
-    A callback may also define ``on_epoch_end(model, record)``, called after each epoch's evaluation.
+    A callback may also define ``on_epoch_end(model, record)``, called after each epoch's evaluation;
+    ``ready_for_selection(model) -> bool``: False while the model is not in its final form (e.g. a sparsity
+    ramp still running), so that epoch is never kept as the best (until one is ready, the latest epoch is
+    kept) and does not count towards ``patience``; and ``on_fit_end(model)``, called on the selected weights
+    before ``fit`` writes its outputs (e.g. to bake weight masks).
     """
 
     def after_backward(self, model: nn.Module) -> None: ...
@@ -257,7 +261,11 @@ class _Run:
             }
         )
         bar.note(f"epoch {s.epoch}/{self.max_epochs} select {self.task.metric_name} {self.task.format(score.metric)}")
-        if self.task.better(score.metric, r.best_select_metric):
+        ready = getattr(self.callback, "ready_for_selection", None)
+        if ready is not None and not ready(self.model):  # keep the latest; the first ready epoch replaces it
+            r.best_select_metric, r.best_epoch = float("nan"), s.epoch
+            s.best_state = _cpu_state(self.model)
+        elif self.task.better(score.metric, r.best_select_metric):
             r.best_select_metric, r.best_epoch, s.bad_epochs = score.metric, s.epoch, 0
             s.best_state = _cpu_state(self.model)
         else:
@@ -314,6 +322,9 @@ class _Run:
     def finish(self) -> FitResult:
         self.model.load_state_dict(self.state.best_state)
         self.model.to("cpu").eval()
+        hook = getattr(self.callback, "on_fit_end", None)
+        if hook is not None:
+            hook(self.model)
         self.result.steps = self.state.step
         self.result.stopped_early = self.state.stopped
         return self.result

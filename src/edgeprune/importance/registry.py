@@ -1,4 +1,4 @@
-"""Importance criteria keyed by name (``magnitude``, ``taylor``, ``activation``, ...), resolved from config strings.
+"""Importance criteria keyed by name (``l2``, ``taylor``, ``entropy``, ``relative-l2``, ...), from config strings.
 
 A criterion is an object that scores every index of a torch-pruning group (``__call__(group) -> Tensor``),
 so it can be passed straight to :func:`edgeprune.prune.make_plan`. Data-driven criteria must first
@@ -76,7 +76,8 @@ def get_importance(
         criterion = factory(**options)
     except TypeError as exc:
         raise EdgepruneError(f"importance '{name}': bad option ({exc})") from None
-    criterion.name = name  # the registry's name is the one every record shows
+    if not str(getattr(criterion, "name", "")).startswith(name):
+        criterion.name = name  # the registry's name leads every record (options may add to it: relative-l2-lamp)
     if criterion.needs_data and model is not None:
         if x is None or y is None:
             raise EdgepruneError(f"importance '{name}' needs samples: pass x and y")
@@ -86,4 +87,4 @@ def get_importance(
 
 def _load_builtins() -> None:
     """Import the criterion modules so their ``register_importance`` decorators run."""
-    from edgeprune.importance import activation, hessian, magnitude, random, taylor  # noqa: F401
+    from edgeprune.importance import activation, entropy, hessian, magnitude, random, relative, taylor  # noqa: F401

@@ -16,17 +16,20 @@ from torch import nn
 from edgeprune.atomic import write_json, write_text
 from edgeprune.baseline import Baseline, load_baseline
 from edgeprune.bench.measurement import Measurement, protocol_for, time_together
-from edgeprune.config import Target
+from edgeprune.config import FinetuneConfig, Target
 from edgeprune.data import Data, Preprocessing, load_data
 from edgeprune.export import VerifiedArtifact, export_verified
 from edgeprune.finetune import FitResult, fit
 from edgeprune.hashing import sha256_file
 from edgeprune.pipeline import outputs
+from edgeprune.pipeline.connections import connection_figures, sparsity_callback
+from edgeprune.pipeline.prepruned import from_scratch_recipe, prune_before
 from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request, prune_to_budget
 from edgeprune.planning import Planned
 from edgeprune.prune import count_macs_params, save_pruned
 from edgeprune.prune.io import PLAN_FILE
 from edgeprune.report import (
+    ConnectionFigures,
     DataSummary,
     DeployReport,
     FinetuneFigures,
@@ -84,8 +87,25 @@ def figures(model: nn.Module, data: Data, task: Task) -> ModelFigures:
     return ModelFigures(macs, params, metric)
 
 
-def fine_tune(planned: Planned, baseline: Baseline, data: Data, target: Target, task: Task) -> FitResult:
-    return fit(planned.model, data, target.finetune, teacher=copy.deepcopy(baseline.model), task=task)
+@dataclass(frozen=True)
+class Trained:
+    """The training after pruning: its recipe, its result, and the connection pruning it did (if any)."""
+
+    recipe: FinetuneConfig
+    result: FitResult
+    connections: ConnectionFigures | None
+
+
+def train_pruned(planned: Planned, baseline: Baseline, data: Data, target: Target, task: Task) -> Trained:
+    """Fine-tune the pruned model with the unpruned one as teacher (``prune.when = "after"``), or train it from
+    scratch for the same total epochs (``"before"``); connections are pruned on the way when the target asks."""
+    before = target.prune.when == "before"
+    recipe = from_scratch_recipe(target) if before else target.finetune
+    callback = sparsity_callback(planned.model, target.prune, recipe, data)
+    teacher = None if before else copy.deepcopy(baseline.model)
+    what = "train from scratch" if before else "fine-tune"
+    result = fit(planned.model, data, recipe, teacher=teacher, description=what, task=task, callback=callback)
+    return Trained(recipe, result, connection_figures(planned.model, callback))
 
 
 @dataclass(frozen=True)
@@ -116,10 +136,13 @@ def export_all(
     cfg = target.export
     plan_hash = sha256_file(staging / PRUNED_DIR / PLAN_FILE)
     precisions = [cfg.precision] + (["fp32"] if cfg.precision != "fp32" else [])
+    sparse = cfg.sparse or (target.prune.connections and cfg.format == "tflite")  # zeros stored sparsely
+    pruned_cfg = dataclasses.replace(cfg, sparse=sparse)
     pruned_records = [
-        _exported(export_verified("pruned", pruned, staging, cfg, p, data, task, plan_hash)[1], task)
+        _exported(export_verified("pruned", pruned, staging, pruned_cfg, p, data, task, plan_hash)[1], task)
         for p in precisions
     ]
+    cfg = dataclasses.replace(cfg, sparse=False)
     base = [_exported(export_verified("baseline", baseline, staging, cfg, p, data, task)[1], task) for p in precisions]
     return Exported(pruned_records, base[-1], base[:-1])
 
@@ -161,7 +184,9 @@ def write_reports(report: DeployReport, folder: Path) -> None:
     write_text(folder / "report.html", render_html(report))
 
 
-def prune_figures(planned: Planned, target: Target, out: Path) -> PruneFigures:
+def prune_figures(
+    planned: Planned, target: Target, out: Path, connections: ConnectionFigures | None = None
+) -> PruneFigures:
     widths = {g.root: [g.width, len(g.keep)] for g in planned.plan.groups}
     return PruneFigures(
         method=planned.method,
@@ -176,6 +201,8 @@ def prune_figures(planned: Planned, target: Target, out: Path) -> PruneFigures:
         predicted_metric=planned.predicted,
         model_dir=str(out / PRUNED_DIR),
         details=planned.summary(),
+        when=target.prune.when,
+        connections=connections,
     )
 
 
@@ -210,7 +237,10 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     _log(f"baseline: {base.macs:,} MACs, {base.params:,} params, val {task.metric_name} {task.format(base.metric)}")
 
     request = Request(baseline.model, data.example(), baseline.spec.to_dict(), target.prune, data, task, task_key)
-    planned = prune_to_budget(request, target.finetune)
+    if target.prune.when == "before":
+        planned = prune_before(baseline.spec, data, target, task)
+    else:
+        planned = prune_to_budget(request, target.finetune)
     _log(f"pruned ({planned.method}): {planned.kind} {planned.fraction:.3f}x of the unpruned model"
          f" (budget {planned.budget:.3f}x); {len(planned.plan.groups)} group(s) cut")  # fmt: skip
     if planned.fraction < 0.95 * planned.budget:
@@ -218,9 +248,11 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
             f"the {planned.kind} budget {planned.budget:.3f}x was reached at {planned.fraction:.3f}x: the widths"
             f" allowed by round_to {target.prune.round_to} left no closer step"
         )
-    result = fine_tune(planned, baseline, data, target, task)
+    trained = train_pruned(planned, baseline, data, target, task)
     pruned = figures(planned.model, data, task)
-    _log(f"fine-tuned: val {task.metric_name} {task.format(pruned.metric)} ({pruned.metric - base.metric:+.2f})")
+    _log(f"trained: val {task.metric_name} {task.format(pruned.metric)} ({pruned.metric - base.metric:+.2f})")
+    if trained.connections is not None:
+        _log(f"connections: {trained.connections.reached:.1%} zeros in the sparsified layers")
     save_pruned(staging / PRUNED_DIR, planned.model, planned.plan)
 
     exported = export_all(planned.model, baseline.model, staging, target, data, task)
@@ -238,8 +270,10 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
         seed=target.finetune.seed,
         baseline=base,
         pruned=pruned,
-        prune=prune_figures(planned, target, out),
-        finetune=FinetuneFigures(target.finetune.epochs, target.finetune.distill, result.best_epoch, result.history),
+        prune=prune_figures(planned, target, out, trained.connections),
+        finetune=FinetuneFigures(
+            trained.recipe.epochs, trained.recipe.distill, trained.result.best_epoch, trained.result.history
+        ),
         artifacts=pruned_rows,
         baseline_artifact=reference_row,
         bench=dataclasses.replace(measured, latency={}),

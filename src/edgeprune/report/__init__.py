@@ -4,6 +4,7 @@ typed record."""
 from edgeprune.report.html import render_html
 from edgeprune.report.markdown import render_markdown
 from edgeprune.report.record import (
+    ConnectionFigures,
     DataSummary,
     DeployReport,
     FinetuneFigures,
@@ -15,6 +16,7 @@ from edgeprune.report.record import (
 from edgeprune.versions import versions
 
 __all__ = [
+    "ConnectionFigures",
     "DataSummary",
     "DeployReport",
     "FinetuneFigures",

@@ -78,6 +78,17 @@ class GroupWidth:
 
 
 @dataclass(frozen=True)
+class ConnectionFigures:
+    """Connection pruning after the channels: the pattern asked for and the zeros the deployed weights hold."""
+
+    pattern: str  # unstructured | N:M | RxC
+    target: float  # zeros per sparsified layer asked for
+    reached: float  # zeros over the sparsified layers' weights, measured on the fine-tuned model
+    all_weights: float  # zeros over every conv/linear weight (dense layers included)
+    dense_layers: dict[str, str] = field(default_factory=dict)  # layer -> why it stayed dense
+
+
+@dataclass(frozen=True)
 class PruneFigures:
     """What the planner was asked and what it reached."""
 
@@ -93,6 +104,13 @@ class PruneFigures:
     predicted_metric: float | None  # on select samples after BN recalibration (never validation)
     model_dir: str
     details: dict[str, Any] = field(default_factory=dict)  # strategy specifics (ratios, objective, tolerance)
+    when: str = "after"  # "before": pruned at initialization and trained from scratch
+    connections: ConnectionFigures | None = None  # None: no connection pruning
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PruneFigures:
+        links = data.get("connections")
+        return cls(**{**data, "connections": None if links is None else ConnectionFigures(**links)})
 
     @property
     def group_widths(self) -> list[GroupWidth]:
@@ -218,7 +236,7 @@ class DeployReport:
                     "task": TaskSummary(**data["task"]),
                     "baseline": ModelFigures(**data["baseline"]),
                     "pruned": ModelFigures(**data["pruned"]),
-                    "prune": PruneFigures(**data["prune"]),
+                    "prune": PruneFigures.from_dict(data["prune"]),
                     "finetune": FinetuneFigures(**data["finetune"]),
                     "artifacts": [timed(a) for a in data["artifacts"]],
                     "baseline_artifact": timed(data["baseline_artifact"]),

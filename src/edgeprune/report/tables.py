@@ -103,17 +103,26 @@ def prune_text(r: DeployReport) -> str:
         if p.predicted_metric is None
         else f" Predicted before fine-tuning (select samples, never validation): {r.task.format(p.predicted_metric)}."
     )
+    when = " at initialization, then trained from scratch" if p.when == "before" else ""
+    links = p.connections
+    connections = (
+        ""
+        if links is None
+        else f" Connections: {links.pattern} to {links.target:.0%} zeros per layer, reached {links.reached:.1%}"
+        f" ({links.all_weights:.1%} of all conv/linear weights; {len(links.dense_layers)} layer(s) left dense)."
+    )
     return (
-        f"Prune: {p.method} ({p.importance}), {p.budget_kind} budget {p.budget:.3f}x, reached {p.reached:.3f}x;"
+        f"Prune{when}: {p.method} ({p.importance}), {p.budget_kind} budget {p.budget:.3f}x, reached {p.reached:.3f}x;"
         f" {p.groups_cut} group(s) cut, blocks dropped {', '.join(p.blocks) if p.blocks else 'none'},"
-        f" round_to {p.round_to}.{predicted}"
+        f" round_to {p.round_to}.{predicted}{connections}"
     )
 
 
 def finetune_text(r: DeployReport) -> str:
     f = r.finetune
+    what = "Training from scratch" if r.prune.when == "before" else "Fine-tune"
     return (
-        f"Fine-tune: {f.epochs} epoch(s), distillation {'on' if f.distill else 'off'}, best epoch {f.best_epoch}"
+        f"{what}: {f.epochs} epoch(s), distillation {'on' if f.distill else 'off'}, best epoch {f.best_epoch}"
         " (chosen on the select split)."
     )
 
