@@ -1,5 +1,6 @@
 """Greedy marginal-cost allocation over sensitivity curves: repeatedly take the cheapest predicted damage
-per unit of MACs (or params) saved, across every group's next deeper ratio and every block, until the
+per unit of cost saved (MACs, params, or any :class:`~edgeprune.planning.costmodel.PlanningCost` such as measured
+latency), across every group's next deeper ratio and every block, until the
 predicted cost meets the budget.
 
 Damage is read off the measured curves (each group pruned alone), interpolated on a fine ratio grid,
@@ -13,7 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.planning.costmodel import CostModel
+from edgeprune.planning.costmodel import PlanningCost
 from edgeprune.prune import keep_count
 from edgeprune.sensitivity.result import GroupCurve, Point, Sensitivity
 
@@ -104,7 +105,7 @@ def _under(path: str, blocks: list[str]) -> bool:
 
 def allocate(
     sens: Sensitivity,
-    cost: CostModel,
+    cost: PlanningCost,
     budget: float,
     kind: str = "macs",
     objective: str = "metric",

@@ -1,0 +1,304 @@
+"""plan_to_latency: plan to a latency budget measured on the target runtime, verify by measuring, refine.
+
+1. Per-unit latency tables on the target (cached), the whole-network model fitted on the unpruned network and a
+   few random plans measured end to end.
+2. The allocator spends damage per millisecond saved (the sensitivity curves' damage, or magnitude damage when
+   there is no scan) until the model predicts the budget.
+3. The pruned network is exported as deployed and timed next to the unpruned one. If it misses the budget by more
+   than the tolerance, the search target is corrected by the measured miss and the plan is made again (a step or
+   two); the attempt closest to the budget is kept, and the record says whether it landed within tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgeprune.errors import EdgepruneError
+from edgeprune.importance import Criterion, get_importance
+from edgeprune.latency.cache import CACHE_DIR, LatencyCache
+from edgeprune.latency.endtoend import export_for, kept_counts, pruned_copy, random_plan, time_files
+from edgeprune.latency.model import KIND, Fit, LatencyModel, Sample
+from edgeprune.latency.noscan import LABEL as NOSCAN
+from edgeprune.latency.noscan import magnitude_sensitivity
+from edgeprune.latency.table import TableStats, build_tables
+from edgeprune.latency.target import LatencyTarget
+from edgeprune.latency.units import find_units, prunable_groups
+from edgeprune.planning.budget import BudgetPlan, plan_to_budget
+from edgeprune.prune import Plan, count_macs_params
+from edgeprune.sensitivity.result import Sensitivity
+
+
+@dataclass(frozen=True)
+class LatencyBudget:
+    """A latency budget on the target: ``latency_ms`` (absolute) or ``speedup`` over the unpruned network.
+
+    ``tolerance``: accepted relative miss of the measured latency; ``refine_steps``: re-plans after a miss."""
+
+    latency_ms: float | None = None
+    speedup: float | None = None
+    tolerance: float = 0.05
+    refine_steps: int = 2
+
+    def __post_init__(self) -> None:
+        if (self.latency_ms is None) == (self.speedup is None):
+            raise EdgepruneError("latency budget: give exactly one of latency_ms or speedup")
+        if self.latency_ms is not None and not self.latency_ms > 0:
+            raise EdgepruneError(f"latency budget: latency_ms must be > 0, got {self.latency_ms}")
+        if self.speedup is not None and not self.speedup >= 1.0:
+            raise EdgepruneError(f"latency budget: speedup must be >= 1, got {self.speedup}")
+        if not 0.0 < self.tolerance < 0.5 or self.refine_steps < 0:
+            raise EdgepruneError("latency budget: tolerance must lie in (0, 0.5) and refine_steps be >= 0")
+
+    def fraction(self, base_ms: float) -> float:
+        """The budget as a fraction of the unpruned latency ``base_ms``."""
+        return 1.0 / self.speedup if self.speedup is not None else self.latency_ms / base_ms  # type: ignore[operator]
+
+    def describe(self) -> str:
+        return f"{self.speedup:g}x speedup" if self.speedup is not None else f"{self.latency_ms:g} ms"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One plan made and measured on the way to the budget."""
+
+    search_fraction: float  # the predicted fraction the allocator was asked for
+    predicted_ms: float
+    measured_ms: float
+    measured_fraction: float  # median over processes of pruned / unpruned p50, timed together
+    macs: int
+    miss: float  # achieved / budget - 1 (speedup: on the measured fraction; latency_ms: on the measured ms)
+
+
+@dataclass
+class LatencyPlanResult:
+    """The chosen plan with budget, predicted and measured latency, and how it was reached."""
+
+    plan: Plan
+    model: nn.Module  # the pruned copy
+    budget: LatencyBudget
+    target_fraction: float
+    base_ms: float  # unpruned, measured on the target
+    predicted_ms: float
+    measured_ms: float
+    measured_fraction: float
+    macs: int
+    base_macs: int
+    params: int
+    base_params: int
+    within_tolerance: bool
+    damage: str  # where the accuracy price came from: "sensitivity scan" or the no-scan label
+    attempts: list[Attempt] = field(default_factory=list)
+    latency_model: LatencyModel | None = None
+    tables: TableStats | None = None
+    fit: Fit | None = None
+    target: dict[str, Any] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+    blocks: list[str] = field(default_factory=list)
+
+    @property
+    def measured_speedup(self) -> float:
+        return 1.0 / self.measured_fraction
+
+    @property
+    def predicted_speedup(self) -> float:
+        return self.base_ms / self.predicted_ms if self.predicted_ms > 0 else math.inf
+
+    @property
+    def macs_reduction(self) -> float:
+        return self.base_macs / max(self.macs, 1)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain data for plan.json / report.json."""
+        return {
+            "budget": {
+                "kind": KIND,
+                "latency_ms": self.budget.latency_ms,
+                "speedup": self.budget.speedup,
+                "tolerance": self.budget.tolerance,
+                "fraction": round(self.target_fraction, 6),
+            },
+            "target": self.target,
+            "base_ms": round(self.base_ms, 4),
+            "predicted_ms": round(self.predicted_ms, 4),
+            "measured_ms": round(self.measured_ms, 4),
+            "measured_fraction": round(self.measured_fraction, 4),
+            "measured_speedup": round(self.measured_speedup, 4),
+            "predicted_speedup": round(self.predicted_speedup, 4),
+            "within_tolerance": self.within_tolerance,
+            "macs": self.macs,
+            "base_macs": self.base_macs,
+            "macs_reduction": round(self.macs_reduction, 4),
+            "params": self.params,
+            "base_params": self.base_params,
+            "damage": self.damage,
+            "ratios": dict(self.ratios),
+            "blocks": list(self.blocks),
+            "attempts": [a.__dict__ for a in self.attempts],
+            "fit": self.fit.__dict__ if self.fit else None,
+            "tables": self.tables.__dict__ if self.tables else None,
+        }
+
+
+def build_latency_model(
+    model: nn.Module,
+    example: torch.Tensor,
+    target: LatencyTarget,
+    round_to: int = 16,
+    max_ratio: float = 0.9,
+    ignored_layers: Iterable[str] = (),
+    cache_dir: str | Path | None = CACHE_DIR,
+    time_budget_s: float | None = 900.0,
+    levels: int = 1,
+    fit_plans: int = 3,
+    seed: int = 0,
+    workdir: str | Path | None = None,
+) -> tuple[LatencyModel, float, dict[str, Path]]:
+    """Tables + fit: (fitted model, measured unpruned ms, exported files by name; ``unpruned`` among them)."""
+    groups = prunable_groups(model, example, ignored_layers)
+    units = find_units(model, example, groups)
+    cache = LatencyCache(cache_dir, target.fingerprint(), target.fingerprint_key())
+    tables = build_tables(model, units, target, round_to, max_ratio, cache, time_budget_s, levels)
+    raw = LatencyModel(tables, groups, tables.null_ms)
+    rng = random.Random(seed)
+    plans = {f"random{i}": random_plan(model, example, groups, rng, round_to, max_ratio) for i in range(fit_plans)}
+    folder = Path(workdir or tempfile.mkdtemp(prefix="edgeprune-latency-"))
+    paths = {"unpruned": export_for(target, model, example, folder / f"unpruned.{target.fmt}")}
+    for name, plan in plans.items():
+        paths[name] = export_for(target, pruned_copy(model, plan, example), example, folder / f"{name}.{target.fmt}")
+    timed = time_files(target, paths, "unpruned")
+    samples = [Sample({g.root: g.width for g in groups}, (), timed["unpruned"].ms)]
+    # a random plan's own ms comes from other processes than the unpruned one: express it through its ratio
+    samples += [
+        Sample(kept_counts(p, groups), tuple(p.blocks), timed[n].ratio * timed["unpruned"].ms) for n, p in plans.items()
+    ]
+    return raw.fitted(samples), timed["unpruned"].ms, paths
+
+
+def plan_to_latency(
+    model: nn.Module,
+    example: torch.Tensor,
+    sens: Sensitivity | None,
+    budget: LatencyBudget,
+    target: LatencyTarget,
+    *,
+    importance: str | Criterion = "l2",
+    samples: tuple[torch.Tensor, torch.Tensor] | None = None,
+    objective: str = "metric",
+    round_to: int = 16,
+    max_ratio: float = 0.9,
+    ignored_layers: Iterable[str] = (),
+    use_blocks: bool = True,
+    spec: Any = None,
+    cache_dir: str | Path | None = CACHE_DIR,
+    time_budget_s: float | None = 900.0,
+    levels: int = 1,
+    fit_plans: int = 3,
+    seed: int = 0,
+    workdir: str | Path | None = None,
+) -> LatencyPlanResult:
+    """The least-damage plan whose measured latency on ``target`` meets ``budget`` (``model`` is untouched).
+
+    ``sens``: a sensitivity scan of ``model`` (damage per ms saved comes from its curves), or None for the
+    no-scan mode (magnitude damage, no blocks). ``samples``: choosing samples for data-driven ``importance``.
+    """
+    ignored_layers = list(ignored_layers)
+    with tempfile.TemporaryDirectory(prefix="edgeprune-latency-", dir=workdir) as tmp:
+        lm, base_ms, paths = build_latency_model(
+            model, example, target, round_to, max_ratio, ignored_layers, cache_dir, time_budget_s, levels,
+            fit_plans, seed, tmp,
+        )  # fmt: skip
+        damage, curves = "sensitivity scan", sens
+        if curves is None:
+            curves = magnitude_sensitivity(model, example, importance, round_to, ignored_layers)
+            objective, use_blocks, damage = "estimate", False, NOSCAN
+        criterion = importance
+        if isinstance(criterion, str):
+            x, y = samples if samples is not None else (None, None)
+            criterion = get_importance(criterion, model, x, y)
+        goal = budget.fraction(base_ms)
+        if not 0.0 < goal <= 1.0:
+            raise EdgepruneError(
+                f"latency budget {budget.describe()} asks for {goal:.3f}x of the unpruned {base_ms:.3f} ms; "
+                "it must be a fraction in (0, 1]"
+            )
+
+        def plan_at(search: float) -> BudgetPlan:
+            return plan_to_budget(
+                model, example, curves, search, KIND, importance=criterion, objective=objective, max_ratio=max_ratio,
+                round_to=round_to, ignored_layers=ignored_layers, use_blocks=use_blocks, spec=spec, cost=lm,
+                exact=lm.exact,
+            )  # fmt: skip
+
+        def measure(planned: BudgetPlan) -> tuple[float, float]:
+            name = f"attempt{len(paths)}"
+            paths[name] = export_for(target, planned.model, example, Path(tmp) / f"{name}.{target.fmt}")
+            timed = time_files(target, {"unpruned": paths["unpruned"], name: paths[name]}, "unpruned")[name]
+            return timed.ms, timed.ratio
+
+        attempts, made = refine(plan_at, measure, lambda p: lm.plan_ms(p.plan), budget, goal)
+    best = min(range(len(attempts)), key=lambda i: _rank(attempts[i], budget.tolerance))
+    chosen, att = made[best], attempts[best]
+    base_macs, base_params = count_macs_params(model, example)
+    _, params = count_macs_params(chosen.model, example)
+    return LatencyPlanResult(
+        plan=chosen.plan,
+        model=chosen.model,
+        budget=budget,
+        target_fraction=goal,
+        base_ms=base_ms,
+        predicted_ms=att.predicted_ms,
+        measured_ms=att.measured_ms,
+        measured_fraction=att.measured_fraction,
+        macs=chosen.macs,
+        base_macs=base_macs,
+        params=params,
+        base_params=base_params,
+        within_tolerance=abs(att.miss) <= budget.tolerance,
+        damage=damage,
+        attempts=attempts,
+        latency_model=lm,
+        tables=lm.tables.stats,
+        fit=lm.fit_info,
+        target=target.fingerprint(),
+        ratios=dict(chosen.allocation.ratios),
+        blocks=list(chosen.allocation.blocks),
+    )
+
+
+def refine(
+    plan_at: Callable[[float], BudgetPlan],
+    measure: Callable[[BudgetPlan], tuple[float, float]],
+    predict_ms: Callable[[BudgetPlan], float],
+    budget: LatencyBudget,
+    goal: float,
+) -> tuple[list[Attempt], list[BudgetPlan]]:
+    """Plan at ``goal``, measure, and re-plan with the search target corrected by the measured miss until the miss
+    is within tolerance or ``budget.refine_steps`` re-plans are spent. ``measure`` returns (ms, fraction)."""
+    search = goal
+    attempts: list[Attempt] = []
+    made: list[BudgetPlan] = []
+    for _ in range(budget.refine_steps + 1):
+        planned = plan_at(search)
+        ms, fraction = measure(planned)
+        achieved = fraction / goal if budget.speedup is not None else ms / budget.latency_ms  # type: ignore[operator]
+        attempts.append(Attempt(search, predict_ms(planned), ms, fraction, planned.macs, achieved - 1.0))
+        made.append(planned)
+        if abs(achieved - 1.0) <= budget.tolerance:
+            break
+        search = min(max(search / achieved, 0.02), 1.0)  # the model was off by the measured miss: aim that much off
+    return attempts, made
+
+
+def _rank(attempt: Attempt, tolerance: float) -> tuple[int, float]:
+    """Within tolerance first, then a miss on the fast side (budget kept), then the smallest miss."""
+    inside = abs(attempt.miss) <= tolerance
+    return (0 if inside else 1 if attempt.miss < 0 else 2, abs(attempt.miss))
