@@ -89,6 +89,25 @@ def null_micro() -> tuple[nn.Module, torch.Tensor]:
     return nn.Sequential(nn.ReLU()).eval(), torch.ones(1, 8, 1, 1)
 
 
+IO_PROBE_SHAPES = tuple((1, c, s, s) for c in (16, 64) for s in (7, 14, 28, 56, 112))
+
+
+def io_probes() -> list[tuple[tuple[int, ...], int, nn.Module, torch.Tensor]]:
+    """(shape, depth, micro-model, example): chains of ``depth`` (1 or 2) pointwise depthwise convs.
+
+    One conv-type micro-model costs its compute plus what the runner and the file add around any such layer
+    (input/output copies, layout changes, the call itself); two chained cost twice the compute and the same
+    overhead, so ``2 * t1 - t2`` is that overhead at this activation size."""
+    probes = []
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        for shape in IO_PROBE_SHAPES:
+            for depth in (1, 2):
+                layers = [nn.Conv2d(shape[1], shape[1], 1, groups=shape[1]) for _ in range(depth)]
+                probes.append((shape, depth, nn.Sequential(*layers).eval(), torch.randn(shape)))
+    return probes
+
+
 def signature(micro: nn.Module, example: torch.Tensor, fmt: str, precision: str) -> str:
     """What decides a micro-model's latency: format, precision, every module's settings, the input shape."""
     parts = [f"v{SIGNATURE_VERSION}", fmt, precision, "x".join(map(str, example.shape))]

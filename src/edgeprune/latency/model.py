@@ -1,7 +1,8 @@
 """Whole-network latency from the unit tables: ``scale * sum(units present) + overhead``, fitted end to end.
 
-Each unit contributes its table latency at the plan's kept widths, less the runner's fixed cost per micro-model
-(a one-element micro-model measured the same way), and nothing when a dropped block holds it. The sum misses what
+Each unit contributes its table latency at the plan's kept widths, less what the runner and a one-layer file add
+around any layer (calls, input/output copies and layout changes; fitted on probe micro-models, see
+:func:`edgeprune.latency.micro.io_probes`), and nothing when a dropped block holds it. The sum misses what
 no unit carries (residual adds, SE multiplies, the network's input/output layout changes, per-op dispatch) and
 sees each layer as a separate program (cold caches, separate buffers), so ``scale`` and ``overhead`` are fitted
 by least squares on a few end-to-end measurements (the unpruned network and random plans). The model is a
@@ -54,12 +55,12 @@ class LatencyModel:
         self,
         tables: LatencyTables,
         groups: Sequence[GroupInfo],
-        null_ms: float = 0.0,
         scale: float = 1.0,
         overhead_ms: float = 0.0,
+        subtract_io: bool = True,
     ) -> None:
         self.tables, self.groups = tables, list(groups)
-        self.null_ms, self.scale, self.overhead_ms = null_ms, scale, overhead_ms
+        self.scale, self.overhead_ms, self.subtract_io = scale, overhead_ms, subtract_io
         self.widths = {g.root: g.width for g in self.groups}
         self.units = list(tables.units)
         self._by_root: dict[str, list[int]] = {}
@@ -80,7 +81,10 @@ class LatencyModel:
         kout = counts.get(kout_axis.root) if kout_axis else None
         key = (i, kin, kout)
         if key not in self._memo:
-            self._memo[key] = max(self.tables.tables[unit.name].at(kin, kout) - self.null_ms, 0.0)
+            ms = self.tables.tables[unit.name].at(kin, kout)
+            if self.subtract_io:
+                ms -= self.tables.io_ms(unit, *unit.channels(kin, kout))
+            self._memo[key] = max(ms, 0.0)
         return self._memo[key]
 
     def unit_breakdown(self, counts: Mapping[str, int], dropped: Iterable[str] = ()) -> dict[str, float]:
@@ -152,7 +156,7 @@ class LatencyModel:
             (a, b), *_ = np.linalg.lstsq(np.stack([raw, np.ones_like(raw)], 1), ms, rcond=None)
             if a > 0:
                 scale, overhead = float(a), float(b)
-        model = LatencyModel(self.tables, self.groups, self.null_ms, scale, overhead)
+        model = LatencyModel(self.tables, self.groups, scale, overhead, self.subtract_io)
         pred = scale * raw + overhead
         model.fit_info = Fit(scale, overhead, len(samples), float(statistics.median(np.abs(pred / ms - 1.0))))
         return model

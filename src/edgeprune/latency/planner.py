@@ -167,7 +167,7 @@ def build_latency_model(
     units = find_units(model, example, groups)
     cache = LatencyCache(cache_dir, target.fingerprint(), target.fingerprint_key())
     tables = build_tables(model, units, target, round_to, max_ratio, cache, time_budget_s, levels)
-    raw = LatencyModel(tables, groups, tables.null_ms)
+    raw = LatencyModel(tables, groups)
     rng = random.Random(seed)
     plans = {f"random{i}": random_plan(model, example, groups, rng, round_to, max_ratio) for i in range(fit_plans)}
     folder = Path(workdir or tempfile.mkdtemp(prefix="edgeprune-latency-"))

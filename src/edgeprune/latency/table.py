@@ -27,7 +27,7 @@ from torch import nn
 from edgeprune.errors import EdgepruneError
 from edgeprune.export import export_model
 from edgeprune.latency.cache import LatencyCache
-from edgeprune.latency.micro import build_micro, export_ready, null_micro, signature
+from edgeprune.latency.micro import build_micro, export_ready, io_probes, null_micro, signature
 from edgeprune.latency.target import LatencyTarget
 from edgeprune.latency.units import Axis, Unit
 from edgeprune.logs import quiet
@@ -134,6 +134,12 @@ class LatencyTables:
     max_ratio: float
     stats: TableStats
     null_ms: float = 0.0  # the runner's charge for any micro-model (a one-ReLU file)
+    io: tuple[float, float] = (0.0, 0.0)  # (ms, ms per activation element): what a conv micro-model adds around it
+
+    def io_ms(self, unit: Unit, cin: int, cout: int) -> float:
+        """The runner's and the file's own cost around ``unit`` at these channels (not paid inside a network)."""
+        a, b = self.io
+        return a + b * 0.5 * _elements(unit, cin, cout)
 
     def unit_ms(self, unit: Unit, counts: Mapping[str, int]) -> float:
         """Latency of ``unit`` when group roots keep ``counts[root]`` indices (missing: full)."""
@@ -230,6 +236,7 @@ def build_tables(
     used: dict[str, set[str]] = {}  # unit -> signatures its finished grid reads
     null = null_micro()
     null_sig = signature(*null, target.fmt, target.precision)
+    probes = [(shape, depth, signature(m, x, target.fmt, target.precision), m, x) for shape, depth, m, x in io_probes()]
     for level in range(levels + 1):
         plans: dict[str, list[tuple[int | None, int | None, str]]] = {}
         todo: dict[str, tuple[str, nn.Module, torch.Tensor]] = {}
@@ -251,8 +258,10 @@ def build_tables(
                     todo[sig] = (sig, *built)
             else:
                 plans[unit.name] = points
-        if null_sig not in cache:  # last: batched with the smallest units
-            todo[null_sig] = (null_sig, *null)
+        if level == 0:  # last: batched with the smallest units
+            for *_, sig, m, x in probes:
+                todo.setdefault(sig, (sig, m, x))
+            todo.setdefault(null_sig, (null_sig, *null))
         measurer.run(list(todo.values()), f"latency table L{level} ({target.runtime})", timed=level > 0)
         complete = True
         for name, points in plans.items():
@@ -269,14 +278,33 @@ def build_tables(
         if stats.budget_spent:
             break
     _estimate_missing(tables, stats)
-    distinct = set().union(*used.values(), {null_sig} if null_sig in cache else set())
+    overhead = {null_sig, *(p[2] for p in probes)}
+    distinct = set().union(*used.values(), {s for s in overhead if s in cache})
     stats.micro_models = len(distinct)
     stats.measured = len(measurer.measured)
     stats.cached = len(distinct - measurer.measured)
     stats.failed = len(measurer.failed)
     stats.seconds = round(time.monotonic() - start, 1)
     null_ms = float(cache.get(null_sig) or 0.0)
-    return LatencyTables(list(units), tables, target.fingerprint(), round_to, max_ratio, stats, null_ms)
+    io = _fit_io([(shape, depth, cache.get(sig)) for shape, depth, sig, _, _ in probes])
+    return LatencyTables(list(units), tables, target.fingerprint(), round_to, max_ratio, stats, null_ms, io)
+
+
+def _fit_io(points: list[tuple[tuple[int, ...], int, float | None]]) -> tuple[float, float]:
+    """``a + b * elements`` through the probes' overheads ``2 * t(depth 1) - t(depth 2)`` (both >= 0)."""
+    by_shape: dict[tuple[int, ...], dict[int, float]] = {}
+    for shape, depth, ms in points:
+        if ms is not None:
+            by_shape.setdefault(shape, {})[depth] = ms
+    rows = [(math.prod(s), 2 * d[1] - d[2]) for s, d in by_shape.items() if 1 in d and 2 in d]
+    if len(rows) < 2:
+        return 0.0, 0.0
+    n = np.array([r[0] for r in rows], dtype=float)
+    o = np.array([r[1] for r in rows])
+    (b, a), *_ = np.linalg.lstsq(np.stack([n, np.ones_like(n)], 1), o, rcond=None)
+    if a < 0:  # through the origin instead
+        a, b = 0.0, float(n @ o / (n @ n))
+    return max(float(a), 0.0), max(float(b), 0.0)
 
 
 def _none_first(v: int | None) -> int:
