@@ -218,7 +218,7 @@ def plan_to_latency(
         )  # fmt: skip
         damage, curves = "sensitivity scan", sens
         if curves is None:
-            curves = magnitude_sensitivity(model, example, importance, round_to, ignored_layers)
+            curves = magnitude_sensitivity(model, example, "l2", round_to, ignored_layers)
             objective, use_blocks, damage = "estimate", False, NOSCAN
         criterion = importance
         if isinstance(criterion, str):

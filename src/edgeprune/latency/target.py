@@ -47,6 +47,7 @@ class LatencyTarget:
     threads: int = 1
     cores: tuple[int, ...] = ()
     precision: str = "fp32"
+    xnnpack: bool = True  # LiteRT: the XNNPACK delegate (the default resolver) or the built-in kernels
     remote: SshRunner | None = None
     warmup: int = 5
     runs: int = 40
@@ -78,6 +79,7 @@ class LatencyTarget:
             runs or self.runs,
             self.min_seconds if min_seconds is None else min_seconds,
             self.cores,
+            self.xnnpack,
         )
 
     def fingerprint(self) -> dict[str, Any]:
@@ -92,6 +94,7 @@ class LatencyTarget:
             "runtime": self.runtime,
             "version": version,
             "precision": self.precision,
+            "xnnpack": self.xnnpack,
             "threads": self.threads,
             "cores": list(self.cores),
             "statistic": self.statistic,
