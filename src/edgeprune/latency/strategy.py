@@ -14,7 +14,6 @@ from torch import nn
 from edgeprune.bench.remote import SshRunner
 from edgeprune.config import PruneConfig, Target
 from edgeprune.data import Dataset
-from edgeprune.errors import ConfigError
 from edgeprune.latency.cache import CACHE_DIR
 from edgeprune.latency.planner import LatencyBudget, plan_to_latency
 from edgeprune.latency.target import LatencyTarget
@@ -33,8 +32,6 @@ def latency_target_for(target: Target) -> LatencyTarget:
         remote = SshRunner.from_spec(
             bench.remote, key_file=bench.remote_key or None, python=bench.remote_python, workdir=bench.remote_workdir
         )
-    if export.precision != "fp32" and runtime != "litert":
-        raise ConfigError(f"export.precision {export.precision}: latency planning on {runtime} needs fp32")
     return LatencyTarget(
         runtime, bench.threads, tuple(bench.cores), export.precision, bench.xnnpack, remote, warmup=5, runs=40
     )
