@@ -107,3 +107,42 @@ def test_latency_planning_cuts_where_latency_is_not_where_macs_are(setup) -> Non
     sens = magnitude_sensitivity(net, x)
     by_latency = allocate(sens, lm, 0.7, kind="latency", objective="estimate", use_blocks=False)
     assert max(by_latency.ratios, key=by_latency.ratios.get) == "stem.0"
+
+
+class LinearCost:
+    """A fake PlanningCost: each group's cut saves ``share * (1 - kept)`` of the total (no runtime involved)."""
+
+    def __init__(self, shares: dict[str, float]) -> None:
+        self.shares = shares
+        self.calls = 0
+
+    def fraction(self, kept, dropped, kind: str) -> float:
+        self.calls += 1
+        return 1.0 - sum(s * (1.0 - kept.get(r, 1.0)) for r, s in self.shares.items())
+
+
+def test_allocator_takes_back_cuts_the_budget_does_not_need() -> None:
+    """round_to 16 makes steps coarse: a late greedy move can make earlier cuts unnecessary. No single cut may be
+    undone afterwards without breaking the budget (else the allocator left accuracy on the table)."""
+    from edgeprune.latency.noscan import magnitude_sensitivity
+    from edgeprune.models.edgenet import EdgeNet
+    from edgeprune.planning.allocate import group_options
+
+    torch.manual_seed(0)
+    net, x = EdgeNet(num_classes=10, in_channels=1, width=16).eval(), torch.randn(1, 1, 28, 28)
+    sens = magnitude_sensitivity(net, x, round_to=16)
+    others = (1.0 - 0.3) / (len(sens.groups) - 1)
+    cost = LinearCost({g.root: 0.3 if g.root == "down1.0" else others for g in sens.groups})
+    for budget in (0.9, 0.7):
+        alloc = allocate(sens, cost, budget, kind="latency", objective="estimate", round_to=16, use_blocks=False)
+        assert alloc.predicted_fraction <= budget + 1e-9
+        options = {g.root: group_options(g, sens.base, "estimate", 0.9, 16) for g in sens.groups}
+        kept = {
+            r: next((o.kept_fraction for o in opts if o.ratio == alloc.ratios.get(r)), 1.0)
+            for r, opts in options.items()
+        }
+        for root, opts in options.items():
+            shallower = [o.kept_fraction for o in opts if o.kept_fraction > kept[root]]
+            if shallower:  # one depth back up must break the budget
+                assert cost.fraction({**kept, root: min(shallower)}, [], "latency") > budget, (budget, root)
+    assert alloc.ratios["down1.0"] > 0  # the group that saves most per step carries the cut

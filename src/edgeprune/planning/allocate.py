@@ -153,12 +153,33 @@ def allocate(
         else:
             level[name] = int(move)
         current = cost.fraction(kept(), dropped, kind)
+    current = _refund(options, level, dropped, cost, kind, budget, alive, kept)
     alloc = Allocation(blocks=sorted(dropped), damage=total_damage(), predicted_fraction=current)
     for root, i in level.items():
         if i > 0 and alive(root):
             alloc.ratios[root] = options[root][i].ratio
     alloc.metric_drop = _metric_drop(sens, options, level, dropped, max_ratio, round_to)
     return alloc
+
+
+def _refund(options, level, dropped, cost, kind, budget, alive, kept) -> float:
+    """Undo cuts the budget no longer needs: with coarse steps (``round_to``) the last move can overshoot, so
+    while some group can go one depth back up and stay within budget, take back the one that returns the most
+    damage (on ties: the one landing nearest the budget). Returns the final predicted fraction."""
+    while True:
+        now = kept()
+        best: tuple[float, float, str, int] | None = None
+        for root, i in level.items():
+            if i == 0 or not alive(root):
+                continue
+            fraction = cost.fraction({**now, root: options[root][i - 1].kept_fraction}, dropped, kind)
+            if fraction <= budget + 1e-12:
+                candidate = (options[root][i].damage - options[root][i - 1].damage, fraction, root, i - 1)
+                if best is None or candidate[:2] > best[:2]:
+                    best = candidate
+        if best is None:
+            return cost.fraction(kept(), dropped, kind)
+        level[best[2]] = best[3]
 
 
 def _moves(options, level, dropped, block_damage, cost, kind, current, alive, kept) -> list[tuple]:
