@@ -259,7 +259,10 @@ def macs_at_measured(
             timed = time_files(target, {"unpruned": base_path, "m": path}, "unpruned")["m"]
             return timed.ms, timed.ratio
 
-        attempts, made = refine(plan_at, measure, lambda p: 0.0, budget, goal)
+        def macs_fraction(planned: BudgetPlan) -> float:  # the MACs planner's own currency
+            return planned.fraction
+
+        attempts, made = refine(plan_at, measure, macs_fraction, budget, goal)
     best = min(range(len(attempts)), key=lambda i: abs(attempts[i].miss))
     chosen = made[best]
     return Variant(

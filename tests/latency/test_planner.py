@@ -42,7 +42,7 @@ def run_refine(bias: float, budget: LatencyBudget, base_ms: float = 10.0):
         fraction = plan.search * bias
         return fraction * base_ms, fraction
 
-    return refine(plan_at, measure, lambda p: p.search * base_ms, budget, budget.fraction(base_ms))
+    return refine(plan_at, measure, lambda p: p.search, budget, budget.fraction(base_ms))
 
 
 @pytest.mark.parametrize("bias", [1.0, 1.25, 0.8])
@@ -58,10 +58,10 @@ def test_refinement_corrects_a_biased_model_within_tolerance(bias: float) -> Non
 def test_refinement_stops_after_its_steps_and_ranks_attempts() -> None:
     attempts, _ = run_refine(1.25, LatencyBudget(latency_ms=5.0, tolerance=0.05, refine_steps=0))
     assert len(attempts) == 1 and attempts[0].miss == pytest.approx(0.25)
-    slow = Attempt(0.5, 5, 6, 0.6, 1, 0.2)
-    fast = Attempt(0.5, 5, 4, 0.4, 1, -0.2)
-    near = Attempt(0.5, 5, 5.1, 0.51, 1, 0.02)
-    nearer = Attempt(0.5, 5, 4.95, 0.495, 1, -0.01)
+    slow = Attempt(0.5, 0.5, 6, 0.6, 1, 0.2)
+    fast = Attempt(0.5, 0.5, 4, 0.4, 1, -0.2)
+    near = Attempt(0.5, 0.5, 5.1, 0.51, 1, 0.02)
+    nearer = Attempt(0.5, 0.5, 4.95, 0.495, 1, -0.01)
     order = sorted([slow, fast, near, nearer], key=lambda a: _rank(a, 0.05))
     assert order == [nearer, near, fast, slow]  # within tolerance, then budget kept, then the rest
 

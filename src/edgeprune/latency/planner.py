@@ -71,7 +71,7 @@ class Attempt:
     """One plan made and measured on the way to the budget."""
 
     search_fraction: float  # the predicted fraction the allocator was asked for
-    predicted_ms: float
+    predicted_fraction: float  # the model's fraction for the plan, before this measurement
     measured_ms: float
     measured_fraction: float  # median over processes of pruned / unpruned p50, timed together
     macs: int
@@ -87,7 +87,7 @@ class LatencyPlanResult:
     budget: LatencyBudget
     target_fraction: float
     base_ms: float  # unpruned, measured on the target
-    predicted_ms: float
+    predicted_ms: float  # the model's prediction for the chosen plan before it was measured (fraction x base_ms)
     measured_ms: float
     measured_fraction: float
     macs: int
@@ -161,8 +161,9 @@ def build_latency_model(
     fit_plans: int = 3,
     seed: int = 0,
     workdir: str | Path | None = None,
-) -> tuple[LatencyModel, float, dict[str, Path]]:
-    """Tables + fit: (fitted model, measured unpruned ms, exported files by name; ``unpruned`` among them)."""
+) -> tuple[LatencyModel, float, dict[str, Path], list[Sample]]:
+    """Tables + fit: (fitted model, measured unpruned ms, exported files by name with ``unpruned`` among them,
+    the end-to-end samples of the fit)."""
     groups = prunable_groups(model, example, ignored_layers)
     units = find_units(model, example, groups)
     cache = LatencyCache(cache_dir, target.fingerprint(), target.fingerprint_key())
@@ -175,12 +176,12 @@ def build_latency_model(
     for name, plan in plans.items():
         paths[name] = export_for(target, pruned_copy(model, plan, example), example, folder / f"{name}.{target.fmt}")
     timed = time_files(target, paths, "unpruned")
-    samples = [Sample({g.root: g.width for g in groups}, (), timed["unpruned"].ms)]
+    fit_samples = [Sample({g.root: g.width for g in groups}, (), timed["unpruned"].ms)]
     # a random plan's own ms comes from other processes than the unpruned one: express it through its ratio
-    samples += [
+    fit_samples += [
         Sample(kept_counts(p, groups), tuple(p.blocks), timed[n].ratio * timed["unpruned"].ms) for n, p in plans.items()
     ]
-    return raw.fitted(samples), timed["unpruned"].ms, paths
+    return raw.fitted(fit_samples), timed["unpruned"].ms, paths, fit_samples
 
 
 def plan_to_latency(
@@ -212,7 +213,7 @@ def plan_to_latency(
     """
     ignored_layers = list(ignored_layers)
     with tempfile.TemporaryDirectory(prefix="edgeprune-latency-", dir=workdir) as tmp:
-        lm, base_ms, paths = build_latency_model(
+        lm, base_ms, paths, fit_samples = build_latency_model(
             model, example, target, round_to, max_ratio, ignored_layers, cache_dir, time_budget_s, levels,
             fit_plans, seed, tmp,
         )  # fmt: skip
@@ -231,20 +232,31 @@ def plan_to_latency(
                 "it must be a fraction in (0, 1]"
             )
 
+        state = {"lm": lm}
+
         def plan_at(search: float) -> BudgetPlan:
+            current = state["lm"]
             return plan_to_budget(
                 model, example, curves, search, KIND, importance=criterion, objective=objective, max_ratio=max_ratio,
-                round_to=round_to, ignored_layers=ignored_layers, use_blocks=use_blocks, spec=spec, cost=lm,
-                exact=lm.exact,
+                round_to=round_to, ignored_layers=ignored_layers, use_blocks=use_blocks, spec=spec, cost=current,
+                exact=current.exact,
             )  # fmt: skip
 
         def measure(planned: BudgetPlan) -> tuple[float, float]:
             name = f"attempt{len(paths)}"
             paths[name] = export_for(target, planned.model, example, Path(tmp) / f"{name}.{target.fmt}")
             timed = time_files(target, {"unpruned": paths["unpruned"], name: paths[name]}, "unpruned")[name]
+            # the measured plan joins the fit: it lies where the budget is, where accuracy matters most
+            counts = state["lm"].plan_counts(planned.plan)
+            fit_samples.append(Sample(counts, tuple(planned.plan.blocks), timed.ratio * base_ms))
+            state["lm"] = state["lm"].fitted(fit_samples)
             return timed.ms, timed.ratio
 
-        attempts, made = refine(plan_at, measure, lambda p: lm.plan_ms(p.plan), budget, goal)
+        def predicted_fraction(planned: BudgetPlan) -> float:
+            return state["lm"].plan_ms(planned.plan) / state["lm"].full_ms
+
+        attempts, made = refine(plan_at, measure, predicted_fraction, budget, goal)
+        lm = state["lm"]
     best = min(range(len(attempts)), key=lambda i: _rank(attempts[i], budget.tolerance))
     chosen, att = made[best], attempts[best]
     base_macs, base_params = count_macs_params(model, example)
@@ -255,7 +267,7 @@ def plan_to_latency(
         budget=budget,
         target_fraction=goal,
         base_ms=base_ms,
-        predicted_ms=att.predicted_ms,
+        predicted_ms=att.predicted_fraction * base_ms,
         measured_ms=att.measured_ms,
         measured_fraction=att.measured_fraction,
         macs=chosen.macs,
@@ -277,24 +289,30 @@ def plan_to_latency(
 def refine(
     plan_at: Callable[[float], BudgetPlan],
     measure: Callable[[BudgetPlan], tuple[float, float]],
-    predict_ms: Callable[[BudgetPlan], float],
+    predicted_fraction: Callable[[BudgetPlan], float],
     budget: LatencyBudget,
     goal: float,
 ) -> tuple[list[Attempt], list[BudgetPlan]]:
-    """Plan at ``goal``, measure, and re-plan with the search target corrected by the measured miss until the miss
-    is within tolerance or ``budget.refine_steps`` re-plans are spent. ``measure`` returns (ms, fraction)."""
+    """Plan at ``goal``, measure, and re-plan until the measured miss is within tolerance or ``budget.refine_steps``
+    re-plans are spent.
+
+    ``measure`` returns (ms, fraction of the unpruned latency timed with it) and may refit the model;
+    ``predicted_fraction`` is the model's fraction for a plan. The attempt records the prediction made before the
+    measurement; the next search target is corrected by the (refitted) model's residual on the measured plan:
+    ``predicted / achieved`` (``achieved``: measured / budget)."""
     search = goal
     attempts: list[Attempt] = []
     made: list[BudgetPlan] = []
     for _ in range(budget.refine_steps + 1):
         planned = plan_at(search)
+        before = predicted_fraction(planned)
         ms, fraction = measure(planned)
         achieved = fraction / goal if budget.speedup is not None else ms / budget.latency_ms  # type: ignore[operator]
-        attempts.append(Attempt(search, predict_ms(planned), ms, fraction, planned.macs, achieved - 1.0))
+        attempts.append(Attempt(search, before, ms, fraction, planned.macs, achieved - 1.0))
         made.append(planned)
         if abs(achieved - 1.0) <= budget.tolerance:
             break
-        search = min(max(search / achieved, 0.02), 1.0)  # the model was off by the measured miss: aim that much off
+        search = min(max(predicted_fraction(planned) / achieved, 0.02), 1.0)
     return attempts, made
 
 

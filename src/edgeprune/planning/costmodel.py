@@ -3,8 +3,8 @@
 The allocator only asks a cost for ``fraction(kept, dropped, kind)``; any object with that method plugs in
 (dependency injection: e.g. ``edgeprune.latency`` provides a measured-latency cost without planning importing it).
 
-In the built-in model each Conv/Linear layer costs ``base * f_out * f_in`` where ``f_out`` is the kept fraction of the group
-whose outputs it produces and ``f_in`` that of the group it consumes (a depthwise conv scales once);
+In the built-in model each Conv/Linear layer costs ``base * f_out * f_in`` where ``f_out`` is the kept fraction of
+the group whose outputs it produces and ``f_in`` that of the group it consumes (a depthwise conv scales once);
 norm parameters scale with their group; layers under a dropped block cost nothing. The planner verifies
 its final choice by pruning for real and counting exactly.
 """
