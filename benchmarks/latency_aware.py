@@ -201,7 +201,10 @@ def run_one(args: argparse.Namespace, arch: Arch, runtime: str, shared: dict[str
         + ", ".join(f"{1 / a.measured_fraction:.2f}x" for a in lat.attempts)
     )
     if args.validate:
-        val = validate_model(lm, model, example, target, args.validate, seed=SEED + 1, round_to=args.round_to)
+        blocks = [b.path for b in curves.blocks] if use_blocks else []
+        val = validate_model(
+            lm, model, example, target, args.validate, seed=SEED + 1, round_to=args.round_to, blocks=blocks
+        )
         record["model_validation"] = val.summary()
         log(f"  latency model on {args.validate} random plans: p50 error {val.p50:.3f} (max {val.worst:.3f})")
     variants = [Variant("latency-planned", lat.model, lat.plan, lat.macs, {"attempts": len(lat.attempts)})]

@@ -115,3 +115,20 @@ def test_plan_to_latency_end_to_end_on_onnxruntime(tmp_path) -> None:
     again = plan_to_latency(net, x, None, budget, target, round_to=16, levels=0, fit_plans=2, cache_dir=tmp_path)
     assert again.tables.measured == 0  # every micro-model came from the cache
     assert list(itertools.chain(result.ratios)) and net[0].out_channels == 64  # the input model is untouched
+
+
+def test_random_plans_are_seeded_rounded_and_may_drop_a_block(edgenet) -> None:
+    import random
+
+    from edgeprune.latency.endtoend import kept_counts, pruned_copy, random_plan
+    from edgeprune.latency.units import prunable_groups
+
+    x = torch.randn(1, 1, 28, 28)
+    groups = prunable_groups(edgenet, x)
+    blocks = ["block1", "block2", "block3"]
+    a = random_plan(edgenet, x, groups, random.Random(3), 8, 0.9, blocks=blocks, block_chance=1.0)
+    b = random_plan(edgenet, x, groups, random.Random(3), 8, 0.9, blocks=blocks, block_chance=1.0)
+    assert a.to_dict() == b.to_dict() and len(a.blocks) == 1 and a.blocks[0] in blocks
+    counts = kept_counts(a, groups)
+    assert all(c % 8 == 0 or c == g.width for g, c in zip(groups, counts.values(), strict=True))
+    assert pruned_copy(edgenet, a, x)(x).shape == (1, 10)

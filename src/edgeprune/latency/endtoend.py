@@ -20,6 +20,7 @@ from torch import nn
 from edgeprune.export import export_model
 from edgeprune.graph.depgraph import GroupInfo
 from edgeprune.latency.target import LatencyTarget
+from edgeprune.latency.units import under
 from edgeprune.logs import quiet
 from edgeprune.progress import progress_bar
 from edgeprune.prune import Plan, apply_plan, make_plan
@@ -52,11 +53,16 @@ def random_plan(
     round_to: int,
     max_ratio: float,
     level: tuple[float, float] = (0.15, 0.65),
+    blocks: Sequence[str] = (),
+    block_chance: float = 0.3,
 ) -> Plan:
-    """A plan pruning each group at ``level`` +- a per-group spread (magnitude importance picks the indices)."""
+    """A plan pruning each group at ``level`` +- a per-group spread (magnitude importance picks the indices);
+    with ``blocks``, one of them is also dropped with probability ``block_chance``."""
     center = rng.uniform(*level)
     ratios = {g.root: min(max(rng.gauss(center, 0.15), 0.0), max_ratio) for g in groups}
-    return make_plan(model, example, ratios, importance="l2", round_to=round_to, max_ratio=max_ratio)
+    dropped = [rng.choice(list(blocks))] if blocks and rng.random() < block_chance else []
+    ratios = {r: v for r, v in ratios.items() if not under(r, dropped)}
+    return make_plan(model, example, ratios, importance="l2", blocks=dropped, round_to=round_to, max_ratio=max_ratio)
 
 
 def export_for(target: LatencyTarget, model: nn.Module, example: torch.Tensor, path: Path) -> Path:

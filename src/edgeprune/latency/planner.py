@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,16 +161,20 @@ def build_latency_model(
     fit_plans: int = 3,
     seed: int = 0,
     workdir: str | Path | None = None,
+    blocks: Sequence[str] = (),
 ) -> tuple[LatencyModel, float, dict[str, Path], list[Sample]]:
     """Tables + fit: (fitted model, measured unpruned ms, exported files by name with ``unpruned`` among them,
-    the end-to-end samples of the fit)."""
+    the end-to-end samples of the fit). Random fit plans drop one of ``blocks`` now and then."""
     groups = prunable_groups(model, example, ignored_layers)
     units = find_units(model, example, groups)
     cache = LatencyCache(cache_dir, target.fingerprint(), target.fingerprint_key())
     tables = build_tables(model, units, target, round_to, max_ratio, cache, time_budget_s, levels)
     raw = LatencyModel(tables, groups)
     rng = random.Random(seed)
-    plans = {f"random{i}": random_plan(model, example, groups, rng, round_to, max_ratio) for i in range(fit_plans)}
+    plans = {
+        f"random{i}": random_plan(model, example, groups, rng, round_to, max_ratio, blocks=blocks)
+        for i in range(fit_plans)
+    }
     folder = Path(workdir or tempfile.mkdtemp(prefix="edgeprune-latency-"))
     paths = {"unpruned": export_for(target, model, example, folder / f"unpruned.{target.fmt}")}
     for name, plan in plans.items():
@@ -213,9 +217,10 @@ def plan_to_latency(
     """
     ignored_layers = list(ignored_layers)
     with tempfile.TemporaryDirectory(prefix="edgeprune-latency-", dir=workdir) as tmp:
+        blocks = [b.path for b in sens.blocks] if sens is not None and use_blocks else []
         lm, base_ms, paths, fit_samples = build_latency_model(
             model, example, target, round_to, max_ratio, ignored_layers, cache_dir, time_budget_s, levels,
-            fit_plans, seed, tmp,
+            fit_plans, seed, tmp, blocks,
         )  # fmt: skip
         damage, curves = "sensitivity scan", sens
         if curves is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import statistics
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,10 +72,15 @@ def validate_model(
     round_to: int = 16,
     max_ratio: float = 0.9,
     workdir: str | Path | None = None,
+    blocks: Sequence[str] = (),
 ) -> Validation:
-    """Measure ``plans`` random plans (seeded apart from the fit's) and compare with the model's predictions."""
+    """Measure ``plans`` random plans (seeded apart from the fit's; some drop one of ``blocks``) and compare with
+    the model's predictions."""
     rng = random.Random(seed)
-    made = {f"check{i}": random_plan(model, example, lm.groups, rng, round_to, max_ratio) for i in range(plans)}
+    made = {
+        f"check{i}": random_plan(model, example, lm.groups, rng, round_to, max_ratio, blocks=blocks)
+        for i in range(plans)
+    }
     with tempfile.TemporaryDirectory(prefix="edgeprune-validate-", dir=workdir) as tmp:
         paths = {"unpruned": export_for(target, model, example, Path(tmp) / f"unpruned.{target.fmt}")}
         for name, plan in made.items():
