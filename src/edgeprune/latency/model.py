@@ -44,6 +44,8 @@ class Fit:
     overhead_ms: float
     points: int
     residual_p50: float  # median |predicted / measured - 1| on the fitted points
+    subtract_io: bool = True  # whether units were charged net of the micro-model overhead (chosen by the fit)
+    loo_p50: float | None = None  # median leave-one-out error (what chose ``subtract_io``)
 
 
 class LatencyModel:
@@ -145,18 +147,48 @@ class LatencyModel:
         return self.plan_ms(plan) / self.full_ms
 
     # -- fitting --------------------------------------------------------------------------------------------------
-    def fitted(self, samples: Sequence[Sample]) -> LatencyModel:
-        """A copy whose ``scale`` and ``overhead`` fit ``samples`` (one sample: proportional, no overhead)."""
+    def fitted(self, samples: Sequence[Sample], choose_io: bool = True) -> LatencyModel:
+        """A copy whose ``scale`` and ``overhead`` fit ``samples`` by least squares (one sample: proportional).
+
+        With ``choose_io`` (and at least 3 samples) both unit accountings are fitted, with and without subtracting
+        the micro-model overhead (tiny layers can be mostly overhead, large ones hardly), and the one with the
+        smaller leave-one-out error is kept."""
         if not samples:
             raise EdgepruneError("fitting the latency model needs at least one end-to-end measurement")
-        raw = np.array([self.raw_ms(s.counts, s.dropped) for s in samples])
         ms = np.array([s.ms for s in samples])
-        scale, overhead = float(ms[0] / raw[0]), 0.0
-        if len(samples) >= 2 and np.ptp(raw) > 1e-9:
-            (a, b), *_ = np.linalg.lstsq(np.stack([raw, np.ones_like(raw)], 1), ms, rcond=None)
-            if a > 0:
-                scale, overhead = float(a), float(b)
-        model = LatencyModel(self.tables, self.groups, scale, overhead, self.subtract_io)
-        pred = scale * raw + overhead
-        model.fit_info = Fit(scale, overhead, len(samples), float(statistics.median(np.abs(pred / ms - 1.0))))
-        return model
+        options = (True, False) if choose_io and len(samples) >= 3 else (self.subtract_io,)
+        best: tuple[float, LatencyModel] | None = None
+        for subtract in options:
+            base = (
+                self if subtract == self.subtract_io else LatencyModel(self.tables, self.groups, subtract_io=subtract)
+            )
+            raw = np.array([base.raw_ms(s.counts, s.dropped) for s in samples])
+            scale, overhead = _least_squares(raw, ms)
+            loo = _leave_one_out(raw, ms) if len(samples) >= 3 else None
+            model = LatencyModel(self.tables, self.groups, scale, overhead, subtract)
+            residual = float(statistics.median(np.abs((scale * raw + overhead) / ms - 1.0)))
+            model.fit_info = Fit(scale, overhead, len(samples), residual, subtract, loo)
+            score = loo if loo is not None else residual
+            if best is None or score < best[0]:
+                best = (score, model)
+        assert best is not None
+        return best[1]
+
+
+def _least_squares(raw: np.ndarray, ms: np.ndarray) -> tuple[float, float]:
+    """``ms ~ scale * raw + overhead`` (scale > 0); proportional through the first point when that fails."""
+    if len(raw) >= 2 and np.ptp(raw) > 1e-9:
+        (a, b), *_ = np.linalg.lstsq(np.stack([raw, np.ones_like(raw)], 1), ms, rcond=None)
+        if a > 0:
+            return float(a), float(b)
+    return float(ms[0] / raw[0]) if raw[0] > 0 else 1.0, 0.0
+
+
+def _leave_one_out(raw: np.ndarray, ms: np.ndarray) -> float:
+    """Median relative error predicting each point from a fit on the others."""
+    errors = []
+    for i in range(len(raw)):
+        keep = np.arange(len(raw)) != i
+        scale, overhead = _least_squares(raw[keep], ms[keep])
+        errors.append(abs((scale * raw[i] + overhead) / ms[i] - 1.0))
+    return float(statistics.median(errors))

@@ -103,6 +103,7 @@ class LatencyPlanResult:
     target: dict[str, Any] = field(default_factory=dict)
     ratios: dict[str, float] = field(default_factory=dict)
     blocks: list[str] = field(default_factory=list)
+    fit_samples: list[Sample] = field(default_factory=list)  # end-to-end points of the final fit
 
     @property
     def measured_speedup(self) -> float:
@@ -144,6 +145,12 @@ class LatencyPlanResult:
             "blocks": list(self.blocks),
             "attempts": [a.__dict__ for a in self.attempts],
             "fit": self.fit.__dict__ if self.fit else None,
+            "fit_points": [
+                {"ms": round(s.ms, 5), "predicted_ms": round(self.latency_model.predict_ms(s.counts, s.dropped), 5)}
+                | ({"dropped": list(s.dropped)} if s.dropped else {})
+                for s in self.fit_samples
+                if self.latency_model is not None
+            ],
             "tables": self.tables.__dict__ if self.tables else None,
         }
 
@@ -288,6 +295,7 @@ def plan_to_latency(
         target=target.fingerprint(),
         ratios=dict(chosen.allocation.ratios),
         blocks=list(chosen.allocation.blocks),
+        fit_samples=list(fit_samples),
     )
 
 
