@@ -123,5 +123,8 @@ def test_fingerprint_keys_what_latency_depends_on() -> None:
     }
     assert len(keys) == 4
     assert LatencyTarget("litert", runs=99).fingerprint_key() == a.fingerprint_key()  # settings, not the target
+    robust = LatencyTarget("litert", statistic="min", across="min")
+    assert robust.fingerprint_key() != a.fingerprint_key()
+    assert robust.combine([3.0, 1.0, 2.0]) == 1.0 and a.combine([3.0, 1.0, 2.0]) == 2.0
     with pytest.raises(EdgepruneError, match="runtime 'tvm'"):
         LatencyTarget("tvm")
