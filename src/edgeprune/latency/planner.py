@@ -15,7 +15,7 @@ import math
 import random
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -143,15 +143,15 @@ class LatencyPlanResult:
             "damage": self.damage,
             "ratios": dict(self.ratios),
             "blocks": list(self.blocks),
-            "attempts": [a.__dict__ for a in self.attempts],
-            "fit": self.fit.__dict__ if self.fit else None,
+            "attempts": [asdict(a) for a in self.attempts],
+            "fit": asdict(self.fit) if self.fit else None,
             "fit_points": [
                 {"ms": round(s.ms, 5), "predicted_ms": round(self.latency_model.predict_ms(s.counts, s.dropped), 5)}
                 | ({"dropped": list(s.dropped)} if s.dropped else {})
                 for s in self.fit_samples
                 if self.latency_model is not None
             ],
-            "tables": self.tables.__dict__ if self.tables else None,
+            "tables": asdict(self.tables) if self.tables else None,
         }
 
 
@@ -167,11 +167,13 @@ def build_latency_model(
     levels: int = 1,
     fit_plans: int = 3,
     seed: int = 0,
-    workdir: str | Path | None = None,
+    *,
+    workdir: str | Path,
     blocks: Sequence[str] = (),
 ) -> tuple[LatencyModel, float, dict[str, Path], list[Sample]]:
-    """Tables + fit: (fitted model, measured unpruned ms, exported files by name with ``unpruned`` among them,
-    the end-to-end samples of the fit). Random fit plans drop one of ``blocks`` now and then."""
+    """Tables + fit: (fitted model, measured unpruned ms, the files exported into ``workdir`` by name with
+    ``unpruned`` among them, the end-to-end samples of the fit). Random fit plans drop one of ``blocks`` now and
+    then."""
     groups = prunable_groups(model, example, ignored_layers)
     units = find_units(model, example, groups)
     cache = LatencyCache(cache_dir, target.fingerprint(), target.fingerprint_key())
@@ -182,7 +184,7 @@ def build_latency_model(
         f"random{i}": random_plan(model, example, groups, rng, round_to, max_ratio, blocks=blocks)
         for i in range(fit_plans)
     }
-    folder = Path(workdir or tempfile.mkdtemp(prefix="edgeprune-latency-"))
+    folder = Path(workdir)
     paths = {"unpruned": export_for(target, model, example, folder / f"unpruned.{target.fmt}")}
     for name, plan in plans.items():
         paths[name] = export_for(target, pruned_copy(model, plan, example), example, folder / f"{name}.{target.fmt}")
@@ -227,7 +229,7 @@ def plan_to_latency(
         blocks = [b.path for b in sens.blocks] if sens is not None and use_blocks else []
         lm, base_ms, paths, fit_samples = build_latency_model(
             model, example, target, round_to, max_ratio, ignored_layers, cache_dir, time_budget_s, levels,
-            fit_plans, seed, tmp, blocks,
+            fit_plans, seed, workdir=tmp, blocks=blocks,
         )  # fmt: skip
         damage, curves = "sensitivity scan", sens
         if curves is None:
