@@ -128,3 +128,23 @@ def test_fingerprint_keys_what_latency_depends_on() -> None:
     assert robust.combine([3.0, 1.0, 2.0]) == 1.0 and a.combine([3.0, 1.0, 2.0]) == 2.0
     with pytest.raises(EdgepruneError, match="runtime 'tvm'"):
         LatencyTarget("tvm")
+
+
+def test_units_without_a_table_are_estimated_from_the_measured_ones() -> None:
+    from edgeprune.latency.table import TableStats, _estimate_missing
+
+    def unit(name: str, macs: int, c: int) -> Unit:
+        return Unit(name, (name,), (1, c, 8, 8), (1, c, 8, 8), None, Axis(name, c, 1), True, macs)
+
+    a, b, c = unit("a", 1000, 16), unit("b", 4000, 32), unit("lost", 2000, 16)
+    per_mac, per_elem = 1e-4, 1e-3  # ms
+    tables = {
+        "a": UnitTable(a, [None], [16], {(None, 16): per_mac * 1000 + per_elem * 2 * 16 * 64}),
+        "b": UnitTable(b, [None], [32], {(None, 32): per_mac * 4000 + per_elem * 2 * 32 * 64}),
+        "lost": UnitTable(c),
+    }
+    stats = TableStats()
+    _estimate_missing(tables, stats)
+    assert stats.estimated_units == ["lost"] and not tables["lost"].measured
+    assert tables["lost"].at(None, None) == pytest.approx(per_mac * 2000 + per_elem * 2 * 16 * 64)
+    assert tables["lost"].at(None, 8) == pytest.approx(per_mac * 1000 + per_elem * 2 * 8 * 64)
