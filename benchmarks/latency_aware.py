@@ -48,7 +48,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeprune.atomic import write_json, write_with
+from edgeprune.atomic import write_json, write_text, write_with
 from edgeprune.bench.harness import measure_local
 from edgeprune.errors import EdgepruneError, run_script
 from edgeprune.latency.endtoend import export_for
@@ -376,6 +376,52 @@ def plot(results: list[dict[str, Any]], path: Path, speedup: float) -> None:
     plt.close(fig)
 
 
+RUNTIME_LABEL = {"litert": "LiteRT", "onnxruntime": "ONNX Runtime"}
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The comparison table (one row per model, runtime and variant) and the model-error table."""
+    s = doc["settings"]
+    head = "speedup (min-of-min)" if s["statistic"] == "min" else "speedup (p50)"
+    lines = [
+        f"Target: {s['speedup']:g}x measured speedup, round_to {s['round_to']}, 1 thread, runner pinned to cores "
+        f"{s['cores']}; {s['repeats']} fresh processes per final measurement; 1-min load average "
+        f"{doc['loadavg_start'][0]:.1f} at the start, {doc.get('loadavg_end', [float('nan')])[0]:.1f} at the end.",
+        "",
+        f"| model | runtime | variant | {head} | p50 speedup | MACs reduction | speedup / MACs red. "
+        "| predicted speedup | model error | val top-1 after FT |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for rec in doc["results"]:
+        for r in rec["rows"]:
+            if r["variant"] == "unpruned":
+                continue
+            acc = f"{r['val_acc']:.2f}%" if "val_acc" in r else "-"
+            lines.append(
+                f"| {rec['arch']} | {RUNTIME_LABEL[rec['runtime']]} | {r['variant']} | {r['speedup']:.2f}x "
+                f"| {r['speedup_p50']:.2f}x | {r['macs_reduction']:.2f}x | {r['speedup_per_macs_reduction']:.2f} "
+                f"| {r['predicted_speedup']:.2f}x | {r['model_error']:.1%} | {acc} |"
+            )
+    lines += [
+        "",
+        "| model | runtime | damage | latency model p50 / max error (held-out random plans) | fit: scale, overhead,"
+        " net of micro-model overhead | tables: micro-models (measured now), s | planning attempts (measured) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for rec in doc["results"]:
+        val, lp = rec.get("model_validation"), rec["latency_plan"]
+        fit, tab = lp["fit"], lp["tables"]
+        err = f"{val['p50_error']:.1%} / {val['max_error']:.1%} ({val['plans']} plans)" if val else "-"
+        attempts = ", ".join(f"{1 / a['measured_fraction']:.2f}x" for a in lp["attempts"])
+        damage = "scan" if rec["damage"].startswith("sensitivity") else "no-scan magnitude"
+        lines.append(
+            f"| {rec['arch']} | {RUNTIME_LABEL[rec['runtime']]} | {damage} | {err} | {fit['scale']:.2f}, "
+            f"{fit['overhead_ms']:.3f} ms, {'yes' if fit['subtract_io'] else 'no'} | {tab['micro_models']} "
+            f"({tab['measured']}), {tab['seconds']:.0f} | {attempts} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default=",".join(ARCHS))
@@ -457,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     doc["verdicts"] = verdicts(doc["results"], args.speedup)
     write_json(out / "latency_aware.json", doc)
     plot(doc["results"], out / "latency_aware.png", args.speedup)
+    write_text(out / "latency_aware.md", markdown(doc))
     log(f"wrote {out / 'latency_aware.json'} and {out / 'latency_aware.png'}; load at end {os.getloadavg()}")
     return 0
 
