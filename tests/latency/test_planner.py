@@ -25,11 +25,23 @@ def test_budget_is_one_of_latency_or_speedup() -> None:
 
 
 @dataclass
+class FakePlanData:
+    key: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"key": self.key}
+
+
+@dataclass
 class FakePlan:
-    """What ``refine`` reads from a plan: its MACs (here: the search target it was made for)."""
+    """What ``refine`` reads from a plan: its MACs and its plan (here: the search target it was made for)."""
 
     macs: int
     search: float
+
+    @property
+    def plan(self) -> FakePlanData:
+        return FakePlanData(self.search)
 
 
 def run_refine(bias: float, budget: LatencyBudget, base_ms: float = 10.0):
@@ -53,6 +65,28 @@ def test_refinement_corrects_a_biased_model_within_tolerance(bias: float) -> Non
     assert attempts[-1].measured_fraction == pytest.approx(0.5)
     if bias != 1.0:
         assert attempts[1].search_fraction == pytest.approx(0.5 / bias)
+
+
+def test_refinement_bisects_when_coarse_plans_repeat() -> None:
+    """Three plans exist; the model mispredicts two of them. The corrected target gives back a plan already
+    measured, so the search bisects between the too-fast and too-slow targets and finds the third."""
+    predicted = {0.40: 0.40, 0.50: 0.47, 0.62: 0.50}  # plan (its measured fraction) -> model's fraction
+
+    def plan_at(search: float) -> FakePlan:
+        q = max((q for q, p in predicted.items() if p <= search), key=lambda q: predicted[q], default=0.40)
+        return FakePlan(int(q * 1e6), q)
+
+    plans_made = []
+
+    def measure(plan: FakePlan) -> tuple[float, float]:
+        plans_made.append(plan.search)
+        return plan.search * 10.0, plan.search
+
+    budget = LatencyBudget(speedup=2.0, tolerance=0.05, refine_steps=2)
+    attempts, made = refine(plan_at, measure, lambda p: predicted[p.search], budget, 0.5)
+    assert plans_made == [0.62, 0.40, 0.50]  # each measured once
+    assert attempts[-1].miss == pytest.approx(0.0) and made[-1].search == 0.50
+    assert attempts[0].predicted_fraction == 0.50 and attempts[0].miss == pytest.approx(0.24)
 
 
 def test_refinement_stops_after_its_steps_and_ranks_attempts() -> None:

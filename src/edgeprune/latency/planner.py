@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import tempfile
@@ -307,19 +308,32 @@ def refine(
     predicted_fraction: Callable[[BudgetPlan], float],
     budget: LatencyBudget,
     goal: float,
+    replans: int = 6,
 ) -> tuple[list[Attempt], list[BudgetPlan]]:
     """Plan at ``goal``, measure, and re-plan until the measured miss is within tolerance or ``budget.refine_steps``
-    re-plans are spent.
+    re-plans are measured.
 
     ``measure`` returns (ms, fraction of the unpruned latency timed with it) and may refit the model;
     ``predicted_fraction`` is the model's fraction for a plan. The attempt records the prediction made before the
     measurement; the next search target is corrected by the (refitted) model's residual on the measured plan:
-    ``predicted / achieved`` (``achieved``: measured / budget)."""
+    ``predicted / achieved`` (``achieved``: measured / budget). With coarse widths that target can give back a
+    plan already measured; then the search bisects between the targets known to give too fast and too slow plans
+    (up to ``replans`` plannings per step, which cost no measurement)."""
     search = goal
     attempts: list[Attempt] = []
     made: list[BudgetPlan] = []
+    seen: dict[str, int] = {}
     for _ in range(budget.refine_steps + 1):
         planned = plan_at(search)
+        for _ in range(replans):
+            key = json.dumps(planned.plan.to_dict(), sort_keys=True)
+            if key not in seen:
+                break
+            search = _bisect(attempts, search, attempts[seen[key]].miss)
+            planned = plan_at(search)
+        else:
+            break  # no new plan between the bracketing targets: the closest attempt stands
+        seen[json.dumps(planned.plan.to_dict(), sort_keys=True)] = len(attempts)
         before = predicted_fraction(planned)
         ms, fraction = measure(planned)
         achieved = fraction / goal if budget.speedup is not None else ms / budget.latency_ms  # type: ignore[operator]
@@ -329,6 +343,16 @@ def refine(
             break
         search = min(max(predicted_fraction(planned) / achieved, 0.02), 1.0)
     return attempts, made
+
+
+def _bisect(attempts: list[Attempt], search: float, miss: float) -> float:
+    """A search target between the largest one known to give a too-fast plan and the smallest known to give a
+    too-slow one; ``search`` (which gave a plan missing by ``miss``) joins its side."""
+    fast = [a.search_fraction for a in attempts if a.miss < 0] + ([search] if miss < 0 else [])
+    slow = [a.search_fraction for a in attempts if a.miss > 0] + ([search] if miss > 0 else [])
+    if fast and slow:
+        return (max(fast) + min(slow)) / 2
+    return min(search * (1.04 if miss < 0 else 0.96), 1.0)
 
 
 def _rank(attempt: Attempt, tolerance: float) -> tuple[int, float]:
