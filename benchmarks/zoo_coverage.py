@@ -149,7 +149,8 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         "through `edgeprune.export.export_model`, each checked against the pruned torch model on 2 random inputs",
         "(relative error <= 1e-4). MACs are edgeprune's one counter (conv, linear, attention matmuls).",
         "",
-        f"**Pass: {summary}.**"
+        f"**Pass: {summary}.** Failures that are exporter limits (the unpruned model fails to export the same"
+        f" way): {sum(r.get('unpruned_exports') is False for r in rows)}."
         + (
             f" Wall time of the run: {wall_s / 3600:.1f} h on this 2-core machine, 2 threads per model."
             if wall_s

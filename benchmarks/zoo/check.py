@@ -199,6 +199,22 @@ def _export(model: torch.nn.Module, x: torch.Tensor, row: Row, tmp: Path) -> Non
         (tmp / f"model.{fmt}").unlink(missing_ok=True)
 
 
+def _blame_exporter(arch: Arch, x: torch.Tensor, row: Row, tmp: Path, exc: Exception) -> Exception:
+    """After a failed export of the pruned model, export the unpruned one the same way: if that fails too, the
+    limit is the exporter's, not pruning's, and the reason says so (``unpruned_exports`` in the row)."""
+    from edgeprune.export import export_model
+
+    fmt = row.data["stage"]
+    torch.manual_seed(0)
+    try:
+        export_model(build(arch).eval(), x, tmp / f"unpruned.{fmt}", fmt, "fp32", force=True)
+    except Exception:
+        row.update(unpruned_exports=False)
+        return EdgepruneError(f"exporter limit, the unpruned model fails too: {one_line(exc)}")
+    row.update(unpruned_exports=True)
+    return exc
+
+
 def check(arch: Arch, progress: Path | None = None, export: bool = True) -> dict[str, Any]:
     """Run every stage on ``arch``; the row says how far it got and why it stopped."""
     from edgeprune.graph import analyze
@@ -226,7 +242,10 @@ def check(arch: Arch, progress: Path | None = None, export: bool = True) -> dict
         del model
         if export:
             with tempfile.TemporaryDirectory(prefix="edgeprune-zoo-") as tmp:
-                _export(pruned.eval(), x, row, Path(tmp))
+                try:
+                    _export(pruned.eval(), x, row, Path(tmp))
+                except Exception as exc:
+                    raise _blame_exporter(arch, x, row, Path(tmp), exc) from None
         row.update(passed=True)
         row.stage("done")
     except Exception as exc:  # every failure is a row with its one-line reason

@@ -96,12 +96,19 @@ class PruneConfig:
     sparsity: float = 0.0  # connection pruning after the channels: zeros per layer at the end (0: off)
     pattern: str = "unstructured"  # connection pattern: unstructured, N:M (2:4) or blocks RxC (1x4, 4x1)
     when: str = "after"  # "before": prune at initialization and train the small model from scratch
+    latency_ms: float | None = None  # set: a latency budget measured on the target's runtime (ms per inference)
+    speedup: float | None = None  # set: a latency budget as a measured speedup over the unpruned model
 
     def __post_init__(self) -> None:
         _check(0.0 < self.macs <= 1.0, "prune.macs", f"must be in (0, 1], got {self.macs}")
         _check(0.0 <= self.sparsity < 1.0, "prune.sparsity", f"must be in [0, 1), got {self.sparsity}")
         _check(bool(self.pattern), "prune.pattern", "must not be empty")
         _check(self.when in WHEN, "prune.when", f"must be one of {list(WHEN)}, got {self.when!r}")
+        _check(
+            self.latency_ms is None or self.latency_ms > 0, "prune.latency_ms", f"must be > 0, got {self.latency_ms}"
+        )
+        _check(self.speedup is None or self.speedup >= 1.0, "prune.speedup", f"must be >= 1, got {self.speedup}")
+        _check(self.latency_ms is None or self.speedup is None, "prune.speedup", "give latency_ms or speedup, not both")
         _check(self.params is None or 0.0 < self.params <= 1.0, "prune.params", f"must be in (0, 1], got {self.params}")
         _check(bool(self.method), "prune.method", "must not be empty")
         _check(bool(self.importance), "prune.importance", "must not be empty")
@@ -109,6 +116,11 @@ class PruneConfig:
         _check(0.0 < self.max_ratio < 1.0, "prune.max_ratio", f"must be in (0, 1), got {self.max_ratio}")
         _check(self.max_drop is None or self.max_drop >= 0, "prune.max_drop", f"must be >= 0, got {self.max_drop}")
         _check(self.recalibrate >= 0, "prune.recalibrate", f"must be >= 0, got {self.recalibrate}")
+
+    @property
+    def latency(self) -> bool:
+        """True when the budget is a latency measured on the target (``latency_ms`` or ``speedup``)."""
+        return self.latency_ms is not None or self.speedup is not None
 
     @property
     def connections(self) -> bool:

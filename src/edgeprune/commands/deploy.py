@@ -41,6 +41,8 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "sparsity": args.sparsity,
         "pattern": args.pattern,
         "when": args.when,
+        "latency_ms": args.latency_ms,
+        "speedup": args.speedup,
         "epochs": args.epochs,
         "lr": args.lr,
         "seed": args.seed,

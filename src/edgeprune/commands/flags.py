@@ -78,6 +78,8 @@ def _budget() -> Parser:
     g.add_argument("--macs", type=float, help="keep at most this fraction of the MACs (tolerance mode: the floor)")
     g.add_argument("--params", type=float, help="budget this fraction of the parameters instead of MACs")
     g.add_argument("--max-drop", type=float, help="tolerance mode: smallest budget within this many metric points")
+    g.add_argument("--latency-ms", type=float, help="latency budget in ms, measured on the target's runtime")
+    g.add_argument("--speedup", type=float, help="latency budget as a measured speedup over the unpruned model")
     g.add_argument("--method", help="strategy: uniform | sensitivity")
     return p
 

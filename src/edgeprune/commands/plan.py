@@ -14,6 +14,11 @@ FLAGS = ("model", "data", "task", "budget", "pruning", "ignore", "finetune", "ou
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scan_arguments(parser)
+    parser.add_argument(
+        "--target",
+        default="tflite",
+        help="with --latency-ms/--speedup: the target whose format, runtime, threads and board measure latency",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,11 +41,25 @@ def run(args: argparse.Namespace) -> int:
         round_to=args.round_to,
         max_ratio=args.max_ratio,
         ignored_layers=tuple(args.ignore) if args.ignore else None,
+        latency_ms=args.latency_ms,
+        speedup=args.speedup,
     )
+    measured_on = None
+    if cfg.latency:
+        import dataclasses
+
+        from edgeprune.pipeline.targets import check_names, load_target
+
+        measured_on = check_names(dataclasses.replace(load_target(args.target), prune=cfg), f"target '{args.target}'")
     ins = inputs(args)
     base = baseline(args, ins)
     request = Request(base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key)
-    planned = prune_to_budget(request, with_changes(FinetuneConfig(epochs=2), epochs=args.epochs, lr=args.lr))
+    if measured_on is not None:
+        from edgeprune.pipeline.latency_budget import prune_to_latency
+
+        planned = prune_to_latency(request, measured_on)
+    else:
+        planned = prune_to_budget(request, with_changes(FinetuneConfig(epochs=2), epochs=args.epochs, lr=args.lr))
     summary = planned.summary()
     write_json(out / "plan.json", {**planned.plan.to_dict(), "planning": summary})
     predicted = (
@@ -51,5 +70,9 @@ def run(args: argparse.Namespace) -> int:
     say(f"plan ({planned.method}): {planned.macs:,} MACs ({summary['macs_fraction']:.3f}x), {planned.params:,} params"
         f" ({summary['params_fraction']:.3f}x){predicted}; {len(planned.plan.groups)} group(s),"
         f" blocks {list(planned.plan.blocks)}")  # fmt: skip
+    if planned.kind == "latency":
+        lat = summary["latency"]
+        say(f"latency on {args.target}: unpruned {lat['base_ms']:.3f} ms, predicted {lat['predicted_ms']:.3f} ms,"
+            f" measured {lat['measured_ms']:.3f} ms ({lat['measured_speedup']:.2f}x)")  # fmt: skip
     say(f"wrote {out / 'plan.json'}")
     return 0

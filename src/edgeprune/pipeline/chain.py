@@ -23,6 +23,7 @@ from edgeprune.finetune import FitResult, fit
 from edgeprune.hashing import sha256_file
 from edgeprune.pipeline import outputs
 from edgeprune.pipeline.connections import connection_figures, sparsity_callback
+from edgeprune.pipeline.latency_budget import prune_to_latency
 from edgeprune.pipeline.prepruned import from_scratch_recipe, prune_before
 from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request, prune_to_budget
 from edgeprune.planning import Planned
@@ -33,6 +34,7 @@ from edgeprune.report import (
     DataSummary,
     DeployReport,
     FinetuneFigures,
+    LatencyFigures,
     ModelFigures,
     PruneFigures,
     TaskSummary,
@@ -203,6 +205,25 @@ def prune_figures(
         details=planned.summary(),
         when=target.prune.when,
         connections=connections,
+        latency=latency_figures(planned),
+    )
+
+
+def latency_figures(planned: Planned) -> LatencyFigures | None:
+    """The latency budget's record (None for MACs/params budgets)."""
+    if planned.kind != "latency":
+        return None
+    s = planned.details["latency"]
+    return LatencyFigures(
+        latency_ms=s["budget"]["latency_ms"],
+        speedup=s["budget"]["speedup"],
+        tolerance=s["budget"]["tolerance"],
+        base_ms=s["base_ms"],
+        predicted_ms=s["predicted_ms"],
+        measured_ms=s["measured_ms"],
+        measured_speedup=s["measured_speedup"],
+        within_tolerance=bool(s["within_tolerance"]),
+        attempts=len(s["attempts"]),
     )
 
 
@@ -239,14 +260,23 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     request = Request(baseline.model, data.example(), baseline.spec.to_dict(), target.prune, data, task, task_key)
     if target.prune.when == "before":
         planned = prune_before(baseline.spec, data, target, task)
+    elif target.prune.latency:
+        planned = prune_to_latency(request, target)
     else:
         planned = prune_to_budget(request, target.finetune)
     _log(f"pruned ({planned.method}): {planned.kind} {planned.fraction:.3f}x of the unpruned model"
          f" (budget {planned.budget:.3f}x); {len(planned.plan.groups)} group(s) cut")  # fmt: skip
-    if planned.fraction < 0.95 * planned.budget:
+    if planned.kind != "latency" and planned.fraction < 0.95 * planned.budget:
         notes.append(
             f"the {planned.kind} budget {planned.budget:.3f}x was reached at {planned.fraction:.3f}x: the widths"
             f" allowed by round_to {target.prune.round_to} left no closer step"
+        )
+    lat = latency_figures(planned)
+    if lat is not None and not lat.within_tolerance:
+        notes.append(
+            f"the latency budget was missed: measured {lat.measured_ms:.3f} ms ({lat.measured_speedup:.2f}x) against"
+            f" {lat.base_ms * planned.budget:.3f} ms asked, after {lat.attempts} attempt(s); on a model this small"
+            " fixed per-inference overhead may bound the speedup"
         )
     trained = train_pruned(planned, baseline, data, target, task)
     pruned = figures(planned.model, data, task)

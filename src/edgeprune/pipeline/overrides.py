@@ -33,6 +33,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "sparsity": ("prune", "sparsity"),
     "pattern": ("prune", "pattern"),
     "when": ("prune", "when"),
+    "latency_ms": ("prune", "latency_ms"),
+    "speedup": ("prune", "speedup"),
     "epochs": ("finetune", "epochs"),
     "lr": ("finetune", "lr"),
     "seed": ("finetune", "seed"),

@@ -1,5 +1,6 @@
 """Greedy marginal-cost allocation over sensitivity curves: repeatedly take the cheapest predicted damage
-per unit of MACs (or params) saved, across every group's next deeper ratio and every block, until the
+per unit of cost saved (MACs, params, or any :class:`~edgeprune.planning.costmodel.PlanningCost` such as measured
+latency), across every group's next deeper ratio and every block, until the
 predicted cost meets the budget.
 
 Damage is read off the measured curves (each group pruned alone), interpolated on a fine ratio grid,
@@ -13,7 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from edgeprune.errors import EdgepruneError
-from edgeprune.planning.costmodel import CostModel
+from edgeprune.planning.costmodel import PlanningCost
 from edgeprune.prune import keep_count
 from edgeprune.sensitivity.result import GroupCurve, Point, Sensitivity
 
@@ -104,7 +105,7 @@ def _under(path: str, blocks: list[str]) -> bool:
 
 def allocate(
     sens: Sensitivity,
-    cost: CostModel,
+    cost: PlanningCost,
     budget: float,
     kind: str = "macs",
     objective: str = "metric",
@@ -152,12 +153,33 @@ def allocate(
         else:
             level[name] = int(move)
         current = cost.fraction(kept(), dropped, kind)
+    current = _refund(options, level, dropped, cost, kind, budget, alive, kept)
     alloc = Allocation(blocks=sorted(dropped), damage=total_damage(), predicted_fraction=current)
     for root, i in level.items():
         if i > 0 and alive(root):
             alloc.ratios[root] = options[root][i].ratio
     alloc.metric_drop = _metric_drop(sens, options, level, dropped, max_ratio, round_to)
     return alloc
+
+
+def _refund(options, level, dropped, cost, kind, budget, alive, kept) -> float:
+    """Undo cuts the budget no longer needs: with coarse steps (``round_to``) the last move can overshoot, so
+    while some group can go one depth back up and stay within budget, take back the one that returns the most
+    damage (on ties: the one landing nearest the budget). Returns the final predicted fraction."""
+    while True:
+        now = kept()
+        best: tuple[float, float, str, int] | None = None
+        for root, i in level.items():
+            if i == 0 or not alive(root):
+                continue
+            fraction = cost.fraction({**now, root: options[root][i - 1].kept_fraction}, dropped, kind)
+            if fraction <= budget + 1e-12:
+                candidate = (options[root][i].damage - options[root][i - 1].damage, fraction, root, i - 1)
+                if best is None or candidate[:2] > best[:2]:
+                    best = candidate
+        if best is None:
+            return cost.fraction(kept(), dropped, kind)
+        level[best[2]] = best[3]
 
 
 def _moves(options, level, dropped, block_damage, cost, kind, current, alive, kept) -> list[tuple]:

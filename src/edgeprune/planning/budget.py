@@ -1,10 +1,17 @@
 """plan_to_budget: sensitivity curves -> allocation -> make_plan -> prune a copy and count exactly (tightening the
 search target until the exact fraction meets the budget) -> fill back toward the budget -> score the pruned
-model on choosing samples. Each damage objective yields one candidate; the best scored one is returned."""
+model on choosing samples. Each damage objective yields one candidate; the best scored one is returned.
+
+Other cost kinds plug in from above (planning never imports them): :func:`allocate_to_budget` takes ``cost`` (a
+:class:`~edgeprune.planning.costmodel.PlanningCost` that serves the kind) and ``exact`` (the fraction of the pruned
+copy that decides whether the budget is met, e.g. a latency model evaluated on the real kept widths)."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -13,7 +20,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.importance import Criterion
 from edgeprune.paths import is_under
 from edgeprune.planning.allocate import Allocation, allocate, group_options
-from edgeprune.planning.costmodel import CostModel
+from edgeprune.planning.costmodel import CostModel, PlanningCost
 from edgeprune.planning.fill import fill_plan, group_infos
 from edgeprune.planning.measure import pruned_copy, settle_and_score
 from edgeprune.planning.options import PlanOptions
@@ -50,35 +57,85 @@ def _damage_priority(sens: Sensitivity, objective: str, opts: PlanOptions):
     return priority
 
 
-def _allocated(
+ExactFraction = Callable[[nn.Module, Plan], float]  # (pruned copy, its plan) -> fraction of the unpruned cost
+COUNTED = ("macs", "params")  # kinds counted here; others need an injected cost and exact check
+
+
+@dataclass
+class BudgetPlan:
+    """An allocation made into a plan whose exact fraction meets the budget (no fill, no scoring)."""
+
+    plan: Plan
+    model: nn.Module  # the pruned copy the exact counts come from
+    kind: str
+    budget: float
+    macs: int
+    params: int
+    base_macs: int
+    base_params: int
+    allocation: Allocation
+    attempts: int = 1
+    notes: list[str] = field(default_factory=list)
+    exact_fraction: float | None = None  # set for injected kinds (e.g. latency): what ``exact`` returned
+
+    @property
+    def fraction(self) -> float:
+        if self.exact_fraction is not None:
+            return self.exact_fraction
+        return (self.macs / self.base_macs) if self.kind == "macs" else (self.params / self.base_params)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "budget": {"kind": self.kind, "fraction": self.budget},
+            "fraction": round(self.fraction, 6),
+            "macs_fraction": round(self.macs / self.base_macs, 6),
+            "params_fraction": round(self.params / self.base_params, 6),
+            "ratios": dict(self.allocation.ratios),
+            "blocks": list(self.allocation.blocks),
+            "attempts": self.attempts,
+        }
+
+
+def allocate_to_budget(
     model: nn.Module,
     example: torch.Tensor,
     sens: Sensitivity,
     opts: PlanOptions,
     objective: str,
     criterion: Criterion | str,
-    cost: CostModel,
-    skip: tuple[str, ...],
-    base: int,
-) -> tuple[Plan, Allocation, int]:
-    """Allocate, make the plan, and tighten the target until the exact count meets the budget."""
+    cost: PlanningCost | None = None,
+    exact: ExactFraction | None = None,
+    spec: dict | None = None,
+) -> BudgetPlan:
+    """Allocate, make the plan, prune a copy, and tighten the search target until the exact fraction meets
+    ``opts.budget``. ``cost``/``exact`` serve kinds other than MACs and params (both needed then)."""
+    if opts.kind not in COUNTED and (cost is None or exact is None):
+        raise EdgepruneError(f"budget kind '{opts.kind}' needs a cost model and an exact check (counted: {COUNTED})")
+    skip = tuple(g.root for g in sens.groups if set(g.members) & set(opts.ignored_layers))
+    if cost is None:
+        cost = CostModel(model, example, [(g.root, g.members, g.consumers) for g in sens.groups if g.root not in skip])
+    base_macs, base_params = count_macs_params(model, example)
     target = opts.budget
+    result: BudgetPlan | None = None
     for attempt in range(1, opts.attempts + 1):
         alloc = allocate(
             sens, cost, target, opts.kind, objective, opts.max_ratio, opts.round_to, opts.use_blocks, skip
         )  # fmt: skip
         plan = make_plan(
             model, example, _ratio_keys(alloc, sens), importance=criterion, blocks=alloc.blocks,
-            round_to=opts.round_to, ignored_layers=opts.ignored_layers, max_ratio=opts.max_ratio,
+            round_to=opts.round_to, ignored_layers=opts.ignored_layers, max_ratio=opts.max_ratio, spec=spec,
         )  # fmt: skip
-        _, macs, params = pruned_copy(model, plan, example)
-        reached = (macs if opts.kind == "macs" else params) / base
-        if reached <= opts.budget + 1e-9:
-            return plan, alloc, attempt
-        target = min(target * 0.995, target * opts.budget / reached)  # the cost model was optimistic
+        pruned, macs, params = pruned_copy(model, plan, example)
+        result = BudgetPlan(plan, pruned, opts.kind, opts.budget, macs, params, base_macs, base_params, alloc, attempt)
+        if exact is not None:
+            result.exact_fraction = float(exact(pruned, plan))
+        if result.fraction <= opts.budget + 1e-9:
+            return result
+        target = min(target * 0.995, target * opts.budget / result.fraction)  # the cost model was optimistic
+    assert result is not None
     raise EdgepruneError(
-        f"could not meet the {opts.kind} budget {opts.budget}: best exact fraction {reached:.4f} after {opts.attempts}"
-        " tries"
+        f"could not meet the {opts.kind} budget {opts.budget}: best exact fraction {result.fraction:.4f} after"
+        f" {opts.attempts} tries"
     )
 
 
@@ -97,16 +154,17 @@ def plan_to_budget(
     ``samples``: choosing samples (never validation) that recalibrate BatchNorm and score each candidate."""
     if list(example.shape[1:]) != list(sens.input_shape[1:]):
         raise EdgepruneError(f"sensitivity was measured on inputs {sens.input_shape}, not {list(example.shape)}")
-    ignored = set(opts.ignored_layers)
-    skip = tuple(g.root for g in sens.groups if set(g.members) & ignored)
+    if opts.kind not in COUNTED:
+        raise EdgepruneError(f"plan_to_budget counts {COUNTED}; budget kind '{opts.kind}' plans through its own cost")
+    skip = tuple(g.root for g in sens.groups if set(g.members) & set(opts.ignored_layers))
     cost = CostModel(model, example, [(g.root, g.members, g.consumers) for g in sens.groups if g.root not in skip])
     base_macs, base_params = count_macs_params(model, example)
-    base = base_macs if opts.kind == "macs" else base_params
     infos = group_infos(model, example, opts.ignored_layers)
     base_metric = settle_and_score(copy.deepcopy(model), *samples, 0, task) if samples else None
     best: Planned | None = None
     for objective in opts.objectives:
-        plan, alloc, attempts = _allocated(model, example, sens, opts, objective, criterion, cost, skip, base)
+        allocated = allocate_to_budget(model, example, sens, opts, objective, criterion, cost)
+        plan, alloc, attempts = allocated.plan, allocated.allocation, allocated.attempts
         plan, pruned, macs, params = fill_plan(
             model, example, plan, infos, opts.budget, opts.kind, criterion, opts.round_to, opts.max_ratio,
             opts.ignored_layers, _damage_priority(sens, objective, opts),

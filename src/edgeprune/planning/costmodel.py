@@ -1,7 +1,10 @@
-"""A fast MACs/params model of a partially pruned network, for the planner's search.
+"""Costs the planner's search can budget: the :class:`PlanningCost` protocol, and the built-in MACs/params model.
 
-Each Conv/Linear layer costs ``base * f_out * f_in`` where ``f_out`` is the kept fraction of the group
-whose outputs it produces and ``f_in`` that of the group it consumes (a depthwise conv scales once);
+The allocator only asks a cost for ``fraction(kept, dropped, kind)``; any object with that method plugs in
+(dependency injection: e.g. ``edgeprune.latency`` provides a measured-latency cost without planning importing it).
+
+In the built-in model each Conv/Linear layer costs ``base * f_out * f_in`` where ``f_out`` is the kept fraction of
+the group whose outputs it produces and ``f_in`` that of the group it consumes (a depthwise conv scales once);
 norm parameters scale with their group; layers under a dropped block cost nothing. The planner verifies
 its final choice by pruning for real and counting exactly.
 """
@@ -10,13 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
+from edgeprune.errors import EdgepruneError
 from edgeprune.graph.cost import layer_macs
 
 LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
+
+
+@runtime_checkable
+class PlanningCost(Protocol):
+    """A cost the allocator can budget: its fraction of the unpruned model's cost for a candidate cut.
+
+    ``kept`` maps group roots to the kept fraction of their width (missing: 1.0); ``dropped`` lists removed
+    blocks; ``kind`` names what is counted (``"macs"``, ``"params"``, ``"latency"``, ...). The fraction must not
+    grow when a group is cut deeper or a block is dropped.
+    """
+
+    def fraction(self, kept: Mapping[str, float], dropped: Iterable[str], kind: str) -> float: ...
 
 
 @dataclass
@@ -34,7 +51,9 @@ def _under(path: str, blocks: Iterable[str]) -> bool:
 
 
 class CostModel:
-    """MACs and params of the model as functions of per-group kept fractions and dropped blocks."""
+    """MACs and params of the model as functions of per-group kept fractions and dropped blocks (a PlanningCost)."""
+
+    kinds = ("macs", "params")
 
     def __init__(self, model: nn.Module, example: torch.Tensor, groups: Iterable[tuple[str, list[str], list[str]]]):
         """``groups``: (root, members, consumers) for every group the planner may shrink."""
@@ -71,4 +90,6 @@ class CostModel:
         return total
 
     def fraction(self, kept: Mapping[str, float], dropped: Iterable[str], kind: str = "macs") -> float:
+        if kind not in self.kinds:
+            raise EdgepruneError(f"the MACs/params cost model cannot count '{kind}' (it counts {list(self.kinds)})")
         return self.total(kept, dropped, kind) / max(self.full[kind], 1.0)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from edgeprune.errors import EdgepruneError
 
-KINDS = ("macs", "params")
+KINDS = ("macs", "params", "latency")  # latency: served by an injected cost (edgeprune.latency)
 
 
 @dataclass(frozen=True)

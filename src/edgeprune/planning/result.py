@@ -27,9 +27,12 @@ class Planned:
     predicted: float | None = None  # metric on choosing samples after the documented BN recalibration
     base_metric: float | None = None  # the unpruned model's metric on the same samples
     details: dict[str, Any] = field(default_factory=dict)
+    measured_fraction: float | None = None  # kinds not counted here (latency): the fraction measured on the target
 
     @property
     def fraction(self) -> float:
+        if self.measured_fraction is not None:
+            return self.measured_fraction
         return (self.macs / self.base_macs) if self.kind == "macs" else (self.params / self.base_params)
 
     def summary(self) -> dict[str, Any]:

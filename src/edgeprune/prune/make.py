@@ -221,9 +221,9 @@ def make_plan(
 
     ``model`` is left untouched. The classifier head (the layer producing the model output) is never
     pruned, and neither is any group analysis could not verify (:mod:`edgeprune.graph.verify`): those are
-    listed in ``plan.left_alone`` with the reason. ``spec`` (an :class:`edgeprune.models.ModelSpec`) is recorded
-    so the plan can be replayed. With ``split_heads``, self-attention ``nn.MultiheadAttention`` layers are rebuilt
-    as ``SplitAttention`` (recorded in ``plan.attention``) and get a ``head`` group each (key: the attention's
+    listed in ``plan.left_alone`` with the reason. ``spec`` (a :class:`edgeprune.models.ModelSpec` or its dict) is
+    recorded so the plan can be replayed. With ``split_heads``, self-attention ``nn.MultiheadAttention`` layers are
+    rebuilt as ``SplitAttention`` (recorded in ``plan.attention``) and get a ``head`` group each (key: the attention's
     path), pruned in whole heads, as are attention layers written as a qkv Linear plus a reshape into heads;
     ``blocks`` may name residual branches (``"encoder.layers.encoder_layer_0:mlp"``).
     """
@@ -266,7 +266,7 @@ def make_plan(
         input_shape=list(example_input.shape),
         groups=kept,
         blocks=blocks,
-        model=spec.to_dict() if spec is not None else None,
+        model=spec.to_dict() if hasattr(spec, "to_dict") else (dict(spec) if spec else None),
         round_to=round_to,
         importance=importance if isinstance(importance, str) else getattr(importance, "__name__", "custom"),
         attention=found.attention,

@@ -89,6 +89,22 @@ class ConnectionFigures:
 
 
 @dataclass(frozen=True)
+class LatencyFigures:
+    """A latency budget on the target: what was asked, what the latency model predicted, what was measured while
+    planning (the deploy timing below measures again, in its own run)."""
+
+    latency_ms: float | None  # the budget in ms, or None when it is a speedup
+    speedup: float | None
+    tolerance: float
+    base_ms: float
+    predicted_ms: float
+    measured_ms: float
+    measured_speedup: float
+    within_tolerance: bool
+    attempts: int
+
+
+@dataclass(frozen=True)
 class PruneFigures:
     """What the planner was asked and what it reached."""
 
@@ -106,11 +122,18 @@ class PruneFigures:
     details: dict[str, Any] = field(default_factory=dict)  # strategy specifics (ratios, objective, tolerance)
     when: str = "after"  # "before": pruned at initialization and trained from scratch
     connections: ConnectionFigures | None = None  # None: no connection pruning
+    latency: LatencyFigures | None = None  # None: a MACs or params budget
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PruneFigures:
-        links = data.get("connections")
-        return cls(**{**data, "connections": None if links is None else ConnectionFigures(**links)})
+        links, latency = data.get("connections"), data.get("latency")
+        return cls(
+            **{
+                **data,
+                "connections": None if links is None else ConnectionFigures(**links),
+                "latency": None if latency is None else LatencyFigures(**latency),
+            }
+        )
 
     @property
     def group_widths(self) -> list[GroupWidth]:

@@ -111,10 +111,19 @@ def prune_text(r: DeployReport) -> str:
         else f" Connections: {links.pattern} to {links.target:.0%} zeros per layer, reached {links.reached:.1%}"
         f" ({links.all_weights:.1%} of all conv/linear weights; {len(links.dense_layers)} layer(s) left dense)."
     )
+    lat = p.latency
+    latency = (
+        ""
+        if lat is None
+        else f" Latency budget {f'{lat.latency_ms:g} ms' if lat.latency_ms is not None else f'{lat.speedup:g}x faster'}"
+        f" (tolerance {lat.tolerance:.0%}): unpruned {lat.base_ms:.3f} ms, predicted {lat.predicted_ms:.3f} ms,"
+        f" measured {lat.measured_ms:.3f} ms ({lat.measured_speedup:.2f}x) while planning, {lat.attempts} attempt(s)"
+        f"{'' if lat.within_tolerance else ', OUTSIDE the tolerance'}."
+    )
     return (
         f"Prune{when}: {p.method} ({p.importance}), {p.budget_kind} budget {p.budget:.3f}x, reached {p.reached:.3f}x;"
         f" {p.groups_cut} group(s) cut, blocks dropped {', '.join(p.blocks) if p.blocks else 'none'},"
-        f" round_to {p.round_to}.{predicted}{connections}"
+        f" round_to {p.round_to}.{predicted}{latency}{connections}"
     )
 
 
