@@ -152,7 +152,9 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         f"**Pass: {summary}.** Failures that are exporter limits (the unpruned model fails to export the same"
         f" way): {sum(r.get('unpruned_exports') is False for r in rows)}."
         + (
-            f" Wall time of the run: {wall_s / 3600:.1f} h on this 2-core machine, 2 threads per model."
+            f" Wall time of the run: {wall_s / 3600:.1f} h on this 2-core machine,"
+            f" {'/'.join(str(t) for t in sorted({r['torch_threads'] for r in rows if r.get('torch_threads')}))}"
+            " torch thread(s) per model (see each row's JSON)."
             if wall_s
             else ""
         ),

@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.paths import is_under
 from edgeprune.planning.costmodel import PlanningCost
 from edgeprune.prune import keep_count
 from edgeprune.sensitivity.result import GroupCurve, Point, Sensitivity
@@ -42,12 +43,13 @@ class Allocation:
     predicted_fraction: float = 1.0
 
 
-def damage_of(point: Point, base: Point, objective: str) -> float:
-    """Predicted harm of one measured point under ``objective`` (never negative)."""
+def damage_of(point: Point, base: Point, objective: str, higher_is_better: bool = True) -> float:
+    """Predicted harm of one measured point under ``objective`` (never negative); the metric's direction decides
+    which way is worse (an error metric such as a regression's MSE gets worse upwards)."""
     if objective == "loss":
         return max(0.0, point.loss - base.loss)
     if objective == "metric":
-        return max(0.0, base.metric - point.metric)
+        return max(0.0, (base.metric - point.metric) if higher_is_better else (point.metric - base.metric))
     return max(0.0, point.estimate)
 
 
@@ -61,11 +63,17 @@ def _interp(x: float, xs: list[float], ys: list[float]) -> float:
 
 
 def group_options(
-    curve: GroupCurve, base: Point, objective: str, max_ratio: float, round_to: int, step: float = 0.025
+    curve: GroupCurve,
+    base: Point,
+    objective: str,
+    max_ratio: float,
+    round_to: int,
+    step: float = 0.025,
+    higher_is_better: bool = True,
 ) -> list[Option]:
     """Distinct depths for one group (first: unpruned), damage interpolated on the pruned fraction."""
     xs = [0.0] + [1.0 - p.keep * curve.channel_groups / curve.width for p in curve.points]
-    ys = [0.0] + [damage_of(p, base, objective) for p in curve.points]
+    ys = [0.0] + [damage_of(p, base, objective, higher_is_better) for p in curve.points]
     pairs = sorted(zip(xs, ys, strict=True))
     xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
     for i in range(1, len(ys)):
@@ -99,10 +107,6 @@ def _convexify(options: list[Option]) -> list[Option]:
     return options
 
 
-def _under(path: str, blocks: list[str]) -> bool:
-    return any(path == b or path.startswith(b + ".") for b in blocks)
-
-
 def allocate(
     sens: Sensitivity,
     cost: PlanningCost,
@@ -120,8 +124,9 @@ def allocate(
     if not 0.0 < budget <= 1.0:
         raise EdgepruneError(f"{kind} budget {budget} must lie in (0, 1]")
     curves = [c for c in sens.groups if c.root not in skip_groups]
-    options = {c.root: group_options(c, sens.base, objective, max_ratio, round_to) for c in curves}
-    block_damage = {b.path: damage_of(b.point, sens.base, objective) for b in sens.blocks} if use_blocks else {}
+    up = sens.higher_is_better
+    options = {c.root: group_options(c, sens.base, objective, max_ratio, round_to, higher_is_better=up) for c in curves}
+    block_damage = {b.path: damage_of(b.point, sens.base, objective, up) for b in sens.blocks} if use_blocks else {}
     level = {root: 0 for root in options}
     dropped: list[str] = []
 
@@ -129,7 +134,7 @@ def allocate(
         return {r: options[r][i].kept_fraction for r, i in level.items()}
 
     def alive(root: str) -> bool:
-        return not _under(root, dropped)
+        return not is_under(root, dropped)
 
     def total_damage() -> float:
         return sum(options[r][i].damage for r, i in level.items() if alive(r)) + sum(block_damage[b] for b in dropped)
@@ -194,11 +199,11 @@ def _moves(options, level, dropped, block_damage, cost, kind, current, alive, ke
             if saved > 1e-12:
                 moves.append((options[root][j].damage - options[root][i].damage, saved, root, j))
     for path, harm in block_damage.items():
-        if path in dropped or _under(path, dropped):
+        if path in dropped or is_under(path, dropped):
             continue
         saved = current - cost.fraction(now, [*dropped, path], kind)
         if saved > 1e-12:
-            inside = sum(options[r][i].damage for r, i in level.items() if _under(r, [path]))
+            inside = sum(options[r][i].damage for r, i in level.items() if is_under(r, [path]))
             moves.append((max(harm - inside, 0.0), saved, path, "block"))
     return moves
 
@@ -210,10 +215,11 @@ def _metric_drop(
     drop = 0.0
     for curve in sens.groups:
         i = level.get(curve.root, 0)
-        if i == 0 or _under(curve.root, dropped):
+        if i == 0 or is_under(curve.root, dropped):
             continue
         target = options[curve.root][i].keep
-        metric_opts = group_options(curve, sens.base, "metric", mr, rt)
+        metric_opts = group_options(curve, sens.base, "metric", mr, rt, higher_is_better=sens.higher_is_better)
         drop += next((o.damage for o in metric_opts if o.keep == target), 0.0)
-    drop += sum(damage_of(b.point, sens.base, "metric") for b in sens.blocks if b.path in dropped)
+    up = sens.higher_is_better
+    drop += sum(damage_of(b.point, sens.base, "metric", up) for b in sens.blocks if b.path in dropped)
     return drop

@@ -43,7 +43,11 @@ def _ratio_keys(alloc: Allocation, sens: Sensitivity) -> dict[str, float]:
 
 def _damage_priority(sens: Sensitivity, objective: str, opts: PlanOptions):
     """Fill priority: damage removed per fraction of budget given back (groups the scan found cheap go first)."""
-    tables = {c.root: group_options(c, sens.base, objective, opts.max_ratio, opts.round_to) for c in sens.groups}
+    up = sens.higher_is_better
+    tables = {
+        c.root: group_options(c, sens.base, objective, opts.max_ratio, opts.round_to, higher_is_better=up)
+        for c in sens.groups
+    }
 
     def damage(root: str, keep: int) -> float:
         options = tables.get(root) or []

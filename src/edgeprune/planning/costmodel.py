@@ -20,6 +20,7 @@ from torch import nn
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.graph.cost import layer_macs
+from edgeprune.paths import is_under
 
 LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
 
@@ -44,10 +45,6 @@ class _Layer:
     out_group: str | None
     in_group: str | None
     depthwise: bool
-
-
-def _under(path: str, blocks: Iterable[str]) -> bool:
-    return any(path == b or path.startswith(b + ".") for b in blocks)
 
 
 class CostModel:
@@ -81,7 +78,7 @@ class CostModel:
         dropped = list(dropped)
         total = 0.0
         for layer in self.layers:
-            if dropped and _under(layer.path, dropped):
+            if dropped and is_under(layer.path, dropped):
                 continue
             f = kept.get(layer.out_group, 1.0) if layer.out_group else 1.0
             if layer.in_group:

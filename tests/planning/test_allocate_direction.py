@@ -1,0 +1,18 @@
+"""The allocator's metric damage follows the metric's direction (an error metric gets worse upwards)."""
+
+from __future__ import annotations
+
+from edgeprune.planning.allocate import damage_of
+from edgeprune.sensitivity.result import Point
+
+
+def _point(metric: float) -> Point:
+    return Point(ratio=0.5, keep=4, metric=metric, loss=1.0, macs=1, params=1)
+
+
+def test_damage_is_a_drop_for_accuracy_and_a_rise_for_an_error() -> None:
+    base, worse_acc, higher_err = _point(90.0), _point(80.0), _point(95.0)
+    assert damage_of(worse_acc, base, "metric") == 10.0
+    assert damage_of(higher_err, base, "metric") == 0.0  # an accuracy that rose: no damage
+    assert damage_of(higher_err, base, "metric", higher_is_better=False) == 5.0  # an error that rose: damage
+    assert damage_of(worse_acc, base, "metric", higher_is_better=False) == 0.0
