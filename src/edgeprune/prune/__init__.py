@@ -5,8 +5,9 @@ from edgeprune.prune.blocks import drop_blocks
 from edgeprune.prune.cost import count_macs_params
 from edgeprune.prune.heads import prune_heads
 from edgeprune.prune.io import load_pruned, save_pruned
-from edgeprune.prune.make import keep_count, keep_indices, keep_step, make_plan
+from edgeprune.prune.make import keep_indices, make_plan
 from edgeprune.prune.plan import GroupKeep, Plan
+from edgeprune.prune.rounding import keep_count, keep_step
 
 __all__ = [
     "GroupKeep",

@@ -10,12 +10,11 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.graph.attention import SplitAttention
 from edgeprune.graph.surgery import prune_split_heads
 from edgeprune.prune.importance import Scorer
+from edgeprune.prune.rounding import keep_count
 
 
 def head_keep_count(num_heads: int, head_dim: int, ratio: float, round_to: int) -> int:
     """Heads kept when pruning ``ratio`` of them; ``round_to`` constrains the inner width (heads x head dim)."""
-    from edgeprune.prune.make import keep_count
-
     return keep_count(num_heads, 1, ratio, round_to // math.gcd(round_to, head_dim))
 
 
