@@ -38,6 +38,7 @@ def test_fit_learns_and_keeps_best_select_epoch(digits) -> None:
     result = fit(model, digits, FinetuneConfig(epochs=3, lr=5e-3, distill=False))
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     best = max(h["select_metric"] for h in result.history)
+    assert result.start_select_metric < best  # an untrained model: training beats the start
     assert result.best_select_metric == best and result.history[result.best_epoch - 1]["select_metric"] == best
     assert evaluate(model, digits.select)[0] == pytest.approx(best)
     assert best > 60.0 and result.steps == 3 * 20  # 1258 train samples / 64 per batch -> 20 steps an epoch
@@ -66,7 +67,9 @@ def test_steps_override_epochs_and_partial_epoch_is_evaluated(digits) -> None:
 def test_early_stop_on_select_patience(digits) -> None:
     cfg = FinetuneConfig(epochs=6, lr=1e-12, scheduler="constant", patience=2, distill=False)
     result = fit(_model("plain"), digits, cfg)  # no BatchNorm, no learning: select accuracy never improves
-    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+    # the starting weights are the first candidate: two epochs not beating them stop the run, and they are kept
+    assert result.stopped_early and len(result.history) == 2 and result.best_epoch == 0
+    assert result.best_select_metric == result.start_select_metric
 
 
 def test_seeded_runs_are_identical_and_seed_matters(digits) -> None:

@@ -33,7 +33,8 @@ def test_segmentation_chain_with_a_user_metric(tmp_path: Path) -> None:
     tune = ["--epochs", "2", "--device", "cpu", "--out", str(tmp_path / "ft")]
     assert main(["finetune", "--pruned", str(tmp_path / "pruned"), *COMMON, *tune]) == 0
     summary = json.loads((tmp_path / "ft" / "finetune.json").read_text())
-    assert summary["task"]["metric"] == "miou" and summary["val_metric"] >= summary["val_metric_before"]
+    assert summary["task"]["metric"] == "miou" and summary["best_select_metric"] >= summary["start_select_metric"]
+    assert summary["val_metric"] >= summary["val_metric_before"] - 2.0  # chosen on select; val may move a little
     assert summary["teacher_val_metric"] is not None and summary["config"]["distill"] is True
     out = tmp_path / "export"
     args = ["export", "--pruned", str(tmp_path / "ft" / "model"), *COMMON, "--format", "tflite", "--out", str(out)]

@@ -61,8 +61,8 @@ def _student(args: argparse.Namespace, ins: Any) -> tuple[Any, Any, Any]:
         student, plan = load_pruned_arg(args)
         unpruned = None
         if args.teacher == "auto" and (
-            args.checkpoint or (plan.model and str(plan.model["spec"]).startswith("edgeprune:"))
-        ):
+            args.checkpoint or args.model or (plan.model and str(plan.model["spec"]).startswith("edgeprune:"))
+        ):  # the unpruned model: the user's weights, or the baseline trained once and cached
             unpruned = baseline(args, ins, plan.model["spec"] if not args.model else None).model
         return student, plan, _teacher(args, ins, unpruned)
     student, plan, base = pruned_from_plan(args, ins)
@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
             "teacher_val_metric": teacher_metric,
             "best_epoch": result.best_epoch,
             "best_select_metric": result.best_select_metric,
+            "start_select_metric": result.start_select_metric,
             "stopped_early": result.stopped_early,
             "resumed_from": result.resumed_from,
             "history": result.history,

@@ -40,8 +40,9 @@ class FitResult:
     """What a run did: per-epoch history and the selected epoch (by the select split, never by val)."""
 
     history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = -1
+    best_epoch: int = -1  # 0: no epoch beat the weights fit started from (they are kept)
     best_select_metric: float = float("nan")
+    start_select_metric: float = float("nan")  # the starting weights on the select split (NaN: not a candidate)
     steps: int = 0
     stopped_early: bool = False
     resumed_from: str | None = None
@@ -238,8 +239,8 @@ class _Run:
         self.state.loss_sum += value * len(x)
         return value
 
-    def end_epoch(self, bar: Any) -> None:
-        s, r = self.state, self.result
+    def select_score(self) -> Any:
+        """The model on the select split, BatchNorm statistics re-estimated on train samples first."""
         if self.cfg.recalibrate_bn:
             # running statistics only serve evaluation; re-estimating them on train samples makes the select
             # metric judge the weights, not statistics lagging behind them (torchvision's MobileNetV3 uses
@@ -247,7 +248,23 @@ class _Run:
             x, _ = take(self.train_set, self.cfg.recalibrate_bn)
             recalibrate_bn(self.model, x.to(self.ctx.device))
         distributed.sync_buffers(self.model, self.ctx)
-        score = score_batches(self.model, _sequential(self.select_set), self.task, self.ctx.device)
+        return score_batches(self.model, _sequential(self.select_set), self.task, self.ctx.device)
+
+    def score_start(self) -> None:
+        """The starting weights are the first candidate: an epoch must beat them on select to be kept, so a fit
+        never hands back a model worse on select than the one it was given (skipped while a callback says the
+        model is not in its final form, e.g. a sparsity ramp)."""
+        if self.callback is not None and getattr(self.callback, "ready_for_selection", None) is not None:
+            return
+        score = self.select_score()
+        r = self.result
+        r.start_select_metric = r.best_select_metric = score.metric
+        r.best_epoch = 0
+        self.state.best_state = _cpu_state(self.model)
+
+    def end_epoch(self, bar: Any) -> None:
+        s, r = self.state, self.result
+        score = self.select_score()
         s.epoch += 1
         train_loss = distributed.all_sum(s.loss_sum, self.ctx) / max(s.position, 1)
         r.history.append(
@@ -384,6 +401,8 @@ def fit(
         restored = ckpt.newest_loadable(run_path)
         if restored is not None:
             run.restore(*restored)
+    if run.state.step == 0 and run.state.epoch == 0:
+        run.score_start()
     run.loop(run_path, description)
     result = run.finish()
     result.wall_s = time.perf_counter() - start

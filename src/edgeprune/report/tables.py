@@ -132,7 +132,8 @@ def finetune_text(r: DeployReport) -> str:
     what = "Training from scratch" if r.prune.when == "before" else "Fine-tune"
     return (
         f"{what}: {f.epochs} epoch(s), distillation {'on' if f.distill else 'off'}, best epoch {f.best_epoch}"
-        " (chosen on the select split)."
+        " (chosen on the select split"
+        + ("; 0: no epoch beat the starting weights, kept as they were)." if f.best_epoch == 0 else ").")
     )
 
 
