@@ -47,6 +47,11 @@ class Request:
         """The select split: BatchNorm recalibration and the planner's prediction (never seen by training)."""
         return take(self.data.select, CHOOSING_SAMPLES)
 
+    def calibration(self) -> torch.Tensor:
+        """Train samples that re-estimate BatchNorm statistics before a plan is scored on the select split (so the
+        prediction, like the applied figure on validation, never calibrates on the samples it scores)."""
+        return take(self.data.train, max(self.cfg.recalibrate, 1))[0]
+
     def options(self, budget: float | None = None) -> PlanOptions:
         kind, fraction = self.cfg.budget
         return PlanOptions(
@@ -68,8 +73,9 @@ Strategy = Callable[[Request, float | None], Planned]
 
 def _uniform(req: Request, budget: float | None) -> Planned:
     return uniform_to_budget(
-        req.model, req.example, req.options(budget), req.criterion(), req.holdout(), req.task, req.spec
-    )
+        req.model, req.example, req.options(budget), req.criterion(), req.holdout(), req.task, req.spec,
+        req.calibration(),
+    )  # fmt: skip
 
 
 def _sensitivity(req: Request, budget: float | None) -> Planned:
@@ -82,8 +88,9 @@ def _sensitivity(req: Request, budget: float | None) -> Planned:
     )
     sens = sensitivity(req.model, req.data, scan, req.task, name=req.spec.get("spec", ""), task_key=req.task_key)
     return plan_to_budget(
-        req.model, req.example, sens, req.options(budget), req.criterion(), req.holdout(), req.task, req.spec
-    )
+        req.model, req.example, sens, req.options(budget), req.criterion(), req.holdout(), req.task, req.spec,
+        req.calibration(),
+    )  # fmt: skip
 
 
 STRATEGIES: dict[str, Strategy] = {"uniform": _uniform, "sensitivity": _sensitivity}

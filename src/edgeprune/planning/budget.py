@@ -152,6 +152,7 @@ def plan_to_budget(
     samples: tuple[torch.Tensor, torch.Tensor] | None = None,
     task: Task = CLASSIFICATION,
     spec: dict | None = None,
+    calibration: torch.Tensor | None = None,
 ) -> Planned:
     """The best-scoring plan whose exact ``opts.kind`` fraction is at most ``opts.budget`` (``model`` untouched).
 
@@ -174,7 +175,7 @@ def plan_to_budget(
             opts.ignored_layers, _damage_priority(sens, objective, opts),
         )  # fmt: skip
         plan.model = spec
-        predicted = settle_and_score(pruned, *samples, opts.recalibrate, task) if samples else None
+        predicted = settle_and_score(pruned, *samples, opts.recalibrate, task, calibration) if samples else None
         candidate = Planned(
             plan, pruned, opts.kind, opts.budget, macs, params, base_macs, base_params, "sensitivity",
             predicted, base_metric,

@@ -21,10 +21,17 @@ def pruned_copy(model: nn.Module, plan: Plan, example: torch.Tensor) -> tuple[nn
 
 
 def settle_and_score(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, recalibrate: int, task: Task = CLASSIFICATION
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    recalibrate: int,
+    task: Task = CLASSIFICATION,
+    calibration: torch.Tensor | None = None,
 ) -> float:
-    """Recalibrate ``model``'s BatchNorm statistics on the first ``recalibrate`` samples, then its metric on all."""
+    """Recalibrate ``model``'s BatchNorm statistics on ``recalibrate`` samples of ``calibration`` (other samples
+    than the scored ones, as when the plan is applied and scored on validation; ``x`` when None), then its metric
+    on ``x``."""
     if recalibrate:
-        recalibrate_bn(model, x[:recalibrate])
+        recalibrate_bn(model, (calibration if calibration is not None else x)[:recalibrate])
     metric, _ = evaluate(model, x, y, task=task)
     return metric

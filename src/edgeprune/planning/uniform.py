@@ -72,6 +72,7 @@ def uniform_to_budget(
     samples: tuple[torch.Tensor, torch.Tensor] | None = None,
     task: Task = CLASSIFICATION,
     spec: dict | None = None,
+    calibration: torch.Tensor | None = None,
 ) -> Planned:
     """The least uniform ratio meeting ``opts.budget``, filled back toward it; scored on choosing ``samples``."""
     base_macs, base_params = count_macs_params(model, example)
@@ -93,7 +94,7 @@ def uniform_to_budget(
     )  # fmt: skip
     plan.model = spec
     base_metric = settle_and_score(copy.deepcopy(model), *samples, 0, task) if samples else None
-    predicted = settle_and_score(pruned, *samples, opts.recalibrate, task) if samples else None
+    predicted = settle_and_score(pruned, *samples, opts.recalibrate, task, calibration) if samples else None
     return Planned(
         plan, pruned, opts.kind, opts.budget, macs, params, base_macs, base_params, "uniform", predicted, base_metric,
         {"ratio": round(ratio, 4), "groups": len(plan.groups)},
