@@ -95,7 +95,7 @@ def test_identical_runs_pass_and_swapped_slow_model_fails(ladder, tflite_models,
     for _ in range(3):
         result = compare(_measure(models, ladder, fixed), baseline)
         assert result.passed, result.to_dict()
-        assert {v.status for v in result.verdicts} <= {"ok"}
+        assert {v.status for v in result.verdicts} <= {"ok", "faster"}  # faster is noise here, never a failure
     shutil.copy(tflite_models["big"], artifact)  # the slow model swapped in under the same name
     slowed = _measure(models, ladder, fixed)
     assert baseline_rungs(slowed) == fixed  # the baseline's pairing is kept even though the model grew
@@ -104,7 +104,7 @@ def test_identical_runs_pass_and_swapped_slow_model_fails(ladder, tflite_models,
     (bad,) = result.regressions
     assert bad.name == "net" and bad.change > 1.0
     assert "beyond the 10% threshold" in bad.message
-    assert {v.name: v.status for v in result.verdicts}["tiny"] == "ok"
+    assert {v.name: v.status for v in result.verdicts}["tiny"] in ("ok", "faster")
 
 
 def _record(ratio: float, noise: float, **protocol) -> dict:

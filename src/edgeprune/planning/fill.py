@@ -8,6 +8,7 @@ here); filling brings it to within a few percent where the widths allow it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 
 import torch
@@ -83,12 +84,36 @@ def grow(
                     continue
                 f = fraction({**keeps, root: new, other: down})
                 if current + 1e-9 < f <= budget + 1e-12:
-                    swaps.append((f, root, new, other, down))
+                    swaps.append((f, {root: new, other: down}))
+        if not swaps:
+            swaps = _wide_swaps(keeps, ups, steps, floor, fraction, current, budget)
         if not swaps:
             break
-        current, root, new, other, down = max(swaps)
-        keeps[root], keeps[other] = new, down
+        current, moves = max(swaps)
+        keeps.update(moves)
     return keeps
+
+
+def _wide_swaps(
+    keeps: dict[str, int],
+    ups: Mapping[str, int],
+    steps: Mapping[str, int],
+    floor: Mapping[str, int],
+    fraction: Callable[[Mapping[str, int]], float],
+    current: float,
+    budget: float,
+) -> list[tuple[float, dict[str, int]]]:
+    """One group up a step, two others down a step each: the move out of a corner where every single swap
+    overshoots (a wide group's step costs more than any one narrow group's)."""
+    found = []
+    downs = {r: k - steps[r] for r, k in keeps.items() if k - steps[r] >= floor[r]}
+    for root, new in ups.items():
+        for a, b in itertools.combinations([r for r in downs if r != root], 2):
+            moves = {root: new, a: downs[a], b: downs[b]}
+            f = fraction({**keeps, **moves})
+            if current + 1e-9 < f <= budget + 1e-12:
+                found.append((f, moves))
+    return found
 
 
 def fill_plan(
