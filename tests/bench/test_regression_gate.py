@@ -92,18 +92,20 @@ def test_identical_runs_pass_and_swapped_slow_model_fails(ladder, tflite_models,
     baseline = _measure(models, ladder)
     fixed = baseline_rungs(baseline)
     assert set(fixed) == {"net", "tiny"} and set(fixed.values()) <= set(ladder)
+    # the gate's mechanics, not this machine's noise (a 16x16 conv takes microseconds: +-30% between runs was seen
+    # on a quiet 2-core box); a 100% threshold still catches "big", about 60x "small"
     for _ in range(3):
-        result = compare(_measure(models, ladder, fixed), baseline)
+        result = compare(_measure(models, ladder, fixed), baseline, threshold=1.0)
         assert result.passed, result.to_dict()
         assert {v.status for v in result.verdicts} <= {"ok", "faster"}  # faster is noise here, never a failure
     shutil.copy(tflite_models["big"], artifact)  # the slow model swapped in under the same name
     slowed = _measure(models, ladder, fixed)
     assert baseline_rungs(slowed) == fixed  # the baseline's pairing is kept even though the model grew
-    result = compare(slowed, baseline)
+    result = compare(slowed, baseline, threshold=1.0)
     assert not result.passed
     (bad,) = result.regressions
     assert bad.name == "net" and bad.change > 1.0
-    assert "beyond the 10% threshold" in bad.message
+    assert "beyond the 100% threshold" in bad.message
     assert {v.name: v.status for v in result.verdicts}["tiny"] in ("ok", "faster")
 
 
