@@ -89,7 +89,7 @@ def grow(
             swaps = _wide_swaps(keeps, ups, steps, floor, fraction, current, budget)
         if not swaps:
             break
-        current, moves = max(swaps)
+        current, moves = max(swaps, key=lambda move: move[0])  # ties keep the first found
         keeps.update(moves)
     return keeps
 
