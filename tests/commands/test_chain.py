@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,17 @@ def test_prune_refuses_to_overwrite(pruned_dir, capsys) -> None:
     args = ["prune", "--plan", str(pruned / "plan.json"), "--checkpoint", str(root / "m.safetensors")]
     assert main([*args, "--data", "digits", "--out", str(pruned)]) == 2
     assert "already holds files; pass --force" in capsys.readouterr().err
+
+
+def test_prune_reproduces_the_plans_prediction(pruned_dir, capsys) -> None:
+    # plan and prune re-estimate BatchNorm on the same train samples and score the same select samples, so the
+    # pruned model's select metric is the plan's prediction (a different BN step here once cost the plan 88 pt)
+    root, _ = pruned_dir
+    plan = json.loads((root / "plan" / "plan.json").read_text())
+    predicted = plan["planning"]["predicted_metric"]
+    args = ["prune", "--plan", str(root / "plan" / "plan.json"), "--checkpoint", str(root / "m.safetensors")]
+    capsys.readouterr()
+    assert main([*args, "--data", "digits", "--out", str(root / "pruned-again")]) == 0
+    out = capsys.readouterr().out
+    reported = float(re.search(r"select top1 ([0-9.]+)% before fine-tuning", out).group(1))
+    assert predicted is not None and reported == pytest.approx(predicted, abs=0.01)

@@ -132,3 +132,25 @@ def test_plan_cli_writes_replayable_plan(tmp_path, default_checkpoint, capsys) -
     assert plan.groups or plan.blocks
     assert main([*argv, "--macs", "1.5", "--out", str(tmp_path / "other")]) == 2
     assert "prune.macs: must be in (0, 1], got 1.5" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def mobilenet_v2_curves():
+    import torchvision
+
+    from edgeprune.latency.noscan import magnitude_sensitivity
+
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v2().eval()
+    example = torch.randn(1, 3, 224, 224)
+    return model, example, magnitude_sensitivity(model, example, "l2", 16)
+
+
+@pytest.mark.parametrize("kind,budget", [("macs", 0.5), ("macs", 0.3), ("params", 0.5), ("params", 0.3)])
+def test_mobilenet_v2_budget_reached_within_five_percent_at_round_to_16(mobilenet_v2_curves, kind, budget) -> None:
+    model, example, curves = mobilenet_v2_curves
+    opts = PlanOptions(budget=budget, kind=kind, round_to=16, objectives=("estimate",))
+    planned = plan_to_budget(model, example, curves, opts, "l2")
+    reached = planned.macs / planned.base_macs if kind == "macs" else planned.params / planned.base_params
+    assert 0.95 * budget <= reached <= budget
+    assert all(len(g.keep) % 16 == 0 or len(g.keep) == g.width for g in planned.plan.groups)

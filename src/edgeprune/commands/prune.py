@@ -1,6 +1,6 @@
 """``edgeprune prune``: apply a plan to the unpruned weights and save the pruned model (plan + safetensors), so
-plan -> prune -> export runs without fine-tuning. BatchNorm statistics are re-estimated on the first select
-samples: the same documented step the planner took before scoring its prediction on the select split."""
+plan -> prune -> export runs without fine-tuning. BatchNorm statistics are re-estimated on the first train
+samples: the same documented step the scan and the planner take before scoring (never on the scored samples)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ FLAGS = ("plan", "model", "data", "task", "out")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recalibrate", type=int, default=256, help="select samples re-estimating BatchNorm (0: off)")
+    parser.add_argument("--recalibrate", type=int, default=256, help="train samples re-estimating BatchNorm (0: off)")
 
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.commands.context import inputs, pruned_from_plan, say
-    from edgeprune.data import take
+    from edgeprune.data import calibration_samples
     from edgeprune.errors import EdgepruneError
     from edgeprune.pipeline.outputs import check_folder
     from edgeprune.prune import count_macs_params, save_pruned
@@ -35,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
     ins = inputs(args)
     model, plan, base = pruned_from_plan(args, ins)
     if args.recalibrate:
-        x, _ = take(ins.data.select, args.recalibrate)  # the planner's documented step: the same select samples
-        recalibrate_bn(model, x)
+        recalibrate_bn(model, calibration_samples(ins.data, args.recalibrate))  # the planner's documented step
     save_pruned(out, model, plan)
     example = ins.data.example()
     macs, params = count_macs_params(model, example)

@@ -2,7 +2,7 @@
 
 from edgeprune.data.preprocessing import Preprocessing
 from edgeprune.data.record import ArrayDataset, Data, Split, batches, fetch, take
-from edgeprune.data.sampling import choosing_samples
+from edgeprune.data.sampling import calibration_samples, choosing_samples
 from edgeprune.data.spec import known_datasets, load_data, load_dataset
 
 Dataset = Data  # the record's earlier name
@@ -14,6 +14,7 @@ __all__ = [
     "Preprocessing",
     "Split",
     "batches",
+    "calibration_samples",
     "choosing_samples",
     "fetch",
     "known_datasets",

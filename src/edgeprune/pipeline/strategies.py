@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from edgeprune.config import FinetuneConfig, PruneConfig
-from edgeprune.data import Data, choosing_samples, take
+from edgeprune.data import Data, calibration_samples, choosing_samples, take
 from edgeprune.errors import ConfigError
 from edgeprune.importance import Criterion, get_importance
 from edgeprune.planning import Planned, PlanOptions, plan_to_budget, smallest_within, uniform_to_budget
@@ -50,7 +50,7 @@ class Request:
     def calibration(self) -> torch.Tensor:
         """Train samples that re-estimate BatchNorm statistics before a plan is scored on the select split (so the
         prediction, like the applied figure on validation, never calibrates on the samples it scores)."""
-        return take(self.data.train, max(self.cfg.recalibrate, 1))[0]
+        return calibration_samples(self.data, self.cfg.recalibrate)
 
     def options(self, budget: float | None = None) -> PlanOptions:
         kind, fraction = self.cfg.budget

@@ -1,4 +1,4 @@
-"""How a planner checks its candidates: prune a copy and count it exactly; recalibrate BatchNorm on select
+"""How a planner checks its candidates: prune a copy and count it exactly; re-estimate BatchNorm on train
 samples (the documented step the scan and `edgeprune prune` take too), then score on select samples."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from edgeprune.data import Data, choosing_samples
+from edgeprune.data import Data, calibration_samples, choosing_samples
 from edgeprune.errors import EdgepruneError
 from edgeprune.graph.blocks import find_blocks
 from edgeprune.graph.depgraph import build_graph, group_of, iter_groups, output_layers, resolve_layers
@@ -60,7 +60,7 @@ class ScanOptions:
             "blocks": self.blocks,
             "measure": self.measure,
             "recalibrate": self.recalibrate,
-            "version": 3,
+            "version": 4,  # 4: BatchNorm re-estimated on train samples, not the scored ones
         }
 
 
@@ -89,13 +89,16 @@ def scan(
     name: str = "",
     data_name: str = "",
     criterion: Criterion | None = None,
+    calibration: torch.Tensor | None = None,
 ) -> Sensitivity:
-    """Scan ``model`` on choosing samples ``x``/``y`` (uncached; see :func:`sensitivity` for the cached entry)."""
+    """Scan ``model`` on choosing samples ``x``/``y`` (uncached; see :func:`sensitivity` for the cached entry).
+    BatchNorm is re-estimated on ``calibration`` (train samples; ``x`` when None) before each measured point."""
     start = time.perf_counter()
     grid = check_ratios(options.ratios)
     round_to, recalibrate, measure = options.round_to, options.recalibrate, options.measure
     model = model.eval()
     example = x[:1].clone()
+    settle = (calibration if calibration is not None else x)[:recalibrate]
     criterion = criterion or get_importance(options.importance, model, x, y, loss=task.loss)
     ignored = resolve_layers(model, [*output_layers(model, example), *options.ignored_layers])
     dg = build_graph(model, example)
@@ -124,7 +127,7 @@ def scan(
                         plan = Plan(list(example.shape), [GroupKeep(info.root, info.kind, info.width, kept)])
                         pruned = apply_plan(copy.deepcopy(model), plan, example)
                         if recalibrate:
-                            recalibrate_bn(pruned, x[:recalibrate])
+                            recalibrate_bn(pruned, settle)
                         point = _measure(pruned, example, x, y, r, keep, task)
                     else:
                         point = Point(**{**asdict(base), "ratio": r, "keep": keep})
@@ -139,7 +142,7 @@ def scan(
         for b in block_infos:
             dropped = drop_blocks(copy.deepcopy(model), [b.path]) if measure else model
             if measure and recalibrate:
-                recalibrate_bn(dropped, x[:recalibrate])
+                recalibrate_bn(dropped, settle)
             point = _measure(dropped, example, x, y, 1.0, 0, task)
             point.estimate = round(estimator.block(b.path), 6)
             if not measure:
@@ -203,7 +206,8 @@ def sensitivity(
     cached = load_cached(key)
     if cached is not None:
         return cached
-    result = scan(model, x, y, options, task, name, data.name)
+    calibration = calibration_samples(data, options.recalibrate)
+    result = scan(model, x, y, options, task, name, data.name, calibration=calibration)
     result.key = key
     store(result)
     return result
