@@ -428,7 +428,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runtimes", default="litert,onnxruntime")
     p.add_argument("--speedup", type=float, default=2.0)
     p.add_argument("--tolerance", type=float, default=0.05, help="planner's accepted miss (default 0.05)")
-    p.add_argument("--refine-steps", type=int, default=2)
+    p.add_argument("--refine-steps", type=int, default=3)
     p.add_argument("--round-to", type=int, default=16)
     p.add_argument("--max-ratio", type=float, default=0.9)
     p.add_argument("--levels", type=int, default=1, help="table refinement levels (default 1)")

@@ -11,27 +11,7 @@ import pytest
 from edgeprune.pipeline import DeployRequest, deploy
 from edgeprune.pipeline.targets import load_target
 from edgeprune.report import DeployReport
-
-TINY_TARGET = """
-name = "tiny"
-[model]
-spec = "edgeprune:default"
-train_epochs = 8
-[data]
-spec = "digits"
-[prune]
-macs = 0.5
-method = "{method}"
-[finetune]
-epochs = 3
-[export]
-format = "{fmt}"
-precision = "{precision}"
-calibration_samples = 100
-[bench]
-warmup = 5
-runs = 30
-"""
+from tiny_target import tiny_target
 
 
 @pytest.mark.parametrize(
@@ -44,7 +24,8 @@ runs = 30
 )
 def test_deploy_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt, runtime, precision, method):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "t.toml").write_text(TINY_TARGET.format(fmt=fmt, precision=precision, method=method))
+    export = f'format = "{fmt}"\nprecision = "{precision}"\ncalibration_samples = 100'
+    (tmp_path / "t.toml").write_text(tiny_target(prune=f'method = "{method}"', export=export))
     out = tmp_path / "out"
     report = deploy(DeployRequest(target=load_target(str(tmp_path / "t.toml")), out=str(out)))
     on_disk = json.loads((out / "report.json").read_text())

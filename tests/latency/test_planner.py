@@ -167,3 +167,23 @@ def test_random_plans_are_seeded_rounded_and_may_drop_a_block(edgenet) -> None:
     counts = kept_counts(a, groups)
     assert all(c % 8 == 0 or c == g.width for g, c in zip(groups, counts.values(), strict=True))
     assert pruned_copy(edgenet, a, x)(x).shape == (1, 10)
+
+
+def test_refinement_interpolates_once_the_budget_is_bracketed() -> None:
+    """A model whose correction overshoots (measured = 1.6 * search^1.5 around the budget): after one plan on
+    each side, the next target interpolates between them instead of jumping back across."""
+
+    def plan_at(search: float) -> FakePlan:
+        return FakePlan(int(search * 1e6), round(search, 6))
+
+    def measure(plan: FakePlan) -> tuple[float, float]:
+        fraction = 1.6 * plan.search**1.5
+        return fraction * 10.0, fraction
+
+    budget = LatencyBudget(speedup=2.0, tolerance=0.05, refine_steps=3)
+    attempts, _ = refine(plan_at, measure, lambda p: p.search * 0.6, budget, 0.5)
+    misses = [a.miss for a in attempts]
+    assert misses[0] > 0.05 and misses[1] < -0.05  # one on each side of the budget
+    fast, slow = sorted(attempts[:2], key=lambda a: a.miss)
+    assert fast.search_fraction < attempts[2].search_fraction < slow.search_fraction  # inside the bracket
+    assert abs(attempts[-1].miss) <= 0.05

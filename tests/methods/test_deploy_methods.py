@@ -15,29 +15,11 @@ from edgeprune.pipeline import DeployRequest, deploy
 from edgeprune.pipeline.overrides import apply_overrides
 from edgeprune.pipeline.targets import load_target
 from edgeprune.report import DeployReport
-
-TARGET = """
-name = "methods"
-[model]
-spec = "edgeprune:default"
-train_epochs = 8
-[data]
-spec = "digits"
-[prune]
-macs = 0.5
-{prune}
-[finetune]
-epochs = 3
-[export]
-format = "tflite"
-[bench]
-warmup = 3
-runs = 10
-"""
+from tiny_target import tiny_target
 
 
 def _deploy(tmp_path: Path, prune: str) -> DeployReport:
-    (tmp_path / "t.toml").write_text(TARGET.format(prune=prune))
+    (tmp_path / "t.toml").write_text(tiny_target("methods", prune=prune, warmup=3, runs=10))
     out = tmp_path / "out"
     report = deploy(DeployRequest(target=load_target(str(tmp_path / "t.toml")), out=str(out)))
     assert DeployReport.from_dict(json.loads((out / "report.json").read_text())).to_dict() == report.to_dict()

@@ -16,28 +16,11 @@ from test_html import _images
 
 from edgeprune.report import DeployReport
 from edgeprune.report.comparison import FormatComparison
+from tiny_target import tiny_target
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-TINY = """
-name = "tiny-report"
-[model]
-spec = "edgeprune:default"
-train_epochs = 8
-[data]
-spec = "digits"
-[prune]
-macs = 0.5
-method = "sensitivity"
-[finetune]
-epochs = 3
-[export]
-format = "tflite"
-[bench]
-warmup = 5
-runs = 30
-"""
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +29,7 @@ def deployed(tmp_path_factory) -> tuple[Path, DeployReport]:
     from edgeprune.pipeline.targets import load_target
 
     root = tmp_path_factory.mktemp("deploy")
-    (root / "t.toml").write_text(TINY)
+    (root / "t.toml").write_text(tiny_target("tiny-report", prune='method = "sensitivity"'))
     report = deploy(DeployRequest(load_target(str(root / "t.toml")), root / "out"))
     return root / "out", report
 

@@ -48,7 +48,7 @@ class LatencyBudget:
     latency_ms: float | None = None
     speedup: float | None = None
     tolerance: float = 0.05
-    refine_steps: int = 2
+    refine_steps: int = 3
 
     def __post_init__(self) -> None:
         if (self.latency_ms is None) == (self.speedup is None):
@@ -344,8 +344,23 @@ def refine(
         made.append(planned)
         if abs(achieved - 1.0) <= budget.tolerance:
             break
-        search = min(max(predicted_fraction(planned) / achieved, 0.02), 1.0)
+        search = _bracketed(attempts) or min(max(predicted_fraction(planned) / achieved, 0.02), 1.0)
     return attempts, made
+
+
+def _bracketed(attempts: list[Attempt]) -> float | None:
+    """Once measured plans lie on both sides of the budget, the next search target interpolates linearly between
+    the nearest too-fast and too-slow ones (regula falsi on measured misses): the model's own correction can jump
+    back and forth across the budget on small models, where one width step moves latency by 10-20%."""
+    fast = [a for a in attempts if a.miss < 0]
+    slow = [a for a in attempts if a.miss > 0]
+    if not fast or not slow:
+        return None
+    f, s = max(fast, key=lambda a: a.miss), min(slow, key=lambda a: a.miss)
+    if s.search_fraction <= f.search_fraction:
+        return None  # measured misses disagree with the search order (noise): the model's step decides
+    share = -f.miss / (s.miss - f.miss)
+    return f.search_fraction + share * (s.search_fraction - f.search_fraction)
 
 
 def _bisect(attempts: list[Attempt], search: float, miss: float) -> float:

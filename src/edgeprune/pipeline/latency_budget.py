@@ -10,9 +10,8 @@ from edgeprune.config import Target
 from edgeprune.errors import ConfigError
 from edgeprune.formats import format_named
 from edgeprune.latency import LatencyBudget, LatencyTarget, plan_to_latency
-from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request
+from edgeprune.pipeline.strategies import Request
 from edgeprune.planning import Planned
-from edgeprune.sensitivity import ScanOptions, sensitivity
 
 TIME_BUDGET_S = 900.0  # seconds of micro-model measuring before the tables stop growing (level 0 always runs)
 
@@ -55,16 +54,7 @@ def prune_to_latency(req: Request, target: Target, tables: str | Path | None = N
     magnitude (no scan). Tables are cached per target fingerprint under ``$EDGEPRUNE_CACHE/latency``."""
     check_latency(target)
     cfg = req.cfg
-    sens = None
-    if cfg.method == "sensitivity":
-        scan = ScanOptions(
-            samples=min(CHOOSING_SAMPLES, len(req.data.select) + len(req.data.train)),
-            importance=cfg.importance,
-            round_to=cfg.round_to,
-            ignored_layers=tuple(cfg.ignored_layers),
-            recalibrate=cfg.recalibrate,
-        )
-        sens = sensitivity(req.model, req.data, scan, req.task, name=req.spec.get("spec", ""), task_key=req.task_key)
+    sens = req.scan() if cfg.method == "sensitivity" else None
     result = plan_to_latency(
         req.model, req.example, sens, latency_budget(target), latency_target_for(target),
         importance=req.criterion(), round_to=cfg.round_to, max_ratio=cfg.max_ratio,

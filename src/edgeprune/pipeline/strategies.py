@@ -20,7 +20,7 @@ from edgeprune.data import Data, calibration_samples, choosing_samples, take
 from edgeprune.errors import ConfigError
 from edgeprune.importance import Criterion, get_importance
 from edgeprune.planning import Planned, PlanOptions, plan_to_budget, smallest_within, uniform_to_budget
-from edgeprune.sensitivity import ScanOptions, sensitivity
+from edgeprune.sensitivity import ScanOptions, Sensitivity, sensitivity
 from edgeprune.task import Task
 
 CHOOSING_SAMPLES = 1000
@@ -63,6 +63,18 @@ class Request:
             recalibrate=self.cfg.recalibrate,
         )
 
+    def scan(self) -> Sensitivity:
+        """The cached sensitivity scan of the unpruned model with these prune settings (choosing samples only)."""
+        scan = ScanOptions(
+            samples=min(CHOOSING_SAMPLES, len(self.data.select) + len(self.data.train)),
+            importance=self.cfg.importance,
+            round_to=self.cfg.round_to,
+            ignored_layers=tuple(self.cfg.ignored_layers),
+            recalibrate=self.cfg.recalibrate,
+        )
+        name = self.spec.get("spec", "")
+        return sensitivity(self.model, self.data, scan, self.task, name=name, task_key=self.task_key)
+
     def criterion(self) -> Criterion:
         x, y = self.samples()
         return get_importance(self.cfg.importance, self.model, x, y, loss=self.task.loss)
@@ -79,17 +91,9 @@ def _uniform(req: Request, budget: float | None) -> Planned:
 
 
 def _sensitivity(req: Request, budget: float | None) -> Planned:
-    scan = ScanOptions(
-        samples=min(CHOOSING_SAMPLES, len(req.data.select) + len(req.data.train)),
-        importance=req.cfg.importance,
-        round_to=req.cfg.round_to,
-        ignored_layers=tuple(req.cfg.ignored_layers),
-        recalibrate=req.cfg.recalibrate,
-    )
-    sens = sensitivity(req.model, req.data, scan, req.task, name=req.spec.get("spec", ""), task_key=req.task_key)
     return plan_to_budget(
-        req.model, req.example, sens, req.options(budget), req.criterion(), req.holdout(), req.task, req.spec,
-        req.calibration(),
+        req.model, req.example, req.scan(), req.options(budget), req.criterion(), req.holdout(), req.task,
+        req.spec, req.calibration(),
     )  # fmt: skip
 
 
