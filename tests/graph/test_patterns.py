@@ -82,6 +82,17 @@ def test_unequal_split_and_slice_sizes_follow_the_cut() -> None:
     assert max_change(model, x, plan) < 1e-5
 
 
+def test_equal_split_sized_from_a_total_attribute_follows_the_cut() -> None:
+    model, x = _setup(P.EqualSplitByTotal)
+    assert analyze(model, x).group("stem.0")["prunable"]
+    plan, pruned, fraction = _prunes(model, x)
+    keep = plan.group("stem.0").keep
+    halves = [sum(i < 16 for i in keep), sum(i >= 16 for i in keep)]
+    assert halves[0] == halves[1] < 16 and pruned.sk.in_channels == len(keep) and fraction < 0.6
+    assert pruned.sk.num_paths == 2  # a count of pieces, not a width
+    assert max_change(model, x, plan) < 1e-5
+
+
 def test_grouped_convs_shrink_per_group() -> None:
     model, x = _setup(P.GroupedChain)
     a = analyze(model, x)

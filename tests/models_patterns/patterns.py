@@ -101,6 +101,32 @@ class SplitBranches(nn.Module):
         return self.head(y[:, : self.out_chs])
 
 
+class SplitPaths(nn.Module):
+    """Equal input split sized from a total kept as an attribute (timm's SelectiveKernel with split_input)."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_paths: int = 2) -> None:
+        super().__init__()
+        self.in_channels, self.num_paths = in_channels, num_paths
+        self.paths = nn.ModuleList(conv_bn(in_channels // num_paths, out_channels) for _ in range(num_paths))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(x, self.in_channels // self.num_paths, 1)
+        return sum(path(part) for path, part in zip(self.paths, parts))
+
+
+class EqualSplitByTotal(nn.Module):
+    """A stem feeding :class:`SplitPaths`: the total must follow the cut, and both halves lose the same count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = conv_bn(3, 32)
+        self.sk = SplitPaths(32, 24)
+        self.head = Head(24)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.sk(self.stem(x)))
+
+
 class GroupedChain(nn.Module):
     """A 1x1 conv feeding a grouped conv (4 groups) feeding another (2 groups): groups shrink together."""
 

@@ -166,6 +166,8 @@ def _size_changes(node: Any, space: Any, removed: set[int]) -> list[tuple[Any, A
         changes: list[tuple[Any, Any]] = [(sizes, new)]
         if len(set(sizes)) == 1 and len(set(new)) == 1:
             changes.append((sizes[0], new[0]))
+            if len(sizes) > 1:  # an equal split sized as total // pieces (timm's SelectiveKernel: in_channels)
+                changes.append((sum(sizes), sum(new)))
         return changes
     if name == "SliceBackward0":
         end = _int(fn._saved_end)
