@@ -185,10 +185,10 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
 
 
 def _versions() -> str:
-    import torch
-    import torch_pruning
+    from edgeprune.versions import versions
 
-    return f"{torch.__version__}, torch-pruning {torch_pruning.__version__}, Python {platform.python_version()}"
+    found = versions()  # installed distributions (torch_pruning.__version__ says 1.6.0 in the 1.6.1 wheel)
+    return f"{found['torch']}, torch-pruning {found['torch-pruning']}, Python {platform.python_version()}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,6 +163,17 @@ def test_heads_derived_from_the_width_shrink_with_it() -> None:
     assert pruned.attn.num_heads == 2 and pruned.attn.qkv.in_features == 16 and fraction < 0.5
 
 
+def test_chunked_width_read_as_heads_keeps_equal_halves() -> None:
+    model, x = _setup(P.ChunkedWidthDerived)
+    a = analyze(model, x)
+    assert a.group("stem.0")["prunable"] and "pruned with group 'stem.0'" in a.group("attn")["note"]
+    plan, pruned, _ = _prunes(model, x)
+    keep = plan.group("stem.0").keep
+    assert len(keep) == 8 * len(plan.group("attn").keep) < 32  # one head (8 wide) per 8 channels
+    assert sum(i < 16 for i in keep) == sum(i >= 16 for i in keep) == pruned.dw.in_channels  # equal halves
+    assert pruned(x).shape == (1, 10)
+
+
 def test_group_search_time_bound_leaves_groups_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     import edgeprune.graph.depgraph as depgraph
 

@@ -34,10 +34,9 @@ def test_coverage_set_is_the_whole_torchvision_zoo_and_30_timm_models() -> None:
     assert all(a.input_shape[2] >= 192 for a in all_archs())  # native resolution, not a shrunk input
 
 
-# Known, open: a verified width group and the head group whose head dim follows it (cross-covariance attention)
-# remove overlapping channel sets at a joint cut; each verifies alone, together they mis-size the chunked depthwise
-# conv. Listed here so that any *new* apply failure still fails this test.
-KNOWN_APPLY_FAILURES = {"edgenext_xx_small"}
+# Apply failures known and still open (none since edgenext_xx_small's chunked width read as heads was fixed);
+# any new one fails this test.
+KNOWN_APPLY_FAILURES: set[str] = set()
 
 
 def test_no_group_analyze_called_prunable_failed_at_apply() -> None:

@@ -261,3 +261,24 @@ class WidthDerivedTransformer(QkvTransformer):
     def __init__(self) -> None:
         super().__init__()
         self.attn = WidthDerivedAttention(32, 4)
+
+
+class ChunkedWidthDerived(nn.Module):
+    """EdgeNeXt's split-transpose block in small: the width is chunked in two halves (a depthwise conv on the
+    first) and then read by attention whose head dim is derived from it: heads, width and halves shrink together."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = conv_bn(3, 32)
+        self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.norm = nn.LayerNorm(32)
+        self.attn = WidthDerivedAttention(32, 4)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.stem(x).chunk(2, dim=1)
+        y = torch.cat([self.dw(a), b], 1)
+        n, c, h, w = y.shape
+        t = y.permute(0, 2, 3, 1).reshape(n, h * w, c)
+        t = t + self.attn(self.norm(t))
+        return self.fc(t.mean(1))

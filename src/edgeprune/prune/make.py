@@ -48,21 +48,37 @@ def unit_keep(unit: Any, scores: torch.Tensor, ratio: float, round_to: int) -> l
         if keep * cells >= unit.width:
             return None
         return keep_indices(scores, unit.width, cells, keep)
-    bundles = unit.bundle_members()
-    per_cell = len(bundles) // cells
+    per_cell = len(unit.bundle_members()) // cells
     step_round = max(1, round_to // math.gcd(round_to, unit.bundle_size))
     keep = keep_count(per_cell * cells, cells, ratio, step_round)
     if keep >= per_cell:
         return None
+    return _keep_bundles(unit, scores, keep)
+
+
+def _keep_bundles(unit: Any, scores: torch.Tensor, keep: int) -> list[int]:
+    """The ``keep`` best bundles (summed scores) of every cell of ``unit``."""
     values = scores.detach().float()
     by_cell: dict[int, list[tuple[float, list[int]]]] = {}
-    for members in bundles.values():
+    for members in unit.bundle_members().values():
         by_cell.setdefault(unit.cells[members[0]], []).append((float(values[members].sum()), members))
     kept: list[int] = []
     for options in by_cell.values():
         order = sorted(range(len(options)), key=lambda k: -options[k][0])[:keep]
         kept += [u for k in order for u in options[k][1]]
     return sorted(kept)
+
+
+def unit_keep_removing(unit: Any, scores: torch.Tensor, removed: int) -> list[int] | None:
+    """Indices of a unit to keep after removing exactly ``removed`` indices, evenly over its cells and in whole
+    bundles; None when ``removed`` cannot be split that way."""
+    step = unit.cell_count * unit.bundle_size
+    if removed <= 0 or removed % step or removed >= unit.width:
+        return None
+    if unit.plain:
+        return keep_indices(scores, unit.width, unit.cell_count, (unit.width - removed) // unit.cell_count)
+    per_cell = len(unit.bundle_members()) // unit.cell_count
+    return _keep_bundles(unit, scores, per_cell - removed // step)
 
 
 @dataclass
@@ -143,14 +159,18 @@ def _with_heads(
     and the width loses head dim x that many channels (best by score on each side)."""
     head_dim, count = info.extra["head_dim"], heads[0][0].width
     keep_heads = keep_count(count, 1, ratio, max(1, round_to // math.gcd(round_to, head_dim)))
+    step = unit.cell_count * unit.bundle_size  # the width also splits evenly into cells (a chunk, a grouped conv)
+    while keep_heads < count and ((count - keep_heads) * head_dim) % step:
+        keep_heads += 1
     if keep_heads >= count:
         return []
     with torch.no_grad():
         scores = scorer(unit)
     if scores is None or scores.numel() != info.width:
         raise EdgepruneError(f"importance gave no scores for group '{info.root}'; add it to ignored_layers")
-    width_keep = info.width - (count - keep_heads) * head_dim
-    kept = [GroupKeep(info.root, info.kind, info.width, keep_indices(scores, info.width, 1, width_keep))]
+    width_keep = unit_keep_removing(unit, scores, (count - keep_heads) * head_dim)
+    assert width_keep is not None  # the removal was made a multiple of the unit's step above
+    kept = [GroupKeep(info.root, info.kind, info.width, width_keep)]
     for head_info, group in heads:
         head = head_scores(scorer, group, head_info.width, head_info.root)
         best = torch.argsort(head, descending=True, stable=True)[:keep_heads].sort().values.tolist()
