@@ -111,7 +111,7 @@ class SplitPaths(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = torch.split(x, self.in_channels // self.num_paths, 1)
-        return sum(path(part) for path, part in zip(self.paths, parts))
+        return sum(path(part) for path, part in zip(self.paths, parts, strict=True))
 
 
 class EqualSplitByTotal(nn.Module):
