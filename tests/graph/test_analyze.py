@@ -141,3 +141,19 @@ def test_cli_writes_json(tmp_path, capsys) -> None:
 def test_cli_bad_shape_is_a_user_error(capsys) -> None:
     assert main(["analyze", "--input-shape", "1,a,3"]) == 2
     assert "--input-shape '1,a,3'" in capsys.readouterr().err
+
+
+def test_verification_runs_at_half_size_only_where_the_outputs_agree() -> None:
+    import torch
+    from torch import nn
+
+    from edgeprune.graph.verify import verification_input
+
+    pooled = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    fixed = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 64 * 64, 4)).eval()
+    dense = nn.Conv2d(3, 2, 1).eval()  # a dense output at the input size
+    x = torch.randn(1, 3, 64, 64)
+    assert verification_input(pooled, x, [(1, 4)]).shape == (1, 3, 32, 32)
+    assert verification_input(fixed, x, [(1, 4)]) is x  # the half-size input fails in the Linear
+    assert verification_input(dense, x, [(1, 2, 64, 64)]) is x  # the output would shrink
+    assert verification_input(pooled, torch.randn(1, 3, 40, 40), [(1, 4)]).shape[-1] == 40  # too small to halve

@@ -16,7 +16,7 @@ from edgeprune.graph.blocks import find_blocks
 from edgeprune.graph.branches import branches_of, split_branch_path
 from edgeprune.graph.cost import subtree_sum
 from edgeprune.graph.depgraph import GroupInfo, build_graph, head_groups, iter_groups, resolve_layers
-from edgeprune.graph.verify import apply_verdicts, verify
+from edgeprune.graph.verify import apply_verdicts, verification_input, verify
 
 HEAD_NOTE = (
     "cannot be split into heads ({why}): heads are tied to the embedding width; "
@@ -138,9 +138,12 @@ def analyze(
     total = (cost.macs, sum(params.values()))
     group_pairs = iter_groups(dg, model, ignored)
     head_pairs = head_groups(dg, model, ignored)
+    check_input = verification_input(model, example_input, dg.output_shapes) if verify_groups or verify_blocks else None
     if verify_groups:
         ignored_names = sorted(module_names[m] for m in ignored if m in module_names)
-        verdicts = verify(dg, model, example_input, group_pairs, head_pairs, round_to, ignored_names)
+        verdicts = verify(
+            dg, model, example_input, group_pairs, head_pairs, round_to, ignored_names, check_input=check_input
+        )
         apply_verdicts(group_pairs + head_pairs, verdicts)
     rows = [_group_row(info, macs, params, total) for info, _ in group_pairs]
     for info, _ in head_pairs:
@@ -153,7 +156,8 @@ def analyze(
     rows.sort(key=lambda r: order.get(r["root"], len(order)))
     blocks = []
     reference = dg.output_shapes[0] if len(dg.output_shapes) == 1 else None
-    found = find_blocks(model, example_input, verify_blocks, True, calls=dg.block_calls, reference=reference)
+    check = example_input if check_input is None else check_input  # same output shapes (checked when chosen)
+    found = find_blocks(model, check, verify_blocks, True, calls=dg.block_calls, reference=reference)
     for b in found:
         blocks.append(
             {

@@ -7,6 +7,8 @@ Candidates are tried together; a failing set is split in halves, each half tried
 so k bad groups among n cost about k log n forward passes. Results are cached per model structure (module tree,
 parameter shapes), input shape, ``round_to`` and ignored layers, so planners calling ``make_plan`` repeatedly
 verify once. The whole check has a time bound: candidates not settled in time are left unpruned, with that reason.
+Images are checked at half the height and width when the unpruned model gives the same output shapes there
+(:func:`verification_input`): channel counts do not depend on the resolution, and the forward passes cost a quarter.
 """
 
 from __future__ import annotations
@@ -117,6 +119,25 @@ def _outputs(model: nn.Module, example_input: torch.Tensor, stage: str) -> list[
         out = run_traced(model, lambda: model(example_input), stage=stage)
     outs = out if isinstance(out, (tuple, list)) else [out]
     return [tuple(o.shape) for o in outs if isinstance(o, torch.Tensor)]
+
+
+MIN_SIDE = 32  # images smaller than this on a side are verified at full size
+
+
+def verification_input(model: nn.Module, example_input: torch.Tensor, reference: Sequence[Any]) -> torch.Tensor:
+    """``example_input`` cropped to half its height and width when the unpruned ``model`` runs on that and gives
+    the ``reference`` output shapes (a classifier with global pooling); else ``example_input`` itself (fixed
+    position embeddings, windows, dense outputs at the input size)."""
+    if example_input.dim() != 4 or min(example_input.shape[-2:]) < 2 * MIN_SIDE:
+        return example_input
+    h, w = example_input.shape[-2] // 2, example_input.shape[-1] // 2
+    small = example_input[..., :h, :w].contiguous()
+    try:
+        if _outputs(model, small, "checking a half-size input") == list(reference):
+            return small
+    except (EdgepruneError, RuntimeError, ValueError, AssertionError, IndexError, TypeError, KeyError):
+        pass
+    return example_input
 
 
 def prune_copy(dg: Any, model: nn.Module, chosen: Sequence[Candidate]) -> nn.Module:
@@ -233,8 +254,10 @@ def verify(
     round_to: int = 1,
     ignored: Sequence[str] = (),
     seconds: float = VERIFY_SECONDS,
+    check_input: torch.Tensor | None = None,
 ) -> dict[str, Verdict]:
-    """``root -> Verdict`` for every group and head group that analysis allowed; cached."""
+    """``root -> Verdict`` for every group and head group that analysis allowed; cached. The pruned copies run on
+    ``check_input`` (see :func:`verification_input`; found here when None)."""
     key = structure_key(model, example_input, round_to, ignored)
     if key in _CACHE:
         _CACHE.move_to_end(key)
@@ -245,7 +268,10 @@ def verify(
     model.eval()
     try:
         with progress_bar("verifying groups", total=len(found)) as bar:
-            checker = _Checker(dg, model, example_input, time.process_time() + seconds, bar)
+            if check_input is None and found:
+                check_input = verification_input(model, example_input, dg.output_shapes)
+            x = example_input if check_input is None else check_input
+            checker = _Checker(dg, model, x, time.process_time() + seconds, bar)
             passed = checker.settle([], found)
             checker.couple(passed, found)
     finally:
