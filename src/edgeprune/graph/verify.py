@@ -121,6 +121,8 @@ def _outputs(model: nn.Module, example_input: torch.Tensor, stage: str) -> list[
     return [tuple(o.shape) for o in outs if isinstance(o, torch.Tensor)]
 
 
+# what a pruned copy's forward may raise when the cut does not fit the model
+RUN_ERRORS = (EdgepruneError, RuntimeError, ValueError, AssertionError, IndexError, TypeError, KeyError)
 MIN_SIDE = 32  # images smaller than this on a side are verified at full size
 
 
@@ -135,7 +137,7 @@ def verification_input(model: nn.Module, example_input: torch.Tensor, reference:
     try:
         if _outputs(model, small, "checking a half-size input") == list(reference):
             return small
-    except (EdgepruneError, RuntimeError, ValueError, AssertionError, IndexError, TypeError, KeyError):
+    except RUN_ERRORS:
         pass
     return example_input
 
@@ -167,7 +169,7 @@ class _Checker:
             work = prune_copy(self.dg, self.model, chosen)
             work.eval()
             shapes = _outputs(work, self.x, "running the pruned copy")
-        except (EdgepruneError, RuntimeError, ValueError, AssertionError, IndexError, TypeError, KeyError) as exc:
+        except RUN_ERRORS as exc:
             return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if shapes != self.reference:
             return f"output shapes changed from {self.reference} to {shapes}"
