@@ -179,16 +179,19 @@ def measure_together(target: LatencyTarget, paths: dict[str, Path], repeats: int
     return out
 
 
-def finetune_accuracy(model: nn.Module, teacher: nn.Module, data: Any, epochs: int) -> tuple[float, float]:
-    """(val accuracy before, after ``epochs`` of fine-tuning with distillation); ``model`` is copied."""
+def finetune_accuracy(model: nn.Module, teacher: nn.Module, data: Any, epochs: int, seeds: int) -> dict[str, Any]:
+    """Validation accuracy before, and after ``epochs`` of fine-tuning with distillation, once per fine-tune seed
+    (``SEED`` .. ``SEED + seeds - 1``; the seed orders the batches and augmentations). ``model`` is copied."""
     from edgeprune.config import FinetuneConfig
     from edgeprune.finetune import evaluate, fit
 
-    tuned = copy.deepcopy(model)
-    before, _ = evaluate(tuned, data.val)
-    fit(tuned, data, FinetuneConfig(epochs=epochs, seed=SEED), teacher=copy.deepcopy(teacher), description="ft")
-    after, _ = evaluate(tuned, data.val)
-    return round(before, 2), round(after, 2)
+    before, _ = evaluate(copy.deepcopy(model), data.val)
+    after = []
+    for seed in range(SEED, SEED + seeds):
+        tuned = copy.deepcopy(model)
+        fit(tuned, data, FinetuneConfig(epochs=epochs, seed=seed), teacher=copy.deepcopy(teacher), description="ft")
+        after.append(round(evaluate(tuned, data.val)[0], 2))
+    return {"val_acc_before_ft": round(before, 2), "val_acc": round(statistics.mean(after), 3), "val_acc_seeds": after}
 
 
 def run_one(args: argparse.Namespace, arch: Arch, runtime: str, shared: dict[str, Any]) -> dict[str, Any]:
@@ -232,8 +235,9 @@ def run_one(args: argparse.Namespace, arch: Arch, runtime: str, shared: dict[str
     if data is not None:
         for row, v in zip(rows[1:], variants, strict=True):
             cached = shared["accuracy"].get(v.name) if v.name in ("macs-planned", f"uniform-r{args.round_to}") else None
-            row["val_acc_before_ft"], row["val_acc"] = cached or finetune_accuracy(v.model, model, data, args.epochs)
-            shared["accuracy"].setdefault(v.name, (row["val_acc_before_ft"], row["val_acc"]))
+            row.update(cached or finetune_accuracy(v.model, model, data, args.epochs, args.seeds))
+            kept = ("val_acc_before_ft", "val_acc", "val_acc_seeds")
+            shared["accuracy"].setdefault(v.name, {k: row[k] for k in kept})
         rows[0]["val_acc"] = rows[0]["val_acc_before_ft"] = shared["base_acc"]
     record["rows"] = rows
     record["loadavg_end"] = os.getloadavg()[0]
@@ -418,7 +422,8 @@ def markdown(doc: dict[str, Any]) -> str:
     lines += [
         "",
         "| model | runtime | damage | latency model p50 / max error (held-out random plans) | fit: scale, overhead,"
-        " net of micro-model overhead | tables: micro-models (measured now), s | planning attempts (measured) |",
+        " ms per M weights, net of micro-model overhead | tables: micro-models (measured now), s "
+        "| planning attempts (measured) |",
         "|---|---|---|---|---|---|---|",
     ]
     for rec in doc["results"]:
@@ -429,7 +434,8 @@ def markdown(doc: dict[str, Any]) -> str:
         damage = "scan" if rec["damage"].startswith("sensitivity") else "no-scan magnitude"
         lines.append(
             f"| {rec['arch']} | {RUNTIME_LABEL[rec['runtime']]} | {damage} | {err} | {fit['scale']:.2f}, "
-            f"{fit['overhead_ms']:.3f} ms, {'yes' if fit['subtract_io'] else 'no'} | {tab['micro_models']} "
+            f"{fit['overhead_ms']:.3f} ms, {fit.get('ms_per_mparam', 0.0):.3f}, "
+            f"{'yes' if fit['subtract_io'] else 'no'} | {tab['micro_models']} "
             f"({tab['measured']}), {tab['seconds']:.0f} | {attempts} |"
         )
     return "\n".join(lines) + "\n"
@@ -462,16 +468,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--final-runs", type=int, default=60, help="timed runs per process in the final measurement")
     p.add_argument("--repeats", type=int, default=5, help="fresh processes in the final measurement")
     p.add_argument("--epochs", type=int, default=3, help="fine-tune epochs (default model), same for every variant")
+    p.add_argument("--seeds", type=int, default=5, help="fine-tune seeds per variant (default model); mean reported")
     p.add_argument("--samples", type=int, default=500, help="sensitivity scan samples (default model)")
     p.add_argument("--cache-dir", default="build/cache/latency")
-    p.add_argument("--quick", action="store_true", help="levels 0, 2 fit plans, 3 checks, 3 repeats, 1 epoch")
+    p.add_argument("--quick", action="store_true", help="levels 0, 2 fit plans, 3 checks, 3 repeats, 1 epoch, 2 seeds")
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     args.runtimes = [r for r in args.runtimes.split(",") if r]
     args.cores = [int(c) for c in args.cores.split(",") if c]
     if args.quick:
-        args.levels, args.fit_plans, args.validate, args.repeats, args.epochs = 0, 2, 3, 3, 1
+        args.levels, args.fit_plans, args.validate, args.repeats, args.epochs, args.seeds = 0, 2, 3, 3, 1, 2
     unknown = [m for m in args.models if m not in ARCHS]
     if unknown:
         raise EdgepruneError(f"--models: unknown {unknown}; known: {list(ARCHS)}")
@@ -546,9 +553,20 @@ def verdicts(results: list[dict[str, Any]], speedup: float) -> dict[str, Any]:
                 "latency-planned": a["val_acc"],
                 "macs@measured": m["val_acc"],
                 "speedups": [a["speedup"], m["speedup"]],
+                **paired_difference(a["val_acc_seeds"], m["val_acc_seeds"]),
             }
     out["default_accuracy_at_equal_latency"] = accs
     return out
+
+
+def paired_difference(first: list[float], second: list[float]) -> dict[str, Any]:
+    """Per-seed accuracy difference ``first - second`` (same fine-tune seed): mean, its standard error, and
+    whether ``first`` is at least as accurate on average."""
+    diffs = [a - b for a, b in zip(first, second, strict=True)]
+    mean = statistics.mean(diffs)
+    stderr = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+    return {"seeds": len(diffs), "difference_pt": round(mean, 3), "difference_stderr_pt": round(stderr, 3),
+            "at_least_as_accurate": mean >= 0.0}  # fmt: skip
 
 
 if __name__ == "__main__":

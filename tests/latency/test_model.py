@@ -80,6 +80,32 @@ def test_fit_recovers_scale_and_overhead(setup) -> None:
     assert one.overhead_ms == 0.0 and one.predict_ms(samples[0].counts) == pytest.approx(samples[0].ms)
 
 
+def test_fit_adds_a_weights_term_when_weights_cost_beyond_the_tables(setup) -> None:
+    """Inside a network a layer's weights come back from memory every inference; micro-models run hot. When the
+    end-to-end points carry a cost per weight kept that the tables lack, the fit finds it (given enough points);
+    with four points it fits two terms only."""
+    _, _, groups, lm = setup
+    rng = random.Random(2)
+    assert lm.raw_params({}) == sum(u.params for u in lm.units if u.params)
+    samples = []
+    for _ in range(7):
+        counts = {g.root: rng.choice([g.width, g.width // 2, g.width // 4 or 1]) for g in groups}
+        samples.append(Sample(counts, (), 1.1 * lm.raw_ms(counts) + 2e-6 * lm.raw_params(counts) + 0.03))
+    fitted = lm.fitted(samples)
+    assert fitted.per_param_ms == pytest.approx(2e-6, rel=1e-6) and fitted.scale == pytest.approx(1.1)
+    assert fitted.fit_info.ms_per_mparam == pytest.approx(2.0, rel=1e-6)
+    assert fitted.predict_ms(samples[0].counts) == pytest.approx(samples[0].ms)
+    assert lm.fitted(samples[:4]).per_param_ms == 0.0
+
+
+def test_unit_weights_follow_the_kept_channels(setup) -> None:
+    _, _, _, lm = setup
+    conv = next(u for u in lm.units if u.params and u.in_axis is not None and u.out_axis is not None and not u.tied)
+    kin, kout = conv.in_axis.width // 2, conv.out_axis.width // 2
+    assert conv.params_at(None, None) == conv.params
+    assert conv.params_at(kin, kout) == pytest.approx(conv.params / 4)
+
+
 def test_allocator_spends_the_latency_budget(setup) -> None:
     from edgeprune.latency.noscan import magnitude_sensitivity
 

@@ -67,6 +67,12 @@ class Unit:
     out_axis: Axis | None  # None: output channels fixed (classifier head, unprunable group)
     tied: bool  # input channels follow the output axis (depthwise conv, pooling, standalone activation)
     macs: int  # at full width
+    params: int = 0  # weights of its conv/linear layer at full width (what a forward pass streams from memory)
+
+    def params_at(self, kin: int | None, kout: int | None) -> float:
+        """Weights of the layer when the axes keep ``kin`` / ``kout`` indices (they scale like MACs)."""
+        cin, cout = self.channels(kin, kout)
+        return self.params * (cout / self.out_shape[1]) * (1.0 if self.tied else cin / self.in_shape[1])
 
     def channels(self, kin: int | None, kout: int | None) -> tuple[int, int]:
         """(input, output) channel counts when the axes keep ``kin`` / ``kout`` indices (None: full)."""
@@ -184,6 +190,7 @@ def find_units(model: nn.Module, example: torch.Tensor, groups: Iterable[GroupIn
                 "out_axis": out_axis,
                 "tied": depthwise,
                 "macs": macs.get(call.path, 0) // uses[call.path],
+                "params": sum(p.numel() for p in m.parameters(recurse=False)),
             }
             chain_out = (id(call.out), call.out_version)
             note(call.out, out_axis)
