@@ -473,6 +473,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cache-dir", default="build/cache/latency")
     p.add_argument("--quick", action="store_true", help="levels 0, 2 fit plans, 3 checks, 3 repeats, 1 epoch, 2 seeds")
     p.add_argument("--out", default=str(OUT))
+    p.add_argument(
+        "--rescore", metavar="JSON",
+        help="recompute the derived figures (model errors, verdicts, table, plot) of an earlier run's JSON in place",
+    )  # fmt: skip
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     args.runtimes = [r for r in args.runtimes.split(",") if r]
@@ -485,8 +489,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def rescore(path: Path) -> None:
+    """Recompute what a run's JSON derives from its measurements (after a change in how they are scored): the
+    latency model's validation errors from the stored checks, the verdicts, the markdown table and the plot."""
+    from edgeprune.atomic import read_json
+    from edgeprune.latency.validate import PlanCheck, Validation
+
+    doc = read_json(path, "latency_aware result")
+    for rec in doc["results"]:
+        val = rec.get("model_validation")
+        if val:
+            checks = [PlanCheck(**{k: v for k, v in c.items() if k != "error"}) for c in val["checks"]]
+            rec["model_validation"] = Validation(val["base_ms"], checks).summary()
+    doc["verdicts"] = verdicts(doc["results"], doc["settings"]["speedup"])
+    doc["rescored"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    write_json(path, doc)
+    plot(doc["results"], path.with_suffix(".png"), doc["settings"]["speedup"])
+    write_text(path.with_suffix(".md"), markdown(doc))
+    log(f"rescored {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.rescore:
+        rescore(Path(args.rescore))
+        return 0
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
     out = Path(args.out)
