@@ -68,6 +68,7 @@ from edgeprune.prune import Plan, count_macs_params
 from edgeprune.sensitivity.result import Sensitivity
 
 OUT = Path("build/bench")
+SCHEMA = "edgeprune.bench.latency_aware/1"
 SEED = 0
 PACKAGES = ("torch", "torchvision", "torch-pruning", "litert-torch", "ai-edge-litert", "onnxruntime", "onnx")
 
@@ -483,6 +484,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.cores = [int(c) for c in args.cores.split(",") if c]
     if args.quick:
         args.levels, args.fit_plans, args.validate, args.repeats, args.epochs, args.seeds = 0, 2, 3, 3, 1, 2
+    if args.seeds < 1:
+        raise EdgepruneError(f"--seeds must be >= 1, got {args.seeds}")
     unknown = [m for m in args.models if m not in ARCHS]
     if unknown:
         raise EdgepruneError(f"--models: unknown {unknown}; known: {list(ARCHS)}")
@@ -496,6 +499,8 @@ def rescore(path: Path) -> None:
     from edgeprune.latency.validate import PlanCheck, Validation
 
     doc = read_json(path, "latency_aware result")
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise EdgepruneError(f"--rescore {path}: field 'schema' is not {SCHEMA!r} (not a latency_aware.py result)")
     for rec in doc["results"]:
         val = rec.get("model_validation")
         if val:
@@ -518,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     out = Path(args.out)
     doc: dict[str, Any] = {
-        "schema": "edgeprune.bench.latency_aware/1",
+        "schema": SCHEMA,
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "env": environment(),
         "loadavg_start": list(os.getloadavg()),

@@ -90,9 +90,7 @@ class UnitTable:
         if self.estimate is not None:
             per_mac, per_elem = self.estimate
             cin, cout = self.unit.channels(kin, kout)
-            return per_mac * self.unit.macs * _macs_scale(self.unit, cin, cout) + per_elem * _elements(
-                self.unit, cin, cout
-            )
+            return per_mac * self.unit.macs * self.unit.share(cin, cout) + per_elem * _elements(self.unit, cin, cout)
         total = 0.0
         for x, wx in _interp_axis(self.xs, kin):
             for y, wy in _interp_axis(self.ys, kout):
@@ -102,11 +100,6 @@ class UnitTable:
 
 def _elements(unit: Unit, cin: int, cout: int) -> float:
     return cin * math.prod(unit.in_shape[2:]) + cout * math.prod(unit.out_shape[2:])
-
-
-def _macs_scale(unit: Unit, cin: int, cout: int) -> float:
-    full_in, full_out = unit.in_shape[1], unit.out_shape[1]
-    return (cout / full_out) * (1.0 if unit.tied else cin / full_in)
 
 
 @dataclass

@@ -69,10 +69,13 @@ class Unit:
     macs: int  # at full width
     params: int = 0  # weights of its conv/linear layer at full width (what a forward pass streams from memory)
 
+    def share(self, cin: int, cout: int) -> float:
+        """The part of its full-width MACs and weights the unit keeps at ``cin`` / ``cout`` channels."""
+        return (cout / self.out_shape[1]) * (1.0 if self.tied else cin / self.in_shape[1])
+
     def params_at(self, kin: int | None, kout: int | None) -> float:
-        """Weights of the layer when the axes keep ``kin`` / ``kout`` indices (they scale like MACs)."""
-        cin, cout = self.channels(kin, kout)
-        return self.params * (cout / self.out_shape[1]) * (1.0 if self.tied else cin / self.in_shape[1])
+        """Weights of the layer when the axes keep ``kin`` / ``kout`` indices."""
+        return self.params * self.share(*self.channels(kin, kout))
 
     def channels(self, kin: int | None, kout: int | None) -> tuple[int, int]:
         """(input, output) channel counts when the axes keep ``kin`` / ``kout`` indices (None: full)."""
