@@ -24,6 +24,24 @@ def test_default_model_macs():
     assert 5e6 < macs < 2e7 and 5e4 < params < 5e5
 
 
+@pytest.mark.parametrize(
+    ("spec", "shape", "classes", "macs", "params"),
+    [  # MLPerf Tiny v1.0 reference sizes: ResNet-8 12.5 M MACs / 78 k params, DS-CNN 2.7 M MACs at 25x5 after
+        # its strided stem, MobileNetV1-0.25 at 96x96 7.5 M MACs / 0.21 M params
+        ("edgeprune:resnet8", (1, 3, 32, 32), 10, 12_501_632, 77_850),
+        ("edgeprune:dscnn", (1, 1, 49, 10), 12, 2_656_768, 23_180),
+        ("edgeprune:mobilenet_v1_025", (1, 3, 96, 96), 2, 7_489_664, 213_586),
+    ],
+)
+def test_mlperf_tiny_shaped_models(spec, shape, classes, macs, params):
+    from edgeprune.prune import count_macs_params
+
+    model = build_model(ModelSpec(spec, num_classes=classes, in_channels=shape[1]))
+    x = torch.randn(*shape)
+    assert model(x).shape == (1, classes)
+    assert count_macs_params(model, x) == (macs, params)
+
+
 def test_torchvision_spec_builds_with_num_classes():
     model = build_model(ModelSpec("torchvision:resnet18", num_classes=7, in_channels=3))
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 7)

@@ -23,8 +23,15 @@ def _count(value: object) -> bool:
 
 def _edgeprune_zoo() -> dict[str, Callable[..., nn.Module]]:
     from edgeprune.models.edgenet import EdgeNet
+    from edgeprune.models.tiny import DSCNN, ResNet8, mobilenet_v1_025
 
-    return {"default": EdgeNet, "edgenet": EdgeNet}
+    return {
+        "default": EdgeNet,
+        "edgenet": EdgeNet,
+        "resnet8": ResNet8,
+        "dscnn": DSCNN,
+        "mobilenet_v1_025": mobilenet_v1_025,
+    }
 
 
 @dataclass(frozen=True)
