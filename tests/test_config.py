@@ -12,7 +12,7 @@ def test_shipped_targets_load():
     for name in names:
         target = load_target(name)
         assert target.name == name
-        assert 0 < target.prune.macs <= 1
+        assert 0 < target.prune.budget[1] <= 1 and len(target.prune.budgets_given) <= 1
 
 
 def test_tflite_target_values():
@@ -51,6 +51,8 @@ def _target(tmp_path: Path, text: str) -> Path:
         ('[prune]\nimportance = "vibes"\n', r"prune.importance 'vibes' is unknown"),
         ("[prune]\nignored_layers = [3]\n", r"prune.ignored_layers\[0\]: must be a string"),
         ("[model\n", r"invalid TOML"),
+        ("[prune]\nmacs = 0.3\nspeedup = 1.2\n", r"prune.macs = 0.3 and prune.speedup = 1.2 are 2 budgets; keep one"),
+        ("[prune]\nparams = 0.3\nlatency_ms = 2.0\n", r"prune.params = 0.3 and prune.latency_ms = 2.0 are 2 budgets"),
     ],
 )
 def test_bad_target_names_the_field(tmp_path: Path, text: str, message: str):
@@ -76,3 +78,20 @@ def test_overrides_validate_like_the_toml():
         apply_overrides(load_target("tflite"), macs=2.0)
     with pytest.raises(ConfigError, match=r"prune\.method 'x' is unknown"):
         apply_overrides(load_target("tflite"), method="x")
+
+
+def test_a_budget_flag_replaces_the_targets_budget_and_says_so():
+    from edgeprune.pipeline.overrides import apply_overrides, replaced_budget
+
+    tflite = load_target("tflite")
+    target = apply_overrides(tflite, speedup=1.5)
+    assert (target.prune.macs, target.prune.speedup, target.prune.budgets_given) == (None, 1.5, ["speedup"])
+    assert replaced_budget(tflite, {"speedup": 1.5}) == "--speedup 1.5 replaces the target's budget prune.macs = 0.5"
+    assert replaced_budget(tflite, {"macs": 0.3}) is None  # the same kind: plainly an override
+    with pytest.raises(ConfigError, match=r"--macs 0.3 and --speedup 1.2 are 2 budgets; give one"):
+        apply_overrides(tflite, macs=0.3, speedup=1.2)
+
+
+def test_no_budget_means_half_the_macs(tmp_path: Path):
+    target = load_target(str(_target(tmp_path, '[prune]\nround_to = 8\n')))
+    assert target.prune.budgets_given == [] and target.prune.budget == ("macs", 0.5)

@@ -77,14 +77,18 @@ class TaskConfig:
     distill: str = ""  # "kl" (softmax over dim 1) or "mse"; "" = kl
 
 
-WHEN = ("after", "before")  # prune a trained model (then fine-tune), or prune at initialization (then train)
+WHEN = ("after", "before")
+# The budget fields of [prune]: a target sets at most one (none: DEFAULT_MACS of the MACs). A budget given on the
+# command line replaces the target's (edgeprune.pipeline.overrides).
+BUDGETS = ("macs", "params", "latency_ms", "speedup")
+DEFAULT_MACS = 0.5  # prune a trained model (then fine-tune), or prune at initialization (then train)
 
 
 @dataclass(frozen=True)
 class PruneConfig:
     """Budget and criterion for structured pruning."""
 
-    macs: float = 0.5  # keep at most this fraction of the MACs (0 < macs <= 1)
+    macs: float | None = None  # keep at most this fraction of the MACs (0 < macs <= 1); DEFAULT_MACS when no budget
     params: float | None = None  # set: budget the parameter count (fraction) instead of MACs
     method: str = "uniform"  # a strategy in edgeprune.planning.strategies
     importance: str = "magnitude"  # a criterion in edgeprune.importance
@@ -100,7 +104,11 @@ class PruneConfig:
     speedup: float | None = None  # set: a latency budget as a measured speedup over the unpruned model
 
     def __post_init__(self) -> None:
-        _check(0.0 < self.macs <= 1.0, "prune.macs", f"must be in (0, 1], got {self.macs}")
+        _check(self.macs is None or 0.0 < self.macs <= 1.0, "prune.macs", f"must be in (0, 1], got {self.macs}")
+        given = self.budgets_given
+        if len(given) > 1:
+            both = " and ".join(f"prune.{b} = {getattr(self, b)}" for b in given)
+            raise ConfigError(f"prune.{given[-1]}: {both} are {len(given)} budgets; keep one")
         _check(0.0 <= self.sparsity < 1.0, "prune.sparsity", f"must be in [0, 1), got {self.sparsity}")
         _check(bool(self.pattern), "prune.pattern", "must not be empty")
         _check(self.when in WHEN, "prune.when", f"must be one of {list(WHEN)}, got {self.when!r}")
@@ -108,7 +116,6 @@ class PruneConfig:
             self.latency_ms is None or self.latency_ms > 0, "prune.latency_ms", f"must be > 0, got {self.latency_ms}"
         )
         _check(self.speedup is None or self.speedup >= 1.0, "prune.speedup", f"must be >= 1, got {self.speedup}")
-        _check(self.latency_ms is None or self.speedup is None, "prune.speedup", "give latency_ms or speedup, not both")
         _check(self.params is None or 0.0 < self.params <= 1.0, "prune.params", f"must be in (0, 1], got {self.params}")
         _check(bool(self.method), "prune.method", "must not be empty")
         _check(bool(self.importance), "prune.importance", "must not be empty")
@@ -128,9 +135,17 @@ class PruneConfig:
         return self.sparsity > 0.0 or self.pattern != "unstructured"
 
     @property
+    def budgets_given(self) -> list[str]:
+        """The budget fields set (at most one is valid)."""
+        return [name for name in BUDGETS if getattr(self, name) is not None]
+
+    @property
     def budget(self) -> tuple[str, float]:
-        """(kind, fraction): ``("params", p)`` when a params budget is set, else ``("macs", m)``."""
-        return ("params", self.params) if self.params is not None else ("macs", self.macs)
+        """(kind, fraction) of a MACs or params budget: ``("params", p)`` when set, else ``("macs", m)`` (the
+        default fraction when the target gives none; with ``max_drop`` it is the floor of the search)."""
+        if self.params is not None:
+            return ("params", self.params)
+        return ("macs", DEFAULT_MACS if self.macs is None else self.macs)
 
 
 @dataclass(frozen=True)

@@ -53,12 +53,18 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.pipeline.targets import load_target
 
     target = load_target(args.target, check=False)  # a bad target fails before torch is imported
+    from edgeprune.commands.context import say
     from edgeprune.pipeline import DeployRequest, deploy
-    from edgeprune.pipeline.overrides import apply_overrides
+    from edgeprune.pipeline.overrides import apply_overrides, replaced_budget
 
     if args.ignore:
         import dataclasses
 
         target = dataclasses.replace(target, prune=dataclasses.replace(target.prune, ignored_layers=tuple(args.ignore)))
-    deploy(DeployRequest(apply_overrides(target, **overrides(args)), args.out, args.force))
+    changes = overrides(args)
+    updated = apply_overrides(target, **changes)
+    note = replaced_budget(target, changes)
+    if note:
+        say(f"note: {note}")
+    deploy(DeployRequest(updated, args.out, args.force))
     return 0

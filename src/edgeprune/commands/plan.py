@@ -26,8 +26,10 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.commands.context import baseline, inputs, say
     from edgeprune.config import FinetuneConfig, PruneConfig, with_changes
     from edgeprune.errors import EdgepruneError
+    from edgeprune.pipeline.overrides import budget_override
     from edgeprune.pipeline.strategies import Request, prune_to_budget
 
+    budget_override({"macs": args.macs, "params": args.params, "latency_ms": args.latency_ms, "speedup": args.speedup})
     out = Path(args.out or "build/plan")
     if (out / "plan.json").exists() and not args.force:
         raise EdgepruneError(f"{out / 'plan.json'} already exists; pass --force to replace it")

@@ -23,8 +23,6 @@ def check_latency(target: Target) -> None:
         return
     if cfg.max_drop is not None:
         raise ConfigError("prune.latency_ms/speedup and prune.max_drop are two budgets; keep one")
-    if cfg.params is not None:
-        raise ConfigError("prune.latency_ms/speedup and prune.params are two budgets; keep one")
     if cfg.when == "before":
         raise ConfigError("prune.when 'before' budgets MACs only; a latency budget prunes after training")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from edgeprune.config import Target, with_changes
+from edgeprune.config import BUDGETS, Target, with_changes
 from edgeprune.errors import ConfigError
 
 # override name -> (section, field)
@@ -43,13 +43,42 @@ FIELDS: dict[str, tuple[str, str]] = {
 }
 
 
+def flag_name(override: str) -> str:
+    """The command-line flag of an override (``latency_ms`` -> ``--latency-ms``)."""
+    return "--" + override.replace("_", "-")
+
+
+def budget_override(changes: dict[str, Any]) -> str | None:
+    """The one budget the changes give (None: none); two are refused, naming both flags."""
+    given = [name for name in BUDGETS if changes.get(name) is not None]
+    if len(given) > 1:
+        flags = " and ".join(f"{flag_name(n)} {changes[n]}" for n in given)
+        raise ConfigError(f"{flags} are {len(given)} budgets; give one")
+    return given[0] if given else None
+
+
+def replaced_budget(target: Target, changes: dict[str, Any]) -> str | None:
+    """A note when a budget flag replaces a different budget the target file sets (None otherwise)."""
+    name = budget_override(changes)
+    if name is None:
+        return None
+    old = [b for b in target.prune.budgets_given if b != name]
+    if not old:
+        return None
+    was = f"prune.{old[0]} = {getattr(target.prune, old[0])}"
+    return f"{flag_name(name)} {changes[name]} replaces the target's budget {was}"
+
+
 def apply_overrides(target: Target, **changes: Any) -> Target:
-    """``target`` with each non-None change applied to its section field, validated like the TOML."""
+    """``target`` with each non-None change applied to its section field, validated like the TOML. A budget flag
+    replaces the target's budget (the other budget fields are cleared); two budget flags are refused."""
     from edgeprune.pipeline.targets import check_names
 
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
         raise ConfigError(f"unknown override(s) {unknown}; known: {sorted(FIELDS)}")
+    if budget_override(changes) is not None:
+        target = dataclasses.replace(target, prune=dataclasses.replace(target.prune, **dict.fromkeys(BUDGETS)))
     by_section: dict[str, dict[str, Any]] = {}
     for name, value in changes.items():
         if value is not None:

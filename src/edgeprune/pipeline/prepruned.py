@@ -41,7 +41,7 @@ def prune_before(spec: ModelSpec, data: Data, target: Target, task: Task) -> Pla
     pre = prune_at_init(
         spec,
         data,
-        cfg.macs,
+        cfg.budget[1],
         INIT_SCORE,
         round_to=cfg.round_to,
         max_ratio=cfg.max_ratio,
@@ -56,7 +56,7 @@ def prune_before(spec: ModelSpec, data: Data, target: Target, task: Task) -> Pla
         plan=pre.plan,
         model=pre.model,
         kind="macs",
-        budget=cfg.macs,
+        budget=cfg.budget[1],
         macs=pre.macs,
         params=params,
         base_macs=pre.base_macs,
