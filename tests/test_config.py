@@ -93,5 +93,5 @@ def test_a_budget_flag_replaces_the_targets_budget_and_says_so():
 
 
 def test_no_budget_means_half_the_macs(tmp_path: Path):
-    target = load_target(str(_target(tmp_path, '[prune]\nround_to = 8\n')))
+    target = load_target(str(_target(tmp_path, "[prune]\nround_to = 8\n")))
     assert target.prune.budgets_given == [] and target.prune.budget == ("macs", 0.5)
