@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "edgeprune"
 
 # bottom to top; a top-level module or package of edgeprune belongs to exactly one layer
 LAYERS: list[tuple[str, set[str]]] = [
-    ("core", {"errors", "atomic", "logs", "progress", "formats", "hashing", "cache", "paths", "userload", "config",
+    ("core", {"errors", "atomic", "manifest", "logs", "progress", "formats", "hashing", "cache", "paths", "userload", "config",
               "versions"}),
     ("data & models & task", {"data", "models", "task"}),
     ("graph & importance", {"graph", "importance"}),

@@ -52,11 +52,25 @@ PRUNED_DIR = "pruned_model"
 
 @dataclass(frozen=True)
 class DeployRequest:
-    """A target (with the user's overrides applied), where to write, and whether to replace old results."""
+    """A target (with the user's overrides applied), where to write, and whether to replace old results;
+    ``inputs``: paths the run reads beyond the target's fields (the target file itself)."""
 
     target: Target
     out: str | Path | None = None
     force: bool = False
+    inputs: tuple[outputs.Input, ...] = ()
+
+
+def target_inputs(target: Target) -> list[outputs.Input]:
+    """The paths a target's fields read: the model file, the checkpoint, the data, the loss and metric files."""
+    found = outputs.spec_inputs("model.spec", target.model.spec)
+    found += [outputs.Input("model.checkpoint", Path(target.model.checkpoint))] if target.model.checkpoint else []
+    found += outputs.spec_inputs("data.spec", target.data.spec, data=True)
+    return (
+        found
+        + outputs.spec_inputs("task.loss", target.task.loss)
+        + outputs.spec_inputs("task.metric", target.task.metric)
+    )
 
 
 def _log(msg: str) -> None:
@@ -232,15 +246,9 @@ def deploy(req: DeployRequest) -> DeployReport:
     start = time.perf_counter()
     target = req.target
     out = Path(req.out or Path("build") / "deploy" / target.name)
-    outputs.check_out(out, req.force)
-    with outputs.locked(out):
-        staging = outputs.staging_dir(out)
-        try:
-            report = _run(target, staging, out, start)
-            outputs.publish(staging, out)
-        except BaseException:
-            outputs.discard(staging)
-            raise
+    folder = outputs.prepare(out, "deploy", req.force, inputs=[*target_inputs(target), *req.inputs])
+    with outputs.writing(folder) as staging:
+        report = _run(target, staging, out, start)
     _log(f"wrote {out / 'report.json'}, {out / 'report.md'} and {out / 'report.html'} in {report.wall_s:.0f} s")
     return report
 
