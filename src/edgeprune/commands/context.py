@@ -97,8 +97,10 @@ def inputs(args: argparse.Namespace) -> Inputs:
     return Inputs(data, resolve_task(spec), key)
 
 
-def baseline(args: argparse.Namespace, ins: Inputs, spec: str | None = None) -> Baseline:
-    """The unpruned model from --model/--checkpoint (trained once and cached when no checkpoint is given)."""
+def baseline(args: argparse.Namespace, ins: Inputs, spec: str | None = None, choosing: bool = False) -> Baseline:
+    """The unpruned model from --model/--checkpoint (trained once and cached when no checkpoint is given).
+    ``choosing``: the command chooses with the baseline's metric (plan, sensitivity), so a checkpoint scoring at
+    chance level stops it unless --allow-chance-baseline."""
     from edgeprune.baseline import load_baseline
 
     return load_baseline(
@@ -108,6 +110,8 @@ def baseline(args: argparse.Namespace, ins: Inputs, spec: str | None = None) -> 
         args.checkpoint,
         args.train_epochs or 12,
         ins.task_key,
+        estimate_bn_stats=bool(getattr(args, "estimate_bn_stats", False)),
+        allow_chance=bool(getattr(args, "allow_chance_baseline", False)) if choosing else None,
     )
 
 

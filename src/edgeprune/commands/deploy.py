@@ -21,6 +21,8 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "model": args.model,
         "checkpoint": args.checkpoint,
         "train_epochs": args.train_epochs,
+        "estimate_bn_stats": args.estimate_bn_stats,
+        "allow_chance_baseline": args.allow_chance_baseline,
         "data": args.data,
         "resize": tuple(size(args.resize, "--resize")) if args.resize else None,
         "crop": tuple(size(args.crop, "--crop")) if args.crop else None,

@@ -44,6 +44,18 @@ def _model() -> Parser:
     )
     g.add_argument("--checkpoint", help="unpruned weights for --model (.safetensors or a torch state_dict file)")
     g.add_argument("--train-epochs", type=int, help="without --checkpoint: epochs to train the baseline (cached)")
+    g.add_argument(
+        "--estimate-bn-stats",
+        action="store_true",
+        default=None,
+        help="BatchNorm layers without running statistics: estimate them on train samples (else refused)",
+    )
+    g.add_argument(
+        "--allow-chance-baseline",
+        action="store_true",
+        default=None,
+        help="go on when the checkpoint scores at chance level (else deploy/plan/sensitivity stop: preprocessing?)",
+    )
     return p
 
 

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.atomic import write_json
-    from edgeprune.commands.context import baseline, inputs, out_folder, say
+    from edgeprune.commands.context import DEFAULT_MODEL, baseline, inputs, out_folder, say
     from edgeprune.config import FinetuneConfig, PruneConfig, with_changes
     from edgeprune.pipeline.outputs import writing
     from edgeprune.pipeline.overrides import budget_override
@@ -52,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
         measured_on = check_names(dataclasses.replace(load_target(args.target), prune=cfg), f"target '{args.target}'")
     with writing(out) as staging:
         ins = inputs(args)
-        base = baseline(args, ins)
+        if not cfg.latency:
+            from edgeprune.pipeline.preflight import check_before_training
+
+            spec = args.model or DEFAULT_MODEL
+            check_before_training(spec, ins.data, ins.task, args.checkpoint, bool(args.estimate_bn_stats), cfg)
+        base = baseline(args, ins, choosing=True)
         request = Request(base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key)
         if measured_on is not None:
             from edgeprune.pipeline.latency_budget import prune_to_latency

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     out = out_folder(args, "build/sensitivity", "sensitivity", replace=False, writes=names)
     with writing(out) as staging:
         ins = inputs(args)
-        base = baseline(args, ins)
+        base = baseline(args, ins, choosing=True)
         result = sensitivity(base.model, ins.data, options, ins.task, base.spec.spec, ins.task_key)
         result.save(staging / "sensitivity.json")
         if not args.estimate_only:

@@ -24,6 +24,7 @@ from edgeprune.hashing import sha256_file
 from edgeprune.pipeline import outputs
 from edgeprune.pipeline.connections import connection_figures, sparsity_callback
 from edgeprune.pipeline.latency_budget import prune_to_latency
+from edgeprune.pipeline.preflight import check_before_training
 from edgeprune.pipeline.prepruned import from_scratch_recipe, prune_before
 from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request, prune_to_budget
 from edgeprune.planning import Planned
@@ -259,9 +260,12 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     notes = list(data.notes)
     for note in notes:
         _log(f"note: {note}")
+    m = target.model
+    check_before_training(m.spec, data, task, m.checkpoint, m.estimate_bn_stats, target.prune)
     baseline = load_baseline(
-        target.model.spec, data, task, target.model.checkpoint, target.model.train_epochs, task_key
-    )
+        m.spec, data, task, m.checkpoint, m.train_epochs, task_key,
+        estimate_bn_stats=m.estimate_bn_stats, allow_chance=m.allow_chance_baseline,
+    )  # fmt: skip
     base = figures(baseline.model, data, task)
     _log(f"baseline: {base.macs:,} MACs, {base.params:,} params, val {task.metric_name} {task.format(base.metric)}")
 
