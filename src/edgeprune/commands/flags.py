@@ -135,7 +135,11 @@ def _out() -> Parser:
     p = _group("out")
     g = p.add_argument_group("output")
     g.add_argument("--out", help="output folder")
-    g.add_argument("--force", action="store_true", help="replace results already in --out (kept until done)")
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="replace what edgeprune wrote in --out (never other files; kept until done)",
+    )
     return p
 
 

@@ -62,18 +62,6 @@ class DeployRequest:
     inputs: tuple[outputs.Input, ...] = ()
 
 
-def target_inputs(target: Target) -> list[outputs.Input]:
-    """The paths a target's fields read: the model file, the checkpoint, the data, the loss and metric files."""
-    found = outputs.spec_inputs("model.spec", target.model.spec)
-    found += [outputs.Input("model.checkpoint", Path(target.model.checkpoint))] if target.model.checkpoint else []
-    found += outputs.spec_inputs("data.spec", target.data.spec, data=True)
-    return (
-        found
-        + outputs.spec_inputs("task.loss", target.task.loss)
-        + outputs.spec_inputs("task.metric", target.task.metric)
-    )
-
-
 def _log(msg: str) -> None:
     print(f"[edgeprune] {msg}", flush=True)
 
@@ -247,7 +235,7 @@ def deploy(req: DeployRequest) -> DeployReport:
     start = time.perf_counter()
     target = req.target
     out = Path(req.out or Path("build") / "deploy" / target.name)
-    folder = outputs.prepare(out, "deploy", req.force, inputs=[*target_inputs(target), *req.inputs])
+    folder = outputs.prepare(out, "deploy", req.force, inputs=[*outputs.target_inputs(target), *req.inputs])
     with outputs.writing(folder) as staging:
         report = _run(target, staging, out, start)
     _log(f"wrote {out / 'report.json'}, {out / 'report.md'} and {out / 'report.html'} in {report.wall_s:.0f} s")

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeprune.config import Target
 from edgeprune.errors import EdgepruneError
 from edgeprune.manifest import (
     LOCK,
@@ -93,6 +94,14 @@ def spec_inputs(label: str, spec: str | None, data: bool = False) -> list[Input]
     if not path.exists():
         return []
     return [Input(label, path, tree=data and path.is_dir())]
+
+
+def target_inputs(target: Target) -> list[Input]:
+    """The paths a target's fields read: the model file, the checkpoint, the data, the loss and metric files."""
+    found = spec_inputs("model.spec", target.model.spec)
+    found += [Input("model.checkpoint", Path(target.model.checkpoint))] if target.model.checkpoint else []
+    found += spec_inputs("data.spec", target.data.spec, data=True)
+    return found + spec_inputs("task.loss", target.task.loss) + spec_inputs("task.metric", target.task.metric)
 
 
 def _listing(names: Iterable[str]) -> str:
