@@ -184,18 +184,23 @@ def test_out_that_resolves_into_a_read_only_place_is_refused(tmp_path: Path) -> 
 
 
 def test_a_run_folder_is_worked_in_and_listed_at_the_end(tmp_path: Path) -> None:
-    """Fine-tune run folders: pending while the run goes (a killed run stays edgeprune's), listed at the end."""
+    """Fine-tune run folders: what the run writes is pending while it goes (a killed run stays edgeprune's) and
+    listed at the end; its checkpoints folder stays edgeprune's working state whatever it holds."""
     out = tmp_path / "run"
     folder = prepare(out, "finetune", False)
-    with pytest.raises(KeyboardInterrupt), working_in(folder, ("checkpoints/", "result.json"), False) as run:
+    with pytest.raises(KeyboardInterrupt), working_in(folder, ("result.json",), False, ("checkpoints/",)) as run:
         (run / "checkpoints").mkdir()
         (run / "checkpoints" / "s1-e1.pt").write_bytes(b"1")
         raise KeyboardInterrupt
     assert survey(out).ours == ("checkpoints/s1-e1.pt",) and read_manifest(out).pending
     with pytest.raises(EdgepruneError, match="pass --resume"):
         prepare(out, "finetune", False, again="pass --resume to continue its run, or --force to start over")
-    with working_in(prepare(out, "finetune", True), ("checkpoints/", "result.json"), True) as run:
+    with working_in(prepare(out, "finetune", True), ("result.json",), True, ("checkpoints/",)) as run:
         assert not (run / "checkpoints" / "s1-e1.pt").exists()  # started over: the old run's files went
+        (run / "checkpoints").mkdir()
+        (run / "checkpoints" / "s2-e1.pt").write_bytes(b"2")
         (run / "result.json").write_text("{}")
     manifest = read_manifest(out)
-    assert [e.path for e in manifest.files] == ["result.json"] and manifest.pending == ()
+    assert [e.path for e in manifest.files] == ["result.json"] and manifest.pending == ("checkpoints/",)
+    (out / "checkpoints" / "s2-e1.pt").write_bytes(b"damaged")  # read and checked by the resume, not here
+    assert survey(out).not_ours == ()

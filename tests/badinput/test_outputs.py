@@ -87,7 +87,9 @@ def test_force_deploy_over_a_foreign_file_leaves_it_byte_identical(model_files, 
     (out / "report.md").write_text("# my edits\n")
     before = snapshot(out)
     result = run_main(capsys, "deploy", "--target", _target(tmp_path, model_files[0]), "--out", out, "--force")
-    error_line(result, 2, "edgeprune did not write", "notes.txt", "1 changed since edgeprune wrote them: report.md")
+    error_line(
+        result, 2, "edgeprune did not write", "notes.txt", "1 file(s) changed since edgeprune wrote them: report.md"
+    )
     assert snapshot(out) == before
 
 

@@ -69,7 +69,7 @@ def _student(args: argparse.Namespace, ins: Any) -> tuple[Any, Any, Any]:
     return student, plan, _teacher(args, ins, base.model)
 
 
-RUN_FILES = ("checkpoints/", "model/", "result.json", "finetune.json")  # what a run writes in its folder
+RUN_FILES = ("model/", "result.json", "finetune.json")  # what a run writes in its folder, beside its checkpoints
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.commands.context import input_paths, inputs
     from edgeprune.config import FinetuneConfig, with_changes
     from edgeprune.errors import EdgepruneError
+    from edgeprune.finetune.checkpoint import CHECKPOINT_DIR
     from edgeprune.pipeline.outputs import prepare, working_in
 
     if bool(args.pruned) == bool(args.plan):
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     ) if rank0 else None  # fmt: skip
     ins = inputs(args)
     start_over = args.force and not args.resume  # the earlier run's files are edgeprune's: they go, nothing else
-    with working_in(folder, RUN_FILES, start_over) if folder is not None else nullcontext():
+    with working_in(folder, RUN_FILES, start_over, (f"{CHECKPOINT_DIR}/",)) if folder is not None else nullcontext():
         _finetune(args, cfg, ins, out)
     return 0
 

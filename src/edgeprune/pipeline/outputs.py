@@ -165,7 +165,7 @@ def _refuse_not_ours(out: Out, found: Survey) -> None:
         why = "" if found.manifest else f" (no {MANIFEST} lists them)"
         parts.append(f"{len(found.foreign)} file(s) edgeprune did not write{why}: {_listing(found.foreign)}")
     if found.changed:
-        parts.append(f"{len(found.changed)} changed since edgeprune wrote them: {_listing(found.changed)}")
+        parts.append(f"{len(found.changed)} file(s) changed since edgeprune wrote them: {_listing(found.changed)}")
     raise EdgepruneError(
         f"{out.named} holds {'; and '.join(parts)}; edgeprune never writes over or deletes them, with or without"
         " --force: move them away or choose another --out"
@@ -340,11 +340,12 @@ def _name_final_paths(exc: BaseException, staging: Path, final: Path) -> None:
 
 
 @contextmanager
-def working_in(out: Out, pending: Iterable[str], start_over: bool) -> Iterator[Path]:
+def working_in(out: Out, writes: Iterable[str], start_over: bool, working: Iterable[str] = ()) -> Iterator[Path]:
     """Lock the folder and work in it directly (a fine-tune run folder: checkpoints, resume). ``start_over``
-    removes edgeprune's earlier files first; ``pending`` (paths, folders ending in ``/``) are what the run writes.
-    At the end the manifest lists every file of edgeprune's there; after an error they stay listed as pending."""
-    folder = out.path
+    removes edgeprune's earlier files first; ``writes`` (paths, folders ending in ``/``) are what the run writes,
+    pending until it ends; ``working`` folders stay pending for good: edgeprune's working state whatever they
+    hold (checkpoints, whose every file the reader checks itself). At the end the manifest lists the rest."""
+    folder, working = out.path, tuple(working)
     with _created(folder), locked(folder, out.named):
         found = check_conflicts(out)
         old = found.manifest or Manifest(out.command)
@@ -354,7 +355,7 @@ def working_in(out: Out, pending: Iterable[str], start_over: bool) -> Iterator[P
                 (folder / rel).unlink(missing_ok=True)
                 _remove_empty_parents(folder, rel)
             old, ours = Manifest(out.command), []
-        journal = Manifest(out.command, old.files, tuple(sorted({*old.pending, *pending})))
+        journal = Manifest(out.command, old.files, tuple(sorted({*old.pending, *writes, *working})))
         write_manifest(folder, journal)
         try:
             yield folder
@@ -362,5 +363,6 @@ def working_in(out: Out, pending: Iterable[str], start_over: bool) -> Iterator[P
             if not folder_files(folder):
                 (folder / MANIFEST).unlink(missing_ok=True)  # nothing written: leave no trace
             raise
-        mine = [rel for rel in folder_files(folder) if rel in ours or journal.is_pending(rel)]
-        write_manifest(folder, Manifest(out.command, tuple(entry_of(folder, rel) for rel in mine)))
+        kept = Manifest(out.command, (), working)
+        mine = [r for r in folder_files(folder) if (r in ours or journal.is_pending(r)) and not kept.is_pending(r)]
+        write_manifest(folder, Manifest(out.command, tuple(entry_of(folder, rel) for rel in mine), working))
