@@ -82,7 +82,8 @@ def run_traced(model: nn.Module, step: Callable[[], T], stage: str) -> T:
         )
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         reason = f"{stage} failed in {where} at op `{op}` ({type(exc).__name__}: {first_line}){hint}"
-        raise TraceError(f"{reason}; {ignore_advice(failed[-1] if failed else None)}", reason) from exc
+        leaf = failed[-1] if failed and not list(model.get_submodule(failed[-1]).children()) else None
+        raise TraceError(f"{reason}; {ignore_advice(leaf)}", reason) from exc  # --ignore takes layers, not containers
     finally:
         for h in handles:
             h.remove()
