@@ -4,8 +4,13 @@ the smallest model whose briefly fine-tuned select metric stays within that many
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from edgeprune.commands.sensitivity import add_scan_arguments
+
+if TYPE_CHECKING:
+    from edgeprune.commands.context import Inputs
+    from edgeprune.config import PruneConfig
 
 HELP = "plan per-group pruning ratios and blocks to drop that meet a budget (sensitivity-planned or uniform)"
 FLAGS = ("model", "data", "task", "budget", "pruning", "ignore", "finetune", "out")
@@ -20,9 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_structure(args: argparse.Namespace, ins: Inputs, cfg: PruneConfig) -> None:
+    """Can the model's structure reach a MACs or params budget at all? (Latency budgets are measured.)"""
+    from edgeprune.commands.context import DEFAULT_MODEL
+    from edgeprune.pipeline.preflight import check_before_training
+
+    if not cfg.latency:
+        spec = args.model or DEFAULT_MODEL
+        check_before_training(spec, ins.data, ins.task, args.checkpoint, bool(args.estimate_bn_stats), cfg)
+
+
 def run(args: argparse.Namespace) -> int:
     from edgeprune.atomic import write_json
-    from edgeprune.commands.context import DEFAULT_MODEL, baseline, inputs, out_folder, say
+    from edgeprune.commands.context import baseline, inputs, out_folder, say
     from edgeprune.config import FinetuneConfig, PruneConfig, with_changes
     from edgeprune.pipeline.outputs import writing
     from edgeprune.pipeline.overrides import budget_override
@@ -52,12 +67,11 @@ def run(args: argparse.Namespace) -> int:
         measured_on = check_names(dataclasses.replace(load_target(args.target), prune=cfg), f"target '{args.target}'")
     with writing(out) as staging:
         ins = inputs(args)
-        if not cfg.latency:
-            from edgeprune.pipeline.preflight import check_before_training
-
-            spec = args.model or DEFAULT_MODEL
-            check_before_training(spec, ins.data, ins.task, args.checkpoint, bool(args.estimate_bn_stats), cfg)
+        if not args.checkpoint:  # the structure is checked before a baseline is trained
+            _check_structure(args, ins, cfg)
         base = baseline(args, ins, choosing=True)
+        if args.checkpoint:  # loading is cheap: a chance-level checkpoint stops first
+            _check_structure(args, ins, cfg)
         request = Request(base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key)
         if measured_on is not None:
             from edgeprune.pipeline.latency_budget import prune_to_latency

@@ -249,11 +249,14 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     for note in notes:
         _log(f"note: {note}")
     m = target.model
-    check_before_training(m.spec, data, task, m.checkpoint, m.estimate_bn_stats, target.prune)
+    if not m.checkpoint:  # training is the expensive step: the structure is checked before it
+        check_before_training(m.spec, data, task, m.checkpoint, m.estimate_bn_stats, target.prune)
     baseline = load_baseline(
         m.spec, data, task, m.checkpoint, m.train_epochs, task_key,
         estimate_bn_stats=m.estimate_bn_stats, allow_chance=m.allow_chance_baseline,
     )  # fmt: skip
+    if m.checkpoint:  # loading is cheap: a chance-level checkpoint stops first, then the structure is checked
+        check_before_training(m.spec, data, task, m.checkpoint, m.estimate_bn_stats, target.prune)
     base = figures(baseline.model, data, task)
     _log(f"baseline: {base.macs:,} MACs, {base.params:,} params, val {task.metric_name} {task.format(base.metric)}")
 
