@@ -4,6 +4,10 @@ One place owns "load or train-and-cache" and the check that model and data fit e
 data's samples and the task's loss accepts its outputs), so deploy and every command fail the same way, early,
 naming both. The cache lives in ``$EDGEPRUNE_CACHE/baselines`` keyed by content (model spec and its source file,
 data fingerprint, task, training recipe), so a run from another working directory reuses it.
+
+Before any training or loading, BatchNorm layers without running statistics are refused (or, asked for, given
+statistics estimated on train samples). A user's checkpoint that scores at chance level on select samples stops the
+commands that choose with its metric: its data is almost always not preprocessed as in training.
 """
 
 from __future__ import annotations
