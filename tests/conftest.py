@@ -13,11 +13,34 @@ import torch
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))  # so specs like "tinymodels:edgenet4" resolve in-process too
+# tests run in temporary working directories (below): a relative PYTHONPATH (``PYTHONPATH=src``) must keep
+# pointing at this checkout for the CLI subprocesses they start
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    str(Path(entry).resolve()) for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry
+)
 
 os.environ.setdefault("EDGEPRUNE_NO_PROGRESS", "1")
 # one cache for the whole test session, never the user's ~/.cache/edgeprune
 os.environ.setdefault("EDGEPRUNE_CACHE", tempfile.mkdtemp(prefix="edgeprune-test-cache-"))
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_working_directory(tmp_path_factory: pytest.TempPathFactory):
+    """Session- and module-scoped fixtures run in a temporary working directory too, never in the checkout."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("session-cwd"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def own_working_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test, and every CLI it starts, runs in a fresh empty working directory: default outputs
+    (``--out build/...``) never read or write the checkout's ``build/`` (the README's ``make deploy`` followed by
+    ``make test`` must pass on one clone)."""
+    folder = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,10 @@ One place owns "load or train-and-cache" and the check that model and data fit e
 data's samples and the task's loss accepts its outputs), so deploy and every command fail the same way, early,
 naming both. The cache lives in ``$EDGEPRUNE_CACHE/baselines`` keyed by content (model spec and its source file,
 data fingerprint, task, training recipe), so a run from another working directory reuses it.
+
+Before any training or loading, BatchNorm layers without running statistics are refused (or, asked for, given
+statistics estimated on train samples). A user's checkpoint that scores at chance level on select samples stops the
+commands that choose with its metric: its data is almost always not preprocessed as in training.
 """
 
 from __future__ import annotations
@@ -17,13 +21,19 @@ from torch import nn
 
 from edgeprune.cache import cache_dir
 from edgeprune.config import FinetuneConfig, training_recipe
-from edgeprune.data import Data, take
+from edgeprune.data import Data, batches, calibration_samples, take
 from edgeprune.errors import EdgepruneError
 from edgeprune.finetune import fit
 from edgeprune.hashing import json_hash, sha256_file
-from edgeprune.models import ModelSpec, build_model, load_checkpoint, save_weights
-from edgeprune.task import CLASSIFICATION, Task, evaluate
+from edgeprune.models import ModelSpec, build_model, load_checkpoint, read_state_dict, save_weights
+from edgeprune.models.batchnorm import norms_without_statistics, supplied_statistics, track_statistics
+from edgeprune.prune.recalibrate import recalibrate_bn
+from edgeprune.task import CLASSIFICATION, Task
 from edgeprune.userload import source_file
+
+BN_STAT_SAMPLES = 1024  # train samples that estimate missing BatchNorm statistics (--estimate-bn-stats)
+CHANCE_SAMPLES = 1000  # select samples the chance-level check scores
+CHANCE_SIGMAS = 3.0  # "within noise": at most this many binomial standard errors above chance
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,96 @@ def cache_key(spec: ModelSpec, data: Data, task_key: str, recipe: FinetuneConfig
     return json_hash([spec.to_dict(), code, data.fingerprint, task_key, recipe.__dict__], length=20)
 
 
+def check_bn_statistics(model: nn.Module, spec: ModelSpec, checkpoint: str | Path | None, estimate: bool) -> None:
+    """Refuse, before any training or loading, a model whose BatchNorm layers keep no running statistics, unless
+    the checkpoint carries them or ``estimate`` asks for them to be estimated on train samples."""
+    missing = norms_without_statistics(model)
+    if not missing or estimate:
+        return
+    if checkpoint and not set(missing) - set(supplied_statistics(model, set(read_state_dict(checkpoint)))):
+        return
+    shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    raise EdgepruneError(
+        f"model '{spec.spec}': BatchNorm layer(s) {shown} keep no running statistics (track_running_stats=False), so"
+        " outputs depend on the batch and no converter can export them; pass --estimate-bn-stats (TOML"
+        f" model.estimate_bn_stats = true) to estimate them on {BN_STAT_SAMPLES} train samples"
+    )
+
+
+def estimate_bn_statistics(model: nn.Module, data: Data, log: bool = True) -> list[str]:
+    """Give statistic-less BatchNorm layers running statistics averaged over the first train samples."""
+    missing = norms_without_statistics(model)
+    if missing:
+        track_statistics(model, missing)
+        recalibrate_bn(model, calibration_samples(data, BN_STAT_SAMPLES))
+        _say(log, f"note: estimated running statistics of {len(missing)} BatchNorm layer(s) on train samples")
+    return missing
+
+
+@dataclass(frozen=True)
+class ChanceLevel:
+    """A classifier's metric on select samples against chance: the larger of 1/classes and the most frequent
+    class's share, plus ``CHANCE_SIGMAS`` binomial standard errors of that rate on ``samples``."""
+
+    metric: float
+    chance: float
+    bound: float
+    samples: int
+
+    @property
+    def at_chance(self) -> bool:
+        return self.metric <= self.bound
+
+
+def chance_level(model: nn.Module, data: Data, task: Task) -> ChanceLevel | None:
+    """How the classifier scores on up to ``CHANCE_SAMPLES`` select samples against chance (None for other
+    tasks)."""
+    if not (task.classification and data.num_classes and data.num_classes >= 2 and len(data.select)):
+        return None
+    subset = torch.utils.data.Subset(data.select, range(min(CHANCE_SAMPLES, len(data.select))))
+    total, n, counts = 0.0, 0, torch.zeros(data.num_classes)
+    model.eval()
+    with torch.no_grad():
+        for x, y in batches(subset, 256):
+            total += float(task.metric(model(x), y)) * len(x)
+            n += len(x)
+            counts += torch.bincount(y.long().flatten().clamp(0, data.num_classes - 1), minlength=data.num_classes)
+    p = max(1.0 / data.num_classes, float(counts.max()) / max(float(counts.sum()), 1.0))
+    bound = 100.0 * (p + CHANCE_SIGMAS * (p * (1 - p) / max(n, 1)) ** 0.5)
+    return ChanceLevel(total / max(n, 1), 100.0 * p, bound, n)
+
+
+def check_not_chance(model: nn.Module, spec: ModelSpec, data: Data, task: Task, checkpoint: str | Path) -> None:
+    """Stop when the user's weights score at chance on their data: the data is almost always not preprocessed the
+    way the model was trained (``--allow-chance-baseline`` when it is intended)."""
+    level = chance_level(model, data, task)
+    if level is None or not level.at_chance:
+        return
+    raise EdgepruneError(
+        f"checkpoint {checkpoint}: model '{spec.spec}' scores {level.metric:.2f}% {task.metric_name} on"
+        f" {level.samples} select samples of data '{data.name}', chance level ({level.chance:.1f}% for"
+        f" {data.num_classes} classes, <= {level.bound:.1f}% within noise); is the data preprocessed as in training?"
+        " pass the same --mean/--std, --scale, --channels (or --resize/--crop), or --allow-chance-baseline"
+        " (TOML model.allow_chance_baseline = true) if this is intended"
+    )
+
+
+def unpruned_structure(
+    spec: str | ModelSpec,
+    data: Data,
+    task: Task = CLASSIFICATION,
+    checkpoint: str | Path | None = None,
+    estimate_bn_stats: bool = False,
+) -> tuple[ModelSpec, nn.Module]:
+    """The model built from its spec (random weights) once it passed the checks any work needs: BatchNorm layers
+    keep running statistics (or will get them), and the model runs on the data's samples and the task's loss."""
+    spec = spec if isinstance(spec, ModelSpec) else model_spec(spec, data)
+    model = build_model(spec)
+    check_bn_statistics(model, spec, checkpoint, estimate_bn_stats)
+    check_fits(model, spec, data, task)
+    return spec, model
+
+
 def load_baseline(
     spec: str | ModelSpec,
     data: Data,
@@ -94,14 +194,20 @@ def load_baseline(
     train_epochs: int = 12,
     task_key: str = "classification",
     log: bool = True,
+    *,
+    estimate_bn_stats: bool = False,
+    allow_chance: bool | None = None,
 ) -> Baseline:
     """The unpruned model: ``checkpoint`` if given, else trained once on ``data`` (train split, select for early
-    choice) and cached. Model and data are checked to fit first."""
-    spec = spec if isinstance(spec, ModelSpec) else model_spec(spec, data)
-    model = build_model(spec)
-    check_fits(model, spec, data, task)
+    choice) and cached. Model and data are checked to fit first, and BatchNorm layers without running statistics
+    are refused before any work unless ``estimate_bn_stats``. ``allow_chance=False``: a checkpoint scoring at
+    chance on select samples stops the run (None: not checked)."""
+    spec, model = unpruned_structure(spec, data, task, checkpoint, estimate_bn_stats)
     if checkpoint:
         load_checkpoint(model, checkpoint)
+        estimate_bn_statistics(model, data, log)
+        if allow_chance is False:
+            check_not_chance(model, spec, data, task, checkpoint)
         return Baseline(spec, model.eval(), str(checkpoint), "checkpoint")
     recipe = training_recipe(train_epochs)
     folder = cache_dir("baselines")
@@ -114,6 +220,7 @@ def load_baseline(
         except EdgepruneError as exc:
             _say(log, f"note: ignoring a broken cache entry ({exc}); training again")
     fit(model, data, recipe, description=f"train {spec.spec} on {data.name}", task=task)
+    estimate_bn_statistics(model, data, log)
     _warn_if_chance(model, data, task, spec, log)
     if path is not None:
         save_weights(model, path)
@@ -122,15 +229,12 @@ def load_baseline(
 
 
 def _warn_if_chance(model: nn.Module, data: Data, task: Task, spec: ModelSpec, log: bool) -> None:
-    if not (task.classification and data.num_classes):
-        return
-    metric, _ = evaluate(model, data.select, task=task)
-    chance = 100.0 / data.num_classes
-    if metric < 1.5 * chance:
+    level = chance_level(model, data, task)
+    if level is not None and level.at_chance:
         _say(
             log,
-            f"warning: the trained baseline of '{spec.spec}' scores {metric:.1f}% on the select split, about chance"
-            f" ({chance:.1f}%): check the data and its preprocessing, or pass --checkpoint",
+            f"warning: the trained baseline of '{spec.spec}' scores {level.metric:.1f}% on the select split, chance"
+            f" level ({level.chance:.1f}%): check the data and its labels, or pass --checkpoint",
         )
 
 

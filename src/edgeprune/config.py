@@ -32,6 +32,8 @@ class ModelConfig:
     spec: str = "edgeprune:default"
     checkpoint: str | None = None
     train_epochs: int = 12  # when no checkpoint is given: epochs to train the baseline (cached)
+    estimate_bn_stats: bool = False  # BatchNorm without running statistics: estimate them on train samples
+    allow_chance_baseline: bool = False  # a checkpoint scoring at chance level is intended (no stop)
 
     def __post_init__(self) -> None:
         _check(bool(self.spec), "model.spec", "must not be empty")

@@ -11,8 +11,8 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "edgeprune"
 
 # bottom to top; a top-level module or package of edgeprune belongs to exactly one layer
 LAYERS: list[tuple[str, set[str]]] = [
-    ("core", {"errors", "atomic", "logs", "progress", "formats", "hashing", "cache", "paths", "userload", "config",
-              "versions"}),
+    ("core", {"errors", "atomic", "manifest", "logs", "progress", "formats", "hashing", "cache", "paths", "userload",
+              "config", "versions"}),
     ("data & models & task", {"data", "models", "task"}),
     ("graph & importance", {"graph", "importance"}),
     ("prune", {"prune", "sparsity"}),

@@ -1,5 +1,6 @@
 """Fuzz: 200+ seeded mutations each of a valid plan.json (in a saved pruned model), a target TOML and an npz; every
-outcome must be success or a one-line user error (what the CLI turns into exit 2), none hanging past 30 s.
+outcome must be success or a one-line user error (what the CLI turns into exit 2), none hanging past 30 s. Targets
+are also mutated into two-budget combinations (in the file, as flags, one of each).
 
 The loaders are called in-process (a subprocess per case would take minutes on 2 cores); a slow test also runs a
 sample of the mutated files through the real CLI in subprocesses to check the exit code end to end. Each case is
@@ -70,6 +71,85 @@ def test_fuzz_target_toml(tmp_path: Path) -> None:
         tally.run(lambda p=path: load_target(str(p)), f"TOML case {i} ({what})")
     assert tally.ok + tally.refused == CASES
     assert tally.refused > CASES // 4 and tally.ok > 0  # the mutations reach both outcomes
+
+
+BUDGET_VALUES = {  # valid values first, then values out of range
+    "macs": [0.3, 0.5, 1.0, 0.0, 1.5],
+    "params": [0.2, 0.7, 1.0, -0.1, 2.0],
+    "latency_ms": [0.5, 3.5, 100.0, 0.0, -1.0],
+    "speedup": [1.0, 1.5, 3.0, 0.5, 0.0],
+}
+
+
+def _budgets(rng: random.Random, count: int) -> dict[str, float]:
+    """``count`` budget fields of :data:`edgeprune.config.BUDGETS`, mostly valid values."""
+    from edgeprune.config import BUDGETS
+
+    names = rng.sample(BUDGETS, count)
+    return {n: rng.choice(BUDGET_VALUES[n][:3] if rng.random() < 0.8 else BUDGET_VALUES[n][3:]) for n in names}
+
+
+def _valid(name: str, value: float) -> bool:
+    return value in BUDGET_VALUES[name][:3]
+
+
+def test_fuzz_target_budgets(tmp_path: Path) -> None:
+    """Targets mutated into zero to four budgets (then sometimes one more structural mutation), and budget flags
+    over them: two or more in the file, or two or more flags, are always refused naming each one; a single flag
+    replaces the file's budget (with a note when it differs), so exactly one budget is ever in force."""
+    from edgeprune.errors import ConfigError
+    from edgeprune.pipeline.overrides import apply_overrides, flag_name, replaced_budget
+    from edgeprune.pipeline.targets import load_target
+
+    outcomes = {"two in the file": 0, "two flags": 0, "flag replaced": 0, "one budget": 0, "mutated": 0}
+    for i in range(CASES):
+        rng = random.Random(SEED + i)
+        in_file = _budgets(rng, rng.choice([0, 1, 2, 2, 3, 4]))
+        doc = {**TARGET, "prune": {**{k: v for k, v in TARGET["prune"].items() if k != "macs"}, **in_file}}
+        mutated = rng.random() < 0.2
+        if mutated:
+            doc, _ = mutate_doc(doc, rng)
+        path = _write(tmp_path / f"b{i}.toml", to_toml(doc).encode())
+        what = f"budget case {i} (file {in_file}{', mutated' if mutated else ''})"
+        if len(in_file) >= 2 and not mutated:
+            with pytest.raises(ConfigError) as caught:
+                load_target(str(path))
+            message = str(caught.value)
+            assert "\n" not in message, what
+            if all(_valid(n, v) for n, v in in_file.items()):
+                assert f"are {len(in_file)} budgets; keep one" in message, what
+                assert all(f"prune.{n} = {v}" in message for n, v in in_file.items()), what
+            outcomes["two in the file"] += 1
+            continue
+        tally = Tally()
+        tally.run(lambda p=path: load_target(str(p)), what)
+        if tally.refused:
+            outcomes["mutated" if mutated else "one budget"] += 1
+            continue
+        target = load_target(str(path))
+        flags = _budgets(rng, rng.choice([0, 1, 1, 2, 3]))
+        if len(flags) >= 2:
+            with pytest.raises(ConfigError, match=r"are \d budgets; give one") as caught:
+                apply_overrides(target, **flags)
+            assert all(flag_name(n) in str(caught.value) for n in flags), what
+            outcomes["two flags"] += 1
+            continue
+        try:
+            updated = apply_overrides(target, **flags)
+        except ConfigError as exc:  # a flag value out of range: one line naming the field
+            assert flags and not all(_valid(n, v) for n, v in flags.items()) and "\n" not in str(exc), what
+            continue
+        assert len(updated.prune.budgets_given) <= 1, what
+        if flags:
+            ((name, value),) = flags.items()
+            assert getattr(updated.prune, name) == value and updated.prune.budgets_given == [name], what
+            note = replaced_budget(target, flags)
+            old = [b for b in target.prune.budgets_given if b != name]
+            assert (note is not None) == bool(old), what
+            outcomes["flag replaced"] += bool(old)
+        else:
+            outcomes["one budget"] += 1
+    assert all(count > 0 for count in outcomes.values()), outcomes  # every outcome is reached
 
 
 def _write(path: Path, data: bytes) -> Path:

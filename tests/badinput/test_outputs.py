@@ -1,6 +1,7 @@
-"""Outputs: nothing of the user's is overwritten without --force, the out folder is checked before any work, one
-run per out folder, results appear all at once (an interrupted run leaves the old ones as they were), and a full
-disk is one line naming the file being written."""
+"""Outputs: edgeprune owns only what it wrote (the folder's manifest lists it); files it did not write are refused by
+name with or without --force and stay byte-identical; its own earlier results are replaced only with --force; the
+out folder is checked before any work, one run per out folder, results appear all at once (an interrupted run
+leaves the old ones as they were), and a full disk is one line naming the file being written."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ TARGET = """name = "tiny"
 [model]
 spec = "edgeprune:default"
 checkpoint = "{checkpoint}"
+allow_chance_baseline = true  # seeded untrained weights: the chain's mechanics, not its accuracy
 [data]
 spec = "digits"
 [prune]
@@ -41,21 +43,91 @@ def _target(tmp_path: Path, checkpoint: Path, epochs: int = 1) -> Path:
     return path
 
 
-def _users_results(out: Path) -> dict[str, str]:
-    """An out folder holding a user's earlier results (the names deploy writes)."""
+def _earlier_results(out: Path, extra: tuple[str, ...] = ()) -> dict[str, str]:
+    """An out folder as an earlier deploy left it: the names deploy writes, and its manifest listing them."""
+    from edgeprune.manifest import Manifest, entry_of, write_manifest
+
     out.mkdir(parents=True)
-    for name in ("pruned_fp32.onnx", "pruned_fp32.onnx.json", "report.md", "report.json"):
-        (out / name).write_text(f"the user's {name}\n")
+    names = ("pruned_fp32.onnx", "pruned_fp32.onnx.json", "report.md", "report.json", *extra)
+    for name in names:
+        (out / name).write_text(f"an earlier run's {name}\n")
+    write_manifest(out, Manifest("deploy", tuple(entry_of(out, n) for n in sorted(names))))
     return snapshot(out)
 
 
-def test_deploy_refuses_a_non_empty_out_without_force(model_files, tmp_path: Path, capsys) -> None:
+def test_deploy_refuses_its_earlier_results_without_force(model_files, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
-    before = _users_results(out)
+    before = _earlier_results(out)
     result = run_main(capsys, "deploy", "--target", _target(tmp_path, model_files[0]), "--out", out)
-    error_line(result, 2, str(out), "--force")
+    error_line(result, 2, f"--out {out} already holds results of edgeprune", "pass --force to replace them")
     assert result.out == ""  # refused before loading anything
     assert snapshot(out) == before and leftovers(tmp_path, "out") == []
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_files_edgeprune_did_not_write_are_refused_by_name(model_files, tmp_path: Path, capsys, force) -> None:
+    """Issue 24, item 1: an out folder holding the user's notes.txt and mynet.py; --force used to delete both."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes\n")
+    (out / "mynet.py").write_text("import torch\n")
+    before = snapshot(out)
+    args = ["deploy", "--target", _target(tmp_path, model_files[0]), "--out", out, *(["--force"] if force else [])]
+    result = run_main(capsys, *args)
+    error_line(result, 2, f"--out {out} holds 2 file(s) edgeprune did not write", "mynet.py, notes.txt",
+               "never writes over or deletes them, with or without --force")  # fmt: skip
+    assert result.out == "" and snapshot(out) == before and leftovers(tmp_path, "out") == []
+
+
+def test_force_deploy_over_a_foreign_file_leaves_it_byte_identical(model_files, tmp_path: Path, capsys) -> None:
+    """A foreign file among edgeprune's own results, and one of those edited since: both named, nothing touched."""
+    out = tmp_path / "out"
+    _earlier_results(out)
+    (out / "notes.txt").write_bytes(b"\x00the user's own bytes\xff")
+    (out / "report.md").write_text("# my edits\n")
+    before = snapshot(out)
+    result = run_main(capsys, "deploy", "--target", _target(tmp_path, model_files[0]), "--out", out, "--force")
+    error_line(
+        result, 2, "edgeprune did not write", "notes.txt", "1 file(s) changed since edgeprune wrote them: report.md"
+    )
+    assert snapshot(out) == before
+
+
+WRITERS = {
+    "prune": lambda w, plan, pruned: ["prune", "--plan", plan, "--checkpoint", w, "--data", "digits"],
+    "export": lambda w, plan, pruned: ["export", "--pruned", pruned, "--data", "digits", "--format", "onnx"],
+    "finetune": lambda w, plan, pruned: ["finetune", "--pruned", pruned, "--teacher", "none", "--data", "digits"],
+    "plan": lambda w, plan, pruned: ["plan", "--checkpoint", w, "--data", "digits", "--macs", "0.5"],
+    "sensitivity": lambda w, plan, pruned: ["sensitivity", "--checkpoint", w, "--data", "digits"],
+    "analyze": lambda w, plan, pruned: ["analyze", "--model", "edgeprune:default"],
+    "compare": lambda w, plan, pruned: ["compare", "--pruned", pruned, "--checkpoint", w, "--data", "digits"],
+    "bench": lambda w, plan, pruned: ["bench", "--target", "onnx", "--artifact", "m.onnx"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(WRITERS))
+def test_every_writing_command_refuses_files_it_did_not_write(model_files, tmp_path, capsys, command) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    result = run_main(capsys, *WRITERS[command](*model_files), "--out", out, "--force")
+    error_line(result, 2, f"--out {out} holds 1 file(s) edgeprune did not write", "notes.txt")
+    assert result.out == "" and snapshot(out) == {"notes.txt": snapshot(out)["notes.txt"]}
+
+
+def test_force_replaces_exactly_edgeprunes_earlier_files(model_files, tmp_path: Path, capsys) -> None:
+    """prune --force over an earlier pruned model: the new files are written, the earlier run's file that this
+    run does not write goes, and the manifest lists exactly the new files."""
+    from edgeprune.manifest import MANIFEST, read_manifest
+
+    out = tmp_path / "out"
+    _earlier_results(out, extra=("weights.safetensors",))
+    result = run_main(capsys, *WRITERS["prune"](*model_files), "--out", out, "--force")
+    assert result.code == 0, result.err
+    assert sorted(snapshot(out)) == [MANIFEST, "plan.json", "weights.safetensors"]
+    listed = read_manifest(out).files
+    assert [e.path for e in listed] == ["plan.json", "weights.safetensors"]
+    assert all(e.size == (out / e.path).stat().st_size for e in listed)
 
 
 @pytest.mark.parametrize("case", ["out_is_a_file", "parent_is_a_file"])
@@ -91,12 +163,13 @@ def test_deploy_into_a_read_only_folder_fails_before_training(model_files, tmp_p
     assert "[edgeprune] baseline" not in result.out and "epoch" not in result.err
 
 
-def test_deploy_out_that_is_a_mount_point_fails_before_training(model_files, tmp_path: Path) -> None:
-    """It used to train and fine-tune, then fail renaming the results into place (EBUSY)."""
+def test_out_that_is_a_mount_point_is_written_in_place(model_files, tmp_path: Path) -> None:
+    """Results are staged inside the out folder and moved into place file by file, so a mount point works (it
+    used to train and fine-tune, then fail renaming the folder over the mount point)."""
     out = tmp_path / "mounted"
-    result, _ = run_cli_on_tmpfs(out, "1m", "deploy", "--target", _target(tmp_path, model_files[0]), "--out", out)
-    error_line(result, 2, str(out), "mount point")
-    assert "[edgeprune] baseline" not in result.out
+    result, files = run_cli_on_tmpfs(out, "4m", *WRITERS["prune"](*model_files), "--out", out)
+    assert result.code == 0, result.err[-2000:]
+    assert sorted(files) == [".edgeprune-manifest.json", "plan.json", "weights.safetensors"]
 
 
 HOLD_LOCK = """
@@ -122,10 +195,10 @@ def test_second_run_into_the_same_out_fails_at_once_naming_the_holder(model_file
         assert holder.stdout.readline().strip() == "held"
         result = run_main(capsys, "deploy", "--target", _target(tmp_path, model_files[0]), "--out", out)
         error_line(result, 2, str(out), f"pid {holder.pid}", "in use")
-        assert result.out == "" and not out.exists()
+        assert result.out == "" and snapshot(out) == {".edgeprune-lock": snapshot(out)[".edgeprune-lock"]}
     finally:
         holder.communicate("", timeout=30)
-    assert leftovers(tmp_path, "out") == []  # the holder's lock file went with it
+    assert snapshot(out) == {} and leftovers(tmp_path, "out") == []  # the holder's lock file went with it
 
 
 @pytest.mark.parametrize(
@@ -135,7 +208,7 @@ def test_interrupted_deploy_with_force_keeps_the_old_results(model_files, tmp_pa
     """With --force the old results stay until the new ones are complete: a run killed half way (Ctrl-C, SIGTERM)
     leaves them byte for byte, and no staging folder or lock behind."""
     out = tmp_path / "out"
-    before = _users_results(out)
+    before = _earlier_results(out)
     target = _target(tmp_path, model_files[0], epochs=50)  # long enough to be interrupted while training
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgeprune", "deploy", "--target", str(target), "--out", str(out), "--force"],
@@ -148,8 +221,8 @@ def test_interrupted_deploy_with_force_keeps_the_old_results(model_files, tmp_pa
         for line in proc.stdout:  # wait until it is working (the staging folder exists by then)
             if line.startswith("[edgeprune] pruned"):
                 break
-        staging = [p for p in leftovers(tmp_path, "out") if ".staging-" in p]
-        assert staging, "the run did not stage its results beside --out"
+        staging = [p.name for p in out.iterdir() if p.name.startswith(".edgeprune-staging-")]
+        assert staging, "the run did not stage its results inside --out"
         time.sleep(0.5)
         proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=120)
@@ -160,7 +233,7 @@ def test_interrupted_deploy_with_force_keeps_the_old_results(model_files, tmp_pa
     assert proc.returncode == code, stderr[-2000:]
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == f"edgeprune deploy: {word}"
-    assert snapshot(out) == before
+    assert snapshot(out) == before  # no staging folder or lock inside either
     assert leftovers(tmp_path, "out") == []
 
 
@@ -192,16 +265,19 @@ def test_full_disk_during_deploy_keeps_nothing_half_written(model_files, tmp_pat
 
 @pytest.mark.slow
 def test_deploy_with_force_replaces_old_results_only_when_complete(model_files, tmp_path: Path) -> None:
+    from edgeprune.manifest import read_manifest, survey
     from hardening_support import run_cli
 
     out = tmp_path / "out"
-    before = _users_results(out)
+    before = _earlier_results(out, extra=("pruned_int8.tflite",))
     result = run_cli("deploy", "--target", _target(tmp_path, model_files[0]), "--out", out, "--force")
     assert result.code == 0, result.err[-2000:]
     after = snapshot(out)
     assert {"report.json", "report.md", "pruned_fp32.onnx", "baseline_fp32.onnx"} <= set(after)
+    assert "pruned_int8.tflite" not in after  # the earlier run's file this run does not write
     assert all(after.get(name) != digest for name, digest in before.items())
-    assert leftovers(tmp_path, "out") == []
+    assert leftovers(tmp_path, "out") == [] and survey(out).not_ours == ()
+    assert {e.path for e in read_manifest(out).files} == set(after) - {".edgeprune-manifest.json"}
     assert os.path.getsize(out / "pruned_fp32.onnx") > 1000
 
 
@@ -218,3 +294,20 @@ def test_finetune_default_run_folder_stays_under_build_finetune(model_files, tmp
     assert result.code == 0, result.err
     assert sorted(p.name for p in Path("build").iterdir()) == ["finetune"]
     assert (Path("build") / "finetune" / "mine" / "finetune.json").is_file()
+
+
+def test_cli_cases_run_in_their_own_folder_never_the_checkouts_build(tmp_path: Path, own_working_directory) -> None:
+    """Issue 24, item A: `make deploy TARGET=tflite` then `make test` failed three CLI cases, which ran `deploy`
+    with the default --out build/deploy/tflite of the checkout that the first command had filled. Every test now
+    runs (and starts its CLI runs) in a fresh empty folder of its own (tests/conftest.py)."""
+    from hardening_support import run_cli
+
+    repo = Path(__file__).resolve().parents[2]
+    assert Path.cwd() == own_working_directory and list(Path.cwd().iterdir()) == []
+    assert repo != Path.cwd() and repo not in Path.cwd().parents
+    _earlier_results(Path("build") / "deploy" / "tflite")  # what `make deploy TARGET=tflite` leaves behind
+    trapped = run_cli("deploy", "--target", "tflite", "--data", "cifar")  # the working directory is inherited
+    error_line(trapped, 2, "--out build/deploy/tflite already holds results of edgeprune")
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    error_line(run_cli("deploy", "--target", "tflite", "--data", "cifar", cwd=fresh), 2, "unknown data spec 'cifar'")

@@ -35,6 +35,9 @@ def test_bench_gate_end_to_end(target, tflite_models, tmp_path, capsys) -> None:
     # the gate's mechanics, not this machine's noise: a 100% threshold still catches "big" (about 60x "small")
     args = ["--artifact", f"net={artifact}", "--baseline", str(baseline), "--out", str(out_dir), "--threshold", "1.0"]
     assert _bench(target, ref, *args, "--update-baseline") == 0
+    assert _bench(target, ref, *args) == 2  # the measurement it wrote is replaced only with --force
+    assert f"{out} already exists; pass --force" in capsys.readouterr().err
+    args.append("--force")
     saved = json.loads(baseline.read_text())
     assert saved["target"] == "tinyboard" and saved["protocol"]["runs"] == 100
     assert saved["models"]["net"]["size_bytes"] == artifact.stat().st_size
@@ -48,7 +51,7 @@ def test_bench_gate_end_to_end(target, tflite_models, tmp_path, capsys) -> None:
     assert result["gate"]["passed"] is False and result["gate"]["verdicts"][0]["status"] == "regression"
     assert "REGRESSION" in capsys.readouterr().out
     # with no --artifact the baseline's list is measured; --runs overrides the target's bench.runs
-    again = ["--baseline", str(baseline), "--out", str(out_dir), "--runs", "40", "--threshold", "1"]
+    again = ["--baseline", str(baseline), "--out", str(out_dir), "--runs", "40", "--threshold", "1", "--force"]
     assert _bench(target, ref, *again) == 1
     result = json.loads(out.read_text())
     assert result["protocol"]["runs"] == 40 and list(result["models"]) == ["net"]

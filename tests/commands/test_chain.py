@@ -22,12 +22,17 @@ def pruned_dir(tmp_path_factory, digits) -> tuple[Path, Path]:
     weights = root / "m.safetensors"
     save_weights(build_model(ModelSpec("edgeprune:default")), weights)
     common = ["--checkpoint", str(weights), "--data", "digits"]
-    assert main(["plan", *common, "--macs", "0.5", "--method", "uniform", "--out", str(root / "plan")]) == 0
+    untrained = ["--allow-chance-baseline"]  # seeded untrained weights score chance on digits
+    assert main(["plan", *common, *untrained, "--macs", "0.5", "--method", "uniform", "--out", str(root / "plan")]) == 0
     plan = json.loads((root / "plan" / "plan.json").read_text())
     assert plan["planning"]["budget"] == {"kind": "macs", "fraction": 0.5}
     assert 0.475 <= plan["planning"]["macs_fraction"] <= 0.5
     assert main(["prune", "--plan", str(root / "plan" / "plan.json"), *common, "--out", str(root / "pruned")]) == 0
-    assert {p.name for p in (root / "pruned").iterdir()} == {"plan.json", "weights.safetensors"}
+    assert {p.name for p in (root / "pruned").iterdir()} == {
+        "plan.json",
+        "weights.safetensors",
+        ".edgeprune-manifest.json",
+    }
     return root, root / "pruned"
 
 
@@ -46,9 +51,12 @@ def test_plan_prune_export_without_finetune(pruned_dir, fmt: str) -> None:
 
 def test_prune_refuses_to_overwrite(pruned_dir, capsys) -> None:
     root, pruned = pruned_dir
-    args = ["prune", "--plan", str(pruned / "plan.json"), "--checkpoint", str(root / "m.safetensors")]
+    args = ["prune", "--plan", str(root / "plan" / "plan.json"), "--checkpoint", str(root / "m.safetensors")]
     assert main([*args, "--data", "digits", "--out", str(pruned)]) == 2
-    assert "already holds files; pass --force" in capsys.readouterr().err
+    assert f"--out {pruned} already holds results of edgeprune" in capsys.readouterr().err
+    args[2] = str(pruned / "plan.json")  # the plan inside the folder it would replace: refused even with --force
+    assert main([*args, "--data", "digits", "--out", str(pruned), "--force"]) == 2
+    assert f"--out {pruned} is the folder of the input --plan" in capsys.readouterr().err
 
 
 def test_prune_reproduces_the_plans_prediction(pruned_dir, capsys) -> None:

@@ -56,7 +56,7 @@ def test_plan_file_then_pruned_folder(inputs, tmp_path, capsys) -> None:
     assert main([*args, "--out", str(tmp_path / "again")]) == 0
     assert json.loads((tmp_path / "again" / "finetune.json").read_text())["config"]["distill"] is False
     assert main([*args, "--out", folder]) == 2  # writing into an input is refused
-    assert "would overwrite" in capsys.readouterr().err
+    assert f"--out {folder} is the input folder of --pruned {folder}" in capsys.readouterr().err
 
 
 def test_plan_without_model_spec_needs_model(inputs, tmp_path, capsys) -> None:

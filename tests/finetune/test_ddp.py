@@ -58,6 +58,7 @@ def test_two_processes_match_one(name: str, digits, tmp_path: Path, subprocess_e
     assert two["world_size"] == 2 and one["world_size"] == 1
     assert done.stdout.count("val top1") == 1  # only rank 0 reports
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        ".edgeprune-manifest.json",  # rank 0 alone owns the run folder
         "checkpoints",
         "finetune.json",
         "model",

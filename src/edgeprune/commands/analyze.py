@@ -30,16 +30,16 @@ def parse_shape(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import torch
 
     from edgeprune.atomic import write_json
-    from edgeprune.commands.context import DEFAULT_MODEL
+    from edgeprune.commands.context import DEFAULT_MODEL, out_folder
     from edgeprune.graph.analyze import analyze
     from edgeprune.graph.render import render
     from edgeprune.models import ModelSpec, build_model, load_checkpoint
+    from edgeprune.pipeline.outputs import writing
 
+    out = out_folder(args, "", "analyze", replace=False, writes=("analysis.json",)) if args.out else None
     spec = args.model or DEFAULT_MODEL
     builtin_small = spec.startswith("edgeprune:")
     shape = parse_shape(args.input_shape) if args.input_shape else [1, 1 if builtin_small else 3, *(
@@ -52,10 +52,8 @@ def run(args: argparse.Namespace) -> int:
         model, torch.randn(*shape), ignored_layers=args.ignore or [], verify_blocks=not args.no_verify, name=spec
     )
     render(result)
-    if args.out:
-        path = Path(args.out) / "analysis.json"
-        if path.exists() and not args.force:
-            raise EdgepruneError(f"{path} already exists; pass --force to replace it")
-        write_json(path, result.to_dict())
-        print(f"wrote {path}")
+    if out is not None:
+        with writing(out) as staging:
+            write_json(staging / "analysis.json", result.to_dict())
+        print(f"wrote {out.given / 'analysis.json'}")
     return 0

@@ -27,6 +27,7 @@ from edgeprune.bench.regression import (
 from edgeprune.bench.remote import SshRunner
 from edgeprune.config import BenchConfig, Target
 from edgeprune.errors import EdgepruneError
+from edgeprune.pipeline.outputs import prepare, writing
 from edgeprune.pipeline.targets import load_target
 
 HELP = "measure latency of artifacts on a target (ratio to a reference workload) and gate regressions"
@@ -171,13 +172,15 @@ def _run_android(target: Target, args: argparse.Namespace) -> int:
     if not args.artifact:
         raise EdgepruneError("--android needs --artifact [NAME=]FILE.tflite (repeatable)")
     protocol = _protocol(target, args)
+    name = f"{target.name}-android.json"
+    folder = prepare(args.out or "build/bench", "bench", args.force, replace=False, writes=(name,))
     runner = AdbRunner(binary=args.android_binary, serial=args.android or None, adb=args.adb)
-    result = measure_android(parse_models(args.artifact), runner, protocol.threads, protocol.warmup, protocol.runs,
-                             args.repeats, protocol.xnnpack)  # fmt: skip
-    out = Path(args.out or "build/bench") / f"{target.name}-android.json"
-    write_json(out, result.to_dict())
+    with writing(folder) as staging:
+        result = measure_android(parse_models(args.artifact), runner, protocol.threads, protocol.warmup,
+                                 protocol.runs, args.repeats, protocol.xnnpack)  # fmt: skip
+        write_json(staging / name, result.to_dict())
     _print_android(result)
-    print(f"wrote {out}")
+    print(f"wrote {folder.given / name}")
     return 0
 
 
@@ -213,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
         raise EdgepruneError(f"baseline {args.baseline} does not exist; create it with --update-baseline")
     models = parse_models(args.artifact) if args.artifact else _models_from_baseline(args.baseline)
     protocol = _protocol(target, args)
+    name = f"{target.name}.json"
+    folder = prepare(args.out or "build/bench", "bench", args.force, replace=False, writes=(name,))
     baseline = _load_baseline(args.baseline) if args.baseline is not None and args.baseline.is_file() else None
     if args.reference:
         references, kind = {Path(args.reference).name: Path(args.reference)}, Path(args.reference).name
@@ -235,10 +240,10 @@ def run(args: argparse.Namespace) -> int:
         except BaselineMismatchError:
             if not args.update_baseline:
                 raise
-    out = Path(args.out or "build/bench") / f"{target.name}.json"
-    write_json(out, {**record, "gate": gate.to_dict() if gate else None})
+    with writing(folder) as staging:
+        write_json(staging / name, {**record, "gate": gate.to_dict() if gate else None})
     _print_table(record, gate)
-    print(f"wrote {out}")
+    print(f"wrote {folder.given / name}")
     if args.update_baseline:
         write_json(args.baseline, record)
         print(f"baseline updated: {args.baseline}")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from edgeprune.baseline import Baseline
     from edgeprune.data import Data, Preprocessing
+    from edgeprune.pipeline.outputs import Input, Out
     from edgeprune.prune import Plan
     from edgeprune.task import Task
 
@@ -23,6 +24,30 @@ DEFAULT_DATA = "mnist5k"
 
 def say(text: str) -> None:
     print(f"[edgeprune] {text}", flush=True)
+
+
+def input_paths(args: argparse.Namespace) -> list[Input]:
+    """Every path the command's flags read (model and loss files, checkpoint, plan, pruned model, data, teacher,
+    target file): the out folder may not be, hold or (for data) lie in any of them."""
+    from edgeprune.pipeline.outputs import Input, spec_inputs
+
+    found: list[Input] = []
+    for flag in ("checkpoint", "plan", "pruned", "teacher", "target"):
+        value = getattr(args, flag, None)
+        if value and Path(value).expanduser().exists():
+            found.append(Input(f"--{flag}", Path(value)))
+    for flag in ("model", "loss", "metric"):
+        found += spec_inputs(f"--{flag}", getattr(args, flag, None))
+    return found + spec_inputs("--data", getattr(args, "data", None), data=True)
+
+
+def out_folder(
+    args: argparse.Namespace, default: str | Path, command: str, *, replace: bool = True, writes: tuple[str, ...] = ()
+) -> Out:
+    """``--out`` (or ``default``) checked before any work: see :func:`edgeprune.pipeline.outputs.prepare`."""
+    from edgeprune.pipeline.outputs import prepare
+
+    return prepare(args.out or default, command, args.force, replace=replace, writes=writes, inputs=input_paths(args))
 
 
 def preprocessing(args: argparse.Namespace) -> Preprocessing | None:
@@ -72,8 +97,10 @@ def inputs(args: argparse.Namespace) -> Inputs:
     return Inputs(data, resolve_task(spec), key)
 
 
-def baseline(args: argparse.Namespace, ins: Inputs, spec: str | None = None) -> Baseline:
-    """The unpruned model from --model/--checkpoint (trained once and cached when no checkpoint is given)."""
+def baseline(args: argparse.Namespace, ins: Inputs, spec: str | None = None, choosing: bool = False) -> Baseline:
+    """The unpruned model from --model/--checkpoint (trained once and cached when no checkpoint is given).
+    ``choosing``: the command chooses with the baseline's metric (plan, sensitivity), so a checkpoint scoring at
+    chance level stops it unless --allow-chance-baseline."""
     from edgeprune.baseline import load_baseline
 
     return load_baseline(
@@ -83,6 +110,8 @@ def baseline(args: argparse.Namespace, ins: Inputs, spec: str | None = None) -> 
         args.checkpoint,
         args.train_epochs or 12,
         ins.task_key,
+        estimate_bn_stats=bool(getattr(args, "estimate_bn_stats", False)),
+        allow_chance=bool(getattr(args, "allow_chance_baseline", False)) if choosing else None,
     )
 
 

@@ -21,6 +21,8 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "model": args.model,
         "checkpoint": args.checkpoint,
         "train_epochs": args.train_epochs,
+        "estimate_bn_stats": args.estimate_bn_stats,
+        "allow_chance_baseline": args.allow_chance_baseline,
         "data": args.data,
         "resize": tuple(size(args.resize, "--resize")) if args.resize else None,
         "crop": tuple(size(args.crop, "--crop")) if args.crop else None,
@@ -50,13 +52,17 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edgeprune.commands.context import input_paths, say
+    from edgeprune.pipeline import outputs
+    from edgeprune.pipeline.overrides import apply_overrides, replaced_budget
     from edgeprune.pipeline.targets import load_target
 
     target = load_target(args.target, check=False)  # a bad target fails before torch is imported
-    from edgeprune.commands.context import say
-    from edgeprune.pipeline import DeployRequest, deploy
-    from edgeprune.pipeline.overrides import apply_overrides, replaced_budget
-
+    read = [*outputs.target_inputs(target), *input_paths(args)]
+    out = args.out or Path("build") / "deploy" / target.name
+    outputs.prepare(out, "deploy", args.force, inputs=read)  # the out folder, too, before torch is imported
     if args.ignore:
         import dataclasses
 
@@ -66,5 +72,7 @@ def run(args: argparse.Namespace) -> int:
     note = replaced_budget(target, changes)
     if note:
         say(f"note: {note}")
-    deploy(DeployRequest(updated, args.out, args.force))
+    from edgeprune.pipeline import DeployRequest, deploy
+
+    deploy(DeployRequest(updated, args.out, args.force, tuple(read)))
     return 0

@@ -26,33 +26,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.commands.context import baseline, inputs, load_pruned_arg, say
+    import dataclasses
+
+    from edgeprune.commands.context import baseline, inputs, load_pruned_arg, out_folder, say
     from edgeprune.config import ExportConfig
     from edgeprune.export import export_verified
+    from edgeprune.export.metadata import metadata_path
+    from edgeprune.formats import artifact_name
     from edgeprune.hashing import sha256_file
-    from edgeprune.pipeline.outputs import check_folder
+    from edgeprune.pipeline.outputs import writing
 
     cfg = ExportConfig(
         format=args.format, precision=args.precision, calibration_samples=args.calibration_samples,
         io_dtype=args.io_dtype, nhwc=args.nhwc, opset=args.opset, dynamic_batch=args.dynamic_batch,
         parity_samples=args.parity_samples,
     )  # fmt: skip
-    out = Path(args.out or "build/export")
-    check_folder(out)
-    ins = inputs(args)
-    if args.pruned:
-        model, plan = load_pruned_arg(args)
-        role, plan_hash = "pruned", sha256_file(Path(args.pruned) / "plan.json")
-        if list(plan.input_shape[1:]) != list(ins.data.input_shape):
-            raise EdgepruneError(
-                f"--pruned {args.pruned} was planned for inputs {plan.input_shape[1:]}, data '{ins.data.name}' has"
-                f" {list(ins.data.input_shape)}"
-            )
-    else:
-        if not args.checkpoint and not (args.model or "edgeprune:").startswith("edgeprune:"):
-            raise EdgepruneError("give --checkpoint with the weights of --model (or --pruned DIR)")
-        model, role, plan_hash = baseline(args, ins).model, "unpruned", None
-    _, record = export_verified(role, model, out, cfg, args.precision, ins.data, ins.task, plan_hash, args.force)
+    name = artifact_name("pruned" if args.pruned else "unpruned", args.precision, args.format)
+    out = out_folder(args, "build/export", "export", replace=False, writes=(name, metadata_path(Path(name)).name))
+    with writing(out) as staging:
+        ins = inputs(args)
+        if args.pruned:
+            model, plan = load_pruned_arg(args)
+            role, plan_hash = "pruned", sha256_file(Path(args.pruned) / "plan.json")
+            if list(plan.input_shape[1:]) != list(ins.data.input_shape):
+                raise EdgepruneError(
+                    f"--pruned {args.pruned} was planned for inputs {plan.input_shape[1:]}, data '{ins.data.name}'"
+                    f" has {list(ins.data.input_shape)}"
+                )
+        else:
+            if not args.checkpoint and not (args.model or "edgeprune:").startswith("edgeprune:"):
+                raise EdgepruneError("give --checkpoint with the weights of --model (or --pruned DIR)")
+            model, role, plan_hash = baseline(args, ins).model, "unpruned", None
+        _, staged = export_verified(role, model, staging, cfg, args.precision, ins.data, ins.task, plan_hash)
+    record = dataclasses.replace(staged, path=str(out.given / Path(staged.path).name))
     p = record.parity
     bound = f" (bound {p.bound:.0e})" if p.bound is not None else ""
     say(f"wrote {record.path} ({record.size_bytes / 1024:.1f} KB, gzip {record.gzip_size_bytes / 1024:.1f} KB,"

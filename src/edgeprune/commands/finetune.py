@@ -69,16 +69,18 @@ def _student(args: argparse.Namespace, ins: Any) -> tuple[Any, Any, Any]:
     return student, plan, _teacher(args, ins, base.model)
 
 
+RUN_FILES = ("model/", "result.json", "finetune.json")  # what a run writes in its folder, beside its checkpoints
+
+
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.atomic import write_json
-    from edgeprune.commands.context import inputs
+    import os
+    from contextlib import nullcontext
+
+    from edgeprune.commands.context import input_paths, inputs
     from edgeprune.config import FinetuneConfig, with_changes
     from edgeprune.errors import EdgepruneError
-    from edgeprune.finetune import distributed
-    from edgeprune.finetune.loop import fit
-    from edgeprune.pipeline.outputs import check_folder
-    from edgeprune.prune import count_macs_params
-    from edgeprune.task import evaluate
+    from edgeprune.finetune.checkpoint import CHECKPOINT_DIR
+    from edgeprune.pipeline.outputs import prepare, working_in
 
     if bool(args.pruned) == bool(args.plan):
         raise EdgepruneError("give exactly one of --pruned DIR (a saved pruned model) or --plan FILE")
@@ -90,14 +92,26 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     source = Path(args.pruned or args.plan)
     out = Path(args.out or f"build/finetune/{source.stem if source.suffix else source.resolve().name}")  # run folder
-    check_folder(out)
+    rank0 = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 owns the run folder
+    folder = prepare(
+        out, "finetune", args.force or args.resume, inputs=input_paths(args),
+        again="pass --resume to continue its run, or --force to start over",
+    ) if rank0 else None  # fmt: skip
     ins = inputs(args)
-    if args.force and not args.resume:
-        import shutil
+    start_over = args.force and not args.resume  # the earlier run's files are edgeprune's: they go, nothing else
+    with working_in(folder, RUN_FILES, start_over, (f"{CHECKPOINT_DIR}/",)) if folder is not None else nullcontext():
+        _finetune(args, cfg, ins, out)
+    return 0
 
-        from edgeprune.finetune.checkpoint import checkpoint_dir
 
-        shutil.rmtree(checkpoint_dir(out), ignore_errors=True)  # start over instead of refusing old checkpoints
+def _finetune(args: argparse.Namespace, cfg: Any, ins: Any, out: Path) -> None:
+    from edgeprune.atomic import write_json
+    from edgeprune.config import with_changes
+    from edgeprune.finetune import distributed
+    from edgeprune.finetune.loop import fit
+    from edgeprune.prune import count_macs_params
+    from edgeprune.task import evaluate
+
     with distributed.session(args.device) as ctx:
         student, plan, teacher = _student(args, ins)
         if teacher is None:
@@ -137,4 +151,3 @@ def run(args: argparse.Namespace) -> int:
             write_json(out / "finetune.json", summary)
         _say(f"val {task.metric_name} {task.format(before)} -> {task.format(after)} (best epoch {result.best_epoch});"
              f" wrote {out}")  # fmt: skip
-    return 0

@@ -44,6 +44,18 @@ def _model() -> Parser:
     )
     g.add_argument("--checkpoint", help="unpruned weights for --model (.safetensors or a torch state_dict file)")
     g.add_argument("--train-epochs", type=int, help="without --checkpoint: epochs to train the baseline (cached)")
+    g.add_argument(
+        "--estimate-bn-stats",
+        action="store_true",
+        default=None,
+        help="BatchNorm layers without running statistics: estimate them on train samples (else refused)",
+    )
+    g.add_argument(
+        "--allow-chance-baseline",
+        action="store_true",
+        default=None,
+        help="go on when the checkpoint scores at chance level (else deploy/plan/sensitivity stop: preprocessing?)",
+    )
     return p
 
 
@@ -123,7 +135,11 @@ def _out() -> Parser:
     p = _group("out")
     g = p.add_argument_group("output")
     g.add_argument("--out", help="output folder")
-    g.add_argument("--force", action="store_true", help="replace results already in --out (kept until done)")
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="replace what edgeprune wrote in --out (never other files; kept until done)",
+    )
     return p
 
 

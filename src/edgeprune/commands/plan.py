@@ -4,9 +4,13 @@ the smallest model whose briefly fine-tuned select metric stays within that many
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeprune.commands.sensitivity import add_scan_arguments
+
+if TYPE_CHECKING:
+    from edgeprune.commands.context import Inputs
+    from edgeprune.config import PruneConfig
 
 HELP = "plan per-group pruning ratios and blocks to drop that meet a budget (sensitivity-planned or uniform)"
 FLAGS = ("model", "data", "task", "budget", "pruning", "ignore", "finetune", "out")
@@ -21,18 +25,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_structure(args: argparse.Namespace, ins: Inputs, cfg: PruneConfig) -> None:
+    """Can the model's structure reach a MACs or params budget at all? (Latency budgets are measured.)"""
+    from edgeprune.commands.context import DEFAULT_MODEL
+    from edgeprune.pipeline.preflight import check_before_training
+
+    if not cfg.latency:
+        spec = args.model or DEFAULT_MODEL
+        check_before_training(spec, ins.data, ins.task, args.checkpoint, bool(args.estimate_bn_stats), cfg)
+
+
 def run(args: argparse.Namespace) -> int:
     from edgeprune.atomic import write_json
-    from edgeprune.commands.context import baseline, inputs, say
+    from edgeprune.commands.context import baseline, inputs, out_folder, say
     from edgeprune.config import FinetuneConfig, PruneConfig, with_changes
-    from edgeprune.errors import EdgepruneError
+    from edgeprune.pipeline.outputs import writing
     from edgeprune.pipeline.overrides import budget_override
     from edgeprune.pipeline.strategies import Request, prune_to_budget
 
     budget_override({"macs": args.macs, "params": args.params, "latency_ms": args.latency_ms, "speedup": args.speedup})
-    out = Path(args.out or "build/plan")
-    if (out / "plan.json").exists() and not args.force:
-        raise EdgepruneError(f"{out / 'plan.json'} already exists; pass --force to replace it")
     cfg = with_changes(
         PruneConfig(method="sensitivity"),
         macs=args.macs,
@@ -46,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         speedup=args.speedup,
     )
+    out = out_folder(args, "build/plan", "plan", replace=False, writes=("plan.json",))
     measured_on = None
     if cfg.latency:
         import dataclasses
@@ -53,17 +65,22 @@ def run(args: argparse.Namespace) -> int:
         from edgeprune.pipeline.targets import check_names, load_target
 
         measured_on = check_names(dataclasses.replace(load_target(args.target), prune=cfg), f"target '{args.target}'")
-    ins = inputs(args)
-    base = baseline(args, ins)
-    request = Request(base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key)
-    if measured_on is not None:
-        from edgeprune.pipeline.latency_budget import prune_to_latency
+    with writing(out) as staging:
+        ins = inputs(args)
+        if not args.checkpoint:  # the structure is checked before a baseline is trained
+            _check_structure(args, ins, cfg)
+        base = baseline(args, ins, choosing=True)
+        if args.checkpoint:  # loading is cheap: a chance-level checkpoint stops first
+            _check_structure(args, ins, cfg)
+        request = Request(base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key)
+        if measured_on is not None:
+            from edgeprune.pipeline.latency_budget import prune_to_latency
 
-        planned = prune_to_latency(request, measured_on)
-    else:
-        planned = prune_to_budget(request, with_changes(FinetuneConfig(epochs=2), epochs=args.epochs, lr=args.lr))
-    summary = planned.summary()
-    write_json(out / "plan.json", {**planned.plan.to_dict(), "planning": summary})
+            planned = prune_to_latency(request, measured_on)
+        else:
+            planned = prune_to_budget(request, with_changes(FinetuneConfig(epochs=2), epochs=args.epochs, lr=args.lr))
+        summary = planned.summary()
+        write_json(staging / "plan.json", {**planned.plan.to_dict(), "planning": summary})
     predicted = (
         ""
         if planned.predicted is None
@@ -76,5 +93,5 @@ def run(args: argparse.Namespace) -> int:
         lat = summary["latency"]
         say(f"latency on {args.target}: unpruned {lat['base_ms']:.3f} ms, predicted {lat['predicted_ms']:.3f} ms,"
             f" measured {lat['measured_ms']:.3f} ms ({lat['measured_speedup']:.2f}x)")  # fmt: skip
-    say(f"wrote {out / 'plan.json'}")
+    say(f"wrote {out.given / 'plan.json'}")
     return 0

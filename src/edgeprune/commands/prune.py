@@ -5,7 +5,6 @@ samples: the same documented step the scan and the planner take before scoring (
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 HELP = "apply a plan to the unpruned model and save the pruned model (plan.json + weights.safetensors)"
 FLAGS = ("plan", "model", "data", "task", "out")
@@ -16,10 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.commands.context import inputs, pruned_from_plan, say
+    from edgeprune.commands.context import inputs, out_folder, pruned_from_plan, say
     from edgeprune.data import calibration_samples
     from edgeprune.errors import EdgepruneError
-    from edgeprune.pipeline.outputs import check_folder
+    from edgeprune.pipeline.outputs import writing
     from edgeprune.prune import count_macs_params, save_pruned
     from edgeprune.prune.recalibrate import recalibrate_bn
     from edgeprune.task import evaluate
@@ -28,20 +27,18 @@ def run(args: argparse.Namespace) -> int:
         raise EdgepruneError("give --plan FILE (a plan.json from `edgeprune plan`)")
     if args.recalibrate < 0:
         raise EdgepruneError(f"--recalibrate must be >= 0, got {args.recalibrate}")
-    out = Path(args.out or "build/pruned")
-    check_folder(out)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise EdgepruneError(f"--out {out} already holds files; pass --force to replace them")
-    ins = inputs(args)
-    model, plan, base = pruned_from_plan(args, ins)
-    if args.recalibrate:
-        recalibrate_bn(model, calibration_samples(ins.data, args.recalibrate))  # the planner's documented step
-    save_pruned(out, model, plan)
-    example = ins.data.example()
-    macs, params = count_macs_params(model, example)
-    base_macs, base_params = count_macs_params(base.model, example)
-    metric, _ = evaluate(model, ins.data.select, task=ins.task)
+    out = out_folder(args, "build/pruned", "prune")
+    with writing(out) as staging:
+        ins = inputs(args)
+        model, plan, base = pruned_from_plan(args, ins)
+        if args.recalibrate:
+            recalibrate_bn(model, calibration_samples(ins.data, args.recalibrate))  # the planner's documented step
+        save_pruned(staging, model, plan)
+        example = ins.data.example()
+        macs, params = count_macs_params(model, example)
+        base_macs, base_params = count_macs_params(base.model, example)
+        metric, _ = evaluate(model, ins.data.select, task=ins.task)
     say(f"pruned: {macs:,} MACs ({macs / base_macs:.3f}x), {params:,} params ({params / base_params:.3f}x);"
         f" select {ins.task.metric_name} {ins.task.format(metric)} before fine-tuning")  # fmt: skip
-    say(f"wrote {out}")
+    say(f"wrote {out.given}")
     return 0

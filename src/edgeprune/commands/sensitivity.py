@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 HELP = "measure how the metric drops when each group is pruned alone (ratio grid) and each block is dropped"
 FLAGS = ("model", "data", "task", "pruning", "ignore", "out")
@@ -39,19 +38,21 @@ def scan_options(args: argparse.Namespace) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.commands.context import baseline, inputs, say
-    from edgeprune.errors import EdgepruneError
+    from edgeprune.commands.context import baseline, inputs, out_folder, say
+    from edgeprune.pipeline.outputs import writing
     from edgeprune.sensitivity import sensitivity
     from edgeprune.sensitivity.plot import plot_sensitivity
 
-    out = Path(args.out or "build/sensitivity")
-    if (out / "sensitivity.json").exists() and not args.force:
-        raise EdgepruneError(f"{out / 'sensitivity.json'} already exists; pass --force to replace it")
     options = scan_options(args)  # bad flags fail before any loading
-    ins = inputs(args)
-    base = baseline(args, ins)
-    result = sensitivity(base.model, ins.data, options, ins.task, base.spec.spec, ins.task_key)
-    result.save(out / "sensitivity.json")
+    names = ("sensitivity.json",) if args.estimate_only else ("sensitivity.json", "sensitivity.png")
+    out = out_folder(args, "build/sensitivity", "sensitivity", replace=False, writes=names)
+    with writing(out) as staging:
+        ins = inputs(args)
+        base = baseline(args, ins, choosing=True)
+        result = sensitivity(base.model, ins.data, options, ins.task, base.spec.spec, ins.task_key)
+        result.save(staging / "sensitivity.json")
+        if not args.estimate_only:
+            plot_sensitivity(result, staging / "sensitivity.png")
     say(f"unpruned {result.metric_name} {ins.task.format(result.base.metric)} on {result.samples} select samples"
         f" (never validation); scan took {result.seconds} s")  # fmt: skip
     for root, drop in result.ranking():
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"gradient estimate vs measured: Spearman {est['spearman_loss']} (loss), {est['spearman_metric']} (metric)"
         )
-    if not args.estimate_only:
-        plot_sensitivity(result, out / "sensitivity.png")
-    say(f"wrote {out / 'sensitivity.json'}" + ("" if args.estimate_only else f" and {out / 'sensitivity.png'}"))
+    say(
+        f"wrote {out.given / 'sensitivity.json'}"
+        + ("" if args.estimate_only else f" and {out.given / 'sensitivity.png'}")
+    )
     return 0

@@ -195,7 +195,7 @@ def resolve_layers(model: nn.Module, layers: Iterable[str | nn.Module]) -> list[
         try:
             found.append(model.get_submodule(layer))
         except AttributeError:
-            raise EdgepruneError(f"ignored_layers: model has no module '{layer}'") from None
+            raise EdgepruneError(f"--ignore / prune.ignored_layers: model has no module '{layer}'") from None
     return found
 
 

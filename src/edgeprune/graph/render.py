@@ -25,8 +25,9 @@ def render(analysis: Analysis, console: Any = None) -> None:
         f"(analyzed in {analysis.seconds:.2f} s)"
     )
     groups = Table(title="Coupled groups (share = MACs / params that scale with the group's width)")
-    for col in ("root", "kind", "width", "coupling", "members", "MACs %", "params %", "prunable"):
+    for col in ("root", "kind", "width", "coupling", "members", "MACs %", "params %"):
         groups.add_column(col, justify="right" if col in ("width", "MACs %", "params %") else "left")
+    groups.add_column("prunable", overflow="fold", ratio=1, min_width=24)  # reasons wrap, never cut
     for g in analysis.groups:
         groups.add_row(
             g["root"],
@@ -36,7 +37,7 @@ def render(analysis: Analysis, console: Any = None) -> None:
             _layers(g["members"]),
             f"{100 * g['macs_share']:.1f}",
             f"{100 * g['params_share']:.1f}",
-            "yes" if g["prunable"] else f"no ({g['note'][:40]})",
+            "yes" if g["prunable"] else f"no ({g['note']})",
         )
     console.print(groups)
     blocks = Table(title="Removable blocks (replaced by nn.Identity, output shape verified)")

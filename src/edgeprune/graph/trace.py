@@ -15,7 +15,22 @@ T = TypeVar("T")
 
 
 class TraceError(EdgepruneError):
-    """The model could not be traced, run or pruned; the message names the module and the op."""
+    """The model could not be traced, run or pruned; the message names the module and the op. ``reason`` is the
+    message without the advice (for callers that leave the culprit alone themselves, e.g. verification)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+def ignore_advice(layer: str | None) -> str:
+    """How to leave ``layer`` unpruned, by the real flag and TOML field."""
+    if layer:
+        return f'leave it unpruned with --ignore {layer} (TOML prune.ignored_layers = ["{layer}"])'
+    return (
+        "leave the layers whose channels reach it unpruned with --ignore NAME (TOML prune.ignored_layers; names as"
+        " `edgeprune analyze` lists them)"
+    )
 
 
 def _user_frame(exc: BaseException) -> str:
@@ -60,16 +75,15 @@ def run_traced(model: nn.Module, step: Callable[[], T], stage: str) -> T:
             where = "torch-pruning's channel mapping (an op it cannot map indices through, e.g. a channel shuffle)"
         op = _user_frame(exc)
         hint = (
-            "a hard-coded shape (e.g. view(-1, 512)) does not follow pruned channels; "
+            "; a hard-coded shape does not follow pruned channels: compute it from the input (e.g. x.flatten(1)"
+            " instead of x.view(-1, 512))"
             if "shape" in str(exc) or "size" in str(exc)
             else ""
         )
-        culprit = failed[-1] if failed else "<layer>"
         first_line = str(exc).splitlines()[0] if str(exc) else ""
-        raise TraceError(
-            f"{stage} failed in {where} at op `{op}`: {type(exc).__name__}: {first_line}"
-            f". {hint}add the layer (e.g. '{culprit}' or the layer feeding it) to ignored_layers to leave it unpruned"
-        ) from exc
+        reason = f"{stage} failed in {where} at op `{op}` ({type(exc).__name__}: {first_line}){hint}"
+        leaf = failed[-1] if failed and not list(model.get_submodule(failed[-1]).children()) else None
+        raise TraceError(f"{reason}; {ignore_advice(leaf)}", reason) from exc  # --ignore takes layers, not containers
     finally:
         for h in handles:
             h.remove()

@@ -36,7 +36,7 @@ from edgeprune.graph.surgery import (
     retarget,
     sync_known_attributes,
 )
-from edgeprune.graph.trace import run_traced
+from edgeprune.graph.trace import TraceError, run_traced
 from edgeprune.graph.units import UnitGroup
 from edgeprune.progress import progress_bar
 
@@ -170,6 +170,8 @@ class _Checker:
             work.eval()
             shapes = _outputs(work, self.x, "running the pruned copy")
         except RUN_ERRORS as exc:
+            if isinstance(exc, TraceError):
+                return exc.reason  # the planner leaves a failing group alone itself: no advice needed
             return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if shapes != self.reference:
             return f"output shapes changed from {self.reference} to {shapes}"

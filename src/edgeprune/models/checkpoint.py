@@ -80,8 +80,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load weights into ``model``; shape or key mismatches are reported by parameter name."""
+    """Load weights into ``model``; shape or key mismatches are reported by parameter name. BatchNorm layers built
+    without running statistics take them from the checkpoint when it carries them (edgeprune estimated them)."""
+    from edgeprune.models.batchnorm import supplied_statistics, track_statistics
+
     state = read_state_dict(path)
+    track_statistics(model, supplied_statistics(model, set(state)))
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

@@ -24,6 +24,7 @@ from edgeprune.hashing import sha256_file
 from edgeprune.pipeline import outputs
 from edgeprune.pipeline.connections import connection_figures, sparsity_callback
 from edgeprune.pipeline.latency_budget import prune_to_latency
+from edgeprune.pipeline.preflight import check_before_training
 from edgeprune.pipeline.prepruned import from_scratch_recipe, prune_before
 from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request, prune_to_budget
 from edgeprune.planning import Planned
@@ -52,11 +53,13 @@ PRUNED_DIR = "pruned_model"
 
 @dataclass(frozen=True)
 class DeployRequest:
-    """A target (with the user's overrides applied), where to write, and whether to replace old results."""
+    """A target (with the user's overrides applied), where to write, and whether to replace old results;
+    ``inputs``: paths the run reads beyond the target's fields (the target file itself)."""
 
     target: Target
     out: str | Path | None = None
     force: bool = False
+    inputs: tuple[outputs.Input, ...] = ()
 
 
 def _log(msg: str) -> None:
@@ -232,15 +235,9 @@ def deploy(req: DeployRequest) -> DeployReport:
     start = time.perf_counter()
     target = req.target
     out = Path(req.out or Path("build") / "deploy" / target.name)
-    outputs.check_out(out, req.force)
-    with outputs.locked(out):
-        staging = outputs.staging_dir(out)
-        try:
-            report = _run(target, staging, out, start)
-            outputs.publish(staging, out)
-        except BaseException:
-            outputs.discard(staging)
-            raise
+    folder = outputs.prepare(out, "deploy", req.force, inputs=[*outputs.target_inputs(target), *req.inputs])
+    with outputs.writing(folder) as staging:
+        report = _run(target, staging, out, start)
     _log(f"wrote {out / 'report.json'}, {out / 'report.md'} and {out / 'report.html'} in {report.wall_s:.0f} s")
     return report
 
@@ -251,9 +248,15 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     notes = list(data.notes)
     for note in notes:
         _log(f"note: {note}")
+    m = target.model
+    if not m.checkpoint:  # training is the expensive step: the structure is checked before it
+        check_before_training(m.spec, data, task, m.checkpoint, m.estimate_bn_stats, target.prune)
     baseline = load_baseline(
-        target.model.spec, data, task, target.model.checkpoint, target.model.train_epochs, task_key
-    )
+        m.spec, data, task, m.checkpoint, m.train_epochs, task_key,
+        estimate_bn_stats=m.estimate_bn_stats, allow_chance=m.allow_chance_baseline,
+    )  # fmt: skip
+    if m.checkpoint:  # loading is cheap: a chance-level checkpoint stops first, then the structure is checked
+        check_before_training(m.spec, data, task, m.checkpoint, m.estimate_bn_stats, target.prune)
     base = figures(baseline.model, data, task)
     _log(f"baseline: {base.macs:,} MACs, {base.params:,} params, val {task.metric_name} {task.format(base.metric)}")
 

@@ -108,33 +108,27 @@ def compare_formats(
 
     start = time.perf_counter()
     plan_hash = sha256_file(Path(pruned_dir) / "plan.json") if (Path(pruned_dir) / "plan.json").is_file() else ""
-    outputs.check_out(out, force)
-    with outputs.locked(out):
-        staging = outputs.staging_dir(out)
-        try:
-            records = []
-            for v in req.variants:
-                for role, model in (("baseline", baseline), ("pruned", pruned)):
-                    records.append(_export(role, model, staging, v, req, data, task, plan_hash))
-            measured = time_together([r.path for r in records], req.protocol)
-            rows, reference = _rows(records, measured, out)
-            result = FormatComparison(
-                model=model_spec,
-                pruned_dir=str(pruned_dir),
-                data=DataSummary(**data.describe()),
-                task=TaskSummary(**task.describe()),
-                baseline=figures(baseline, data, task),
-                pruned=figures(pruned, data, task),
-                reference=reference,
-                rows=rows,
-                bench=dataclasses.replace(measured, latency={}),
-                versions=versions(),
-                wall_s=round(time.perf_counter() - start, 1),
-            )
-            write_json(staging / "compare.json", result.to_dict())
-            write_text(staging / "compare.md", render_comparison_markdown(result))
-            outputs.publish(staging, out)
-        except BaseException:
-            outputs.discard(staging)
-            raise
+    folder = outputs.prepare(out, "compare", force, inputs=[outputs.Input("--pruned", Path(pruned_dir))])
+    with outputs.writing(folder) as staging:
+        records = []
+        for v in req.variants:
+            for role, model in (("baseline", baseline), ("pruned", pruned)):
+                records.append(_export(role, model, staging, v, req, data, task, plan_hash))
+        measured = time_together([r.path for r in records], req.protocol)
+        rows, reference = _rows(records, measured, out)
+        result = FormatComparison(
+            model=model_spec,
+            pruned_dir=str(pruned_dir),
+            data=DataSummary(**data.describe()),
+            task=TaskSummary(**task.describe()),
+            baseline=figures(baseline, data, task),
+            pruned=figures(pruned, data, task),
+            reference=reference,
+            rows=rows,
+            bench=dataclasses.replace(measured, latency={}),
+            versions=versions(),
+            wall_s=round(time.perf_counter() - start, 1),
+        )
+        write_json(staging / "compare.json", result.to_dict())
+        write_text(staging / "compare.md", render_comparison_markdown(result))
     return result

@@ -13,6 +13,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "model": ("model", "spec"),
     "checkpoint": ("model", "checkpoint"),
     "train_epochs": ("model", "train_epochs"),
+    "estimate_bn_stats": ("model", "estimate_bn_stats"),
+    "allow_chance_baseline": ("model", "allow_chance_baseline"),
     "data": ("data", "spec"),
     "resize": ("data", "resize"),
     "crop": ("data", "crop"),

@@ -19,7 +19,7 @@ from edgeprune.graph.surgery import (
     retarget,
     sync_known_attributes,
 )
-from edgeprune.graph.trace import TraceError, run_traced
+from edgeprune.graph.trace import TraceError, ignore_advice, run_traced
 from edgeprune.prune.blocks import drop_blocks
 from edgeprune.prune.plan import Plan
 
@@ -80,7 +80,13 @@ def apply_plan(model: nn.Module, plan: Plan, example_input: torch.Tensor) -> nn.
         for g in heads:
             _prune_heads(model, g.root, g.width, g.keep, described)
     sync_known_attributes(model)
-    after = _output_shapes(model, example_input, "running the pruned model")
+    try:
+        after = _output_shapes(model, example_input, "running the pruned model")
+    except TraceError as exc:
+        cut = [g.root for g in plan.groups]
+        if len(cut) != 1:
+            raise
+        raise TraceError(f"{exc.reason}; {ignore_advice(cut[0])}", exc.reason) from exc  # the one group that broke it
     if after != before:
         raise EdgepruneError(f"pruning changed the model output shape from {before} to {after}; plan is unsafe")
     return model

@@ -9,6 +9,7 @@ import torch
 from edgeprune.errors import EdgepruneError
 from edgeprune.graph.attention import SplitAttention
 from edgeprune.graph.surgery import prune_split_heads
+from edgeprune.graph.trace import ignore_advice
 from edgeprune.prune.importance import Scorer
 from edgeprune.prune.rounding import keep_count
 
@@ -23,7 +24,7 @@ def head_scores(scorer: Scorer, group: object, num_heads: int, path: str) -> tor
     with torch.no_grad():
         scores = scorer(group)
     if scores is None or scores.numel() % num_heads:
-        raise EdgepruneError(f"importance gave no per-head scores for attention '{path}'; add it to ignored_layers")
+        raise EdgepruneError(f"importance gave no per-head scores for attention '{path}'; {ignore_advice(path)}")
     return scores.detach().float().reshape(num_heads, -1).sum(1)
 
 

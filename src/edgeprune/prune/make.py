@@ -22,6 +22,7 @@ from edgeprune.graph.depgraph import (
     module_names,
     resolve_layers,
 )
+from edgeprune.graph.trace import ignore_advice
 from edgeprune.graph.verify import apply_verdicts, verify
 from edgeprune.prune.blocks import drop_blocks
 from edgeprune.prune.heads import head_keep_count, head_scores
@@ -167,7 +168,7 @@ def _with_heads(
     with torch.no_grad():
         scores = scorer(unit)
     if scores is None or scores.numel() != info.width:
-        raise EdgepruneError(f"importance gave no scores for group '{info.root}'; add it to ignored_layers")
+        raise EdgepruneError(f"importance gave no scores for group '{info.root}'; {ignore_advice(info.root)}")
     width_keep = unit_keep_removing(unit, scores, (count - keep_heads) * head_dim)
     assert width_keep is not None  # the removal was made a multiple of the unit's step above
     kept = [GroupKeep(info.root, info.kind, info.width, width_keep)]
@@ -252,7 +253,7 @@ def make_plan(
         with torch.no_grad():
             scores = scorer(unit)
         if scores is None or scores.numel() != info.width:
-            raise EdgepruneError(f"importance gave no scores for group '{info.root}'; add it to ignored_layers")
+            raise EdgepruneError(f"importance gave no scores for group '{info.root}'; {ignore_advice(info.root)}")
         keep_idxs = unit_keep(unit, scores, ratio, round_to)
         kept.append(GroupKeep(info.root, info.kind, info.width, keep_idxs))
     for info, group in found.heads:

@@ -5,6 +5,7 @@ as a whole group, never one conv of it (which would prune nothing)."""
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -16,6 +17,7 @@ from edgeprune.data import Data, calibration_samples, choosing_samples
 from edgeprune.errors import EdgepruneError
 from edgeprune.graph.blocks import find_blocks
 from edgeprune.graph.depgraph import build_graph, group_of, iter_groups, output_layers, resolve_layers
+from edgeprune.graph.trace import TraceError
 from edgeprune.importance import Criterion, get_importance
 from edgeprune.progress import progress_bar
 from edgeprune.prune import GroupKeep, Plan, apply_plan, count_macs_params, drop_blocks, keep_count, keep_indices
@@ -125,7 +127,13 @@ def scan(
                 if keep not in measured:
                     if measure and removed:
                         plan = Plan(list(example.shape), [GroupKeep(info.root, info.kind, info.width, kept)])
-                        pruned = apply_plan(copy.deepcopy(model), plan, example)
+                        try:
+                            pruned = apply_plan(copy.deepcopy(model), plan, example)
+                        except TraceError as exc:  # e.g. a hard-coded view: planners leave the group alone too
+                            print(f"note: sensitivity: group '{info.root}' left out: {exc.reason}", file=sys.stderr)
+                            bar.advance(len(grid) - len(curve.points))
+                            curve.points.clear()
+                            break
                         if recalibrate:
                             recalibrate_bn(pruned, settle)
                         point = _measure(pruned, example, x, y, r, keep, task)
@@ -137,7 +145,8 @@ def scan(
                     measured[keep] = point
                 curve.points.append(Point(**{**asdict(measured[keep]), "ratio": r}))
                 bar.advance(metric=curve.points[-1].metric)
-            curves.append(curve)
+            if curve.points:
+                curves.append(curve)
         block_points = []
         for b in block_infos:
             dropped = drop_blocks(copy.deepcopy(model), [b.path]) if measure else model
