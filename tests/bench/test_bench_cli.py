@@ -124,7 +124,7 @@ def test_bench_default_ladder_keeps_the_baseline_pairing(target, tflite_models, 
     assert len(list((tmp_path / "ladder").glob("reference-*.tflite"))) == len(RUNGS)
     pairing = baseline_rungs(saved)
     assert set(pairing) == {"small", "big"} and set(pairing.values()) <= {r.name for r in RUNGS}
-    assert main(args) == 0
+    assert main([*args, "--force"]) == 0
     result = json.loads(out.read_text())
     assert baseline_rungs(result) == pairing and result["gate"]["passed"] is True
     assert pairing["small"].split("/")[-1] in capsys.readouterr().out  # the table names each model's rung
