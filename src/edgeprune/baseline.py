@@ -21,7 +21,9 @@ from edgeprune.data import Data, take
 from edgeprune.errors import EdgepruneError
 from edgeprune.finetune import fit
 from edgeprune.hashing import json_hash, sha256_file
-from edgeprune.models import ModelSpec, build_model, load_checkpoint, save_weights
+from edgeprune.models import ModelSpec, build_model, load_checkpoint, load_state, read_state_dict, save_weights
+from edgeprune.models.checkpoint import mismatch
+from edgeprune.models.mismatch import channel_hint, raise_explained
 from edgeprune.task import CLASSIFICATION, Task, evaluate
 from edgeprune.userload import source_file
 
@@ -55,7 +57,7 @@ def check_fits(model: nn.Module, spec: ModelSpec, data: Data, task: Task = CLASS
     except Exception as exc:  # any forward failure here is a model/data mismatch
         raise EdgepruneError(
             f"model '{spec.spec}' cannot run on samples of data '{data.name}' with shape {tuple(x.shape)}:"
-            f" {_first_line(exc)}"
+            f" {_first_line(exc)}{channel_hint(model, x, data)}"
         ) from None
     if task.classification:
         ok = isinstance(out, torch.Tensor) and out.ndim >= 2 and out.shape[0] == len(x)
@@ -101,7 +103,10 @@ def load_baseline(
     model = build_model(spec)
     check_fits(model, spec, data, task)
     if checkpoint:
-        load_checkpoint(model, checkpoint)
+        state = read_state_dict(checkpoint)
+        if mismatch(model, state):
+            raise_explained(spec, state, checkpoint, data)  # the channels or the labels, when they are the cause
+        load_state(model, state, checkpoint)
         return Baseline(spec, model.eval(), str(checkpoint), "checkpoint")
     recipe = training_recipe(train_epochs)
     folder = cache_dir("baselines")
