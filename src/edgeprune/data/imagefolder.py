@@ -26,7 +26,6 @@ from edgeprune.data.split import SPLIT_SEED, carve_select, seeded_split
 from edgeprune.errors import SpecError
 from edgeprune.hashing import json_hash
 
-
 RGB_CHANNELS = 3  # what ImageFolder's default loader gives for every image
 
 
