@@ -1,19 +1,28 @@
-"""Progress bars (rich) for anything longer than a few seconds; silent when not on a terminal, in CI, or with
-``EDGEPRUNE_NO_PROGRESS`` set (``--quiet`` sets it).
+"""Progress for anything longer than a few seconds, on stderr: rich bars on a terminal, plain lines in a log.
+
+- stderr is a terminal (and ``CI`` is not set): a bar with a spinner, elapsed time and ETA.
+- stderr is not a terminal, or ``CI`` is set (a log file, a pipe, a CI job): one plain line when a step ends, with
+  its elapsed time (``[edgeprune] sensitivity: 38/38 done in 12.3 s``), and one every :data:`LINE_EVERY_S`
+  seconds while a long step runs, so a log shows what is happening.
+- ``EDGEPRUNE_NO_PROGRESS`` set (``--quiet`` sets it): nothing, not even per-epoch lines.
 
 A bar opened while another is shown becomes one more line of the same display (export -> calibration), never a
-second display fighting for the terminal. Bars draw on a duplicate of the terminal's stderr taken when the
-outermost bar opens, so they keep moving (spinner, elapsed time) while :func:`edgeprune.logs.quiet` silences a
-converter's own output on file descriptors 1 and 2.
+second display fighting for the terminal. Bars and lines write to a duplicate of stderr taken when the outermost
+step opens, so they keep going while :func:`edgeprune.logs.quiet` silences a converter's own output on file
+descriptors 1 and 2.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+LINE_EVERY_S = 30.0  # plain-line mode: a line at least this often while a step runs
 
 
 class _Bar:
@@ -32,19 +41,74 @@ class _Bar:
             self._progress.update(self._task, description=f"{self._description}: {text}")
 
     def note(self, text: str) -> None:
-        """Print one line above the bar (or to stderr without a bar)."""
+        """Print one line above the bar (or to stderr without a bar; nothing when progress is off)."""
         if self._progress is not None:
             self._progress.console.print(text)
-        else:
-            print(text, file=sys.stderr)
+        elif mode() != "off":
+            print(text, file=sys.stderr, flush=True)
+
+
+class _Lines(_Bar):
+    """Plain-text progress for logs: a line every :data:`LINE_EVERY_S` seconds while running, one when done."""
+
+    def __init__(self, stream: Any, description: str, total: int) -> None:
+        super().__init__(None, None, description)
+        self._stream, self._total, self._done = stream, max(total, 1), 0
+        self._start = self._last = time.perf_counter()
+
+    def _line(self, text: str) -> None:
+        self._stream.write(f"[edgeprune] {self._description}: {text}\n")
+        self._stream.flush()
+
+    def advance(self, n: int = 1, **fields: float) -> None:
+        self._done += n
+        now = time.perf_counter()
+        if now - self._last >= LINE_EVERY_S:
+            self._last = now
+            self._line(f"{self._done}/{self._total} ({self._done / self._total:.0%}) after {now - self._start:.1f} s")
+
+    def note(self, text: str) -> None:
+        self._stream.write(f"{text}\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._line(f"{min(self._done, self._total)}/{self._total} done in {time.perf_counter() - self._start:.1f} s")
 
 
 _ACTIVE: list[Any] = []  # the one rich Progress on screen (outermost bar), if any
+_STREAMS: list[Any] = []  # plain-line mode: the stderr duplicate of the outermost step
+
+
+def mode() -> str:
+    """``"bars"`` (an interactive terminal, not CI), ``"lines"`` (a log, a pipe or CI) or ``"off"``
+    (``EDGEPRUNE_NO_PROGRESS``, which ``--quiet`` sets)."""
+    if os.environ.get("EDGEPRUNE_NO_PROGRESS"):
+        return "off"
+    return "bars" if sys.stderr.isatty() and not os.environ.get("CI") else "lines"
 
 
 def bars_enabled() -> bool:
     """Bars only on an interactive terminal and never in CI or with EDGEPRUNE_NO_PROGRESS."""
-    return sys.stderr.isatty() and not os.environ.get("CI") and not os.environ.get("EDGEPRUNE_NO_PROGRESS")
+    return mode() == "bars"
+
+
+@contextmanager
+def _lines(description: str, total: int) -> Iterator[_Bar]:
+    outermost = not _STREAMS
+    if outermost:
+        try:
+            _STREAMS.append(os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1))
+        except (OSError, ValueError, io.UnsupportedOperation):  # stderr replaced by an object without a descriptor
+            _STREAMS.append(sys.stderr)
+    bar = _Lines(_STREAMS[-1], description, total)
+    try:
+        yield bar
+        bar.close()
+    finally:
+        if outermost:
+            stream = _STREAMS.pop()
+            if stream is not sys.stderr:
+                stream.close()
 
 
 def _columns() -> tuple[Any, ...]:
@@ -71,8 +135,14 @@ def _columns() -> tuple[Any, ...]:
 def progress_bar(description: str, total: int) -> Iterator[_Bar]:
     """A rich progress bar with a spinner, elapsed time and ETA; a no-op stand-in when bars are disabled.
 
-    Nested inside another bar it is an extra line of that bar's display, removed when it closes."""
-    if not bars_enabled():
+    Nested inside another bar it is an extra line of that bar's display, removed when it closes. Off a terminal it
+    is plain lines (see the module docstring); with progress off, nothing."""
+    current = mode()
+    if current == "lines":
+        with _lines(description, total) as bar:
+            yield bar
+        return
+    if current == "off":
         yield _Bar(None, None, description)
         return
     if _ACTIVE:

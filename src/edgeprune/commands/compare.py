@@ -61,7 +61,7 @@ def _print(result: FormatComparison) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.bench.harness import Protocol
-    from edgeprune.commands.context import baseline, inputs, load_pruned_arg, say
+    from edgeprune.commands.context import baseline, check_input_shape, inputs, load_pruned_arg, recorded_plan, say
     from edgeprune.errors import EdgepruneError
     from edgeprune.pipeline.compare import CompareRequest, compare_formats, parse_variants
 
@@ -78,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         variants, protocol, _at_least(args.calibration_samples, "--calibration-samples", 1),
         _at_least(args.parity_samples, "--parity-samples", 1),
     )  # fmt: skip
-    ins = inputs(args)
+    recorded, where = recorded_plan(args)
+    ins = inputs(args, recorded, where)
+    check_input_shape(recorded, where, ins.data)
     pruned, plan = load_pruned_arg(args)
     spec = str(plan.model.get("spec", "")) if plan.model else None
     base = baseline(args, ins, spec or None)

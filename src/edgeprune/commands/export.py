@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.commands.context import baseline, inputs, load_pruned_arg, say
+    from edgeprune.commands.context import baseline, check_input_shape, inputs, load_pruned_arg, recorded_plan, say
     from edgeprune.config import ExportConfig
     from edgeprune.export import export_verified
     from edgeprune.hashing import sha256_file
@@ -39,15 +39,12 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     out = Path(args.out or "build/export")
     check_folder(out)
-    ins = inputs(args)
-    if args.pruned:
+    plan, where = recorded_plan(args)
+    ins = inputs(args, plan, where)
+    if plan is not None:
+        check_input_shape(plan, where, ins.data)  # before the model is rebuilt
         model, plan = load_pruned_arg(args)
-        role, plan_hash = "pruned", sha256_file(Path(args.pruned) / "plan.json")
-        if list(plan.input_shape[1:]) != list(ins.data.input_shape):
-            raise EdgepruneError(
-                f"--pruned {args.pruned} was planned for inputs {plan.input_shape[1:]}, data '{ins.data.name}' has"
-                f" {list(ins.data.input_shape)}"
-            )
+        role, plan_hash = "pruned", sha256_file(where)
     else:
         if not args.checkpoint and not (args.model or "edgeprune:").startswith("edgeprune:"):
             raise EdgepruneError("give --checkpoint with the weights of --model (or --pruned DIR)")

@@ -50,7 +50,7 @@ def _teacher(args: argparse.Namespace, ins: Any, unpruned: Any) -> Any:
     return load_checkpoint(model, path).eval()
 
 
-def _student(args: argparse.Namespace, ins: Any) -> tuple[Any, Any, Any]:
+def _student(args: argparse.Namespace, ins: Any, recorded: Any, where: Any) -> tuple[Any, Any, Any]:
     """(student, plan with its model spec, teacher or None)."""
     from edgeprune.commands.context import baseline, load_pruned_arg, pruned_from_plan
     from edgeprune.errors import EdgepruneError
@@ -65,13 +65,13 @@ def _student(args: argparse.Namespace, ins: Any) -> tuple[Any, Any, Any]:
         ):  # the unpruned model: the user's weights, or the baseline trained once and cached
             unpruned = baseline(args, ins, plan.model["spec"] if not args.model else None).model
         return student, plan, _teacher(args, ins, unpruned)
-    student, plan, base = pruned_from_plan(args, ins)
+    student, plan, base = pruned_from_plan(args, ins, recorded, where)
     return student, plan, _teacher(args, ins, base.model)
 
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.atomic import write_json
-    from edgeprune.commands.context import inputs
+    from edgeprune.commands.context import check_input_shape, inputs, record_data, recorded_plan
     from edgeprune.config import FinetuneConfig, with_changes
     from edgeprune.errors import EdgepruneError
     from edgeprune.finetune import distributed
@@ -91,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.pruned or args.plan)
     out = Path(args.out or f"build/finetune/{source.stem if source.suffix else source.resolve().name}")  # run folder
     check_folder(out)
-    ins = inputs(args)
+    recorded, where = recorded_plan(args)
+    ins = inputs(args, recorded, where)
+    check_input_shape(recorded, where, ins.data)
     if args.force and not args.resume:
         import shutil
 
@@ -99,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
         shutil.rmtree(checkpoint_dir(out), ignore_errors=True)  # start over instead of refusing old checkpoints
     with distributed.session(args.device) as ctx:
-        student, plan, teacher = _student(args, ins)
+        student, plan, teacher = _student(args, ins, recorded, where)
+        record_data(args, plan, ins)
         if teacher is None:
             cfg = with_changes(cfg, distill=False)
         task = ins.task

@@ -51,14 +51,21 @@ def _data() -> Parser:
     p = _group("data")
     g = p.add_argument_group("data and its preprocessing")
     g.add_argument(
-        "--data", help="mnist5k | digits | synthetic[:CxHxW] | npz:FILE | imagefolder:DIR | DIR | module:factory"
+        "--data",
+        help="mnist5k | digits | synthetic[:CxHxW[:N]] | npz:FILE | imagefolder:DIR | DIR | module:factory"
+        " (commands continuing from a plan or pruned model: the data it recorded)",
     )
     g.add_argument("--resize", help="image folders: resize to H[xW] first")
     g.add_argument("--crop", help="image folders: center-crop to H[xW]")
     g.add_argument("--scale", type=float, help="multiply raw values (image folders: after the /255 to [0, 1])")
     g.add_argument("--mean", help="per-channel mean subtracted, e.g. 0.485,0.456,0.406")
     g.add_argument("--std", help="per-channel std divided by, e.g. 0.229,0.224,0.225")
-    g.add_argument("--channels", type=int, choices=[1, 3], help="force grayscale (1) or RGB (3)")
+    g.add_argument(
+        "--channels", type=int, choices=[1, 3], help="image folders: 1 = grayscale, 3 = RGB (default, as ImageFolder)"
+    )
+    g.add_argument(
+        "--num-classes", type=int, help="classes of the model when the labels do not show them all (default: labels)"
+    )
     return p
 
 

@@ -23,11 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.atomic import write_json
-    from edgeprune.commands.context import baseline, inputs, say
+    from edgeprune.commands.context import DEFAULT_DATA, baseline, inputs, say
     from edgeprune.config import FinetuneConfig, PruneConfig, with_changes
+    from edgeprune.data.spec import data_record
     from edgeprune.errors import EdgepruneError
     from edgeprune.pipeline.overrides import budget_override
     from edgeprune.pipeline.strategies import Request, prune_to_budget
+    from edgeprune.planning import rounding_notes
 
     budget_override({"macs": args.macs, "params": args.params, "latency_ms": args.latency_ms, "speedup": args.speedup})
     out = Path(args.out or "build/plan")
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         planned = prune_to_budget(request, with_changes(FinetuneConfig(epochs=2), epochs=args.epochs, lr=args.lr))
     summary = planned.summary()
+    planned.plan.data = data_record(args.data or DEFAULT_DATA, ins.data.preprocessing)
     write_json(out / "plan.json", {**planned.plan.to_dict(), "planning": summary})
     predicted = (
         ""
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     say(f"plan ({planned.method}): {planned.macs:,} MACs ({summary['macs_fraction']:.3f}x), {planned.params:,} params"
         f" ({summary['params_fraction']:.3f}x){predicted}; {len(planned.plan.groups)} group(s),"
         f" blocks {list(planned.plan.blocks)}")  # fmt: skip
+    for note in rounding_notes(planned, cfg.round_to):
+        say(f"note: {note}")
     if planned.kind == "latency":
         lat = summary["latency"]
         say(f"latency on {args.target}: unpruned {lat['base_ms']:.3f} ms, predicted {lat['predicted_ms']:.3f} ms,"
