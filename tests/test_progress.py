@@ -108,6 +108,7 @@ def test_long_steps_report_while_running(capfd, monkeypatch) -> None:
     monkeypatch.delenv("EDGEPRUNE_NO_PROGRESS", raising=False)
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)
+    monkeypatch.setattr(progress, "SILENT_BELOW_S", 0.0)
     with progress.progress_bar("scan", total=4) as bar:
         for _ in range(2):
             bar.advance()

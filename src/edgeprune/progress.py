@@ -2,8 +2,9 @@
 
 - stderr is a terminal (and ``CI`` is not set): a bar with a spinner, elapsed time and ETA.
 - stderr is not a terminal, or ``CI`` is set (a log file, a pipe, a CI job): one plain line when a step ends, with
-  its elapsed time (``[edgeprune] sensitivity: 38/38 done in 12.3 s``), and one every :data:`LINE_EVERY_S`
-  seconds while a long step runs, so a log shows what is happening.
+  its elapsed time (``[edgeprune] sensitivity: 38/38 done in 12.3 s``; none for steps under
+  :data:`SILENT_BELOW_S`), and one every :data:`LINE_EVERY_S` seconds while a long step runs, so a log shows what is
+  happening.
 - ``EDGEPRUNE_NO_PROGRESS`` set (``--quiet`` sets it): nothing, not even per-epoch lines.
 
 A bar opened while another is shown becomes one more line of the same display (export -> calibration), never a
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 LINE_EVERY_S = 30.0  # plain-line mode: a line at least this often while a step runs
+SILENT_BELOW_S = 1.0  # plain-line mode: steps shorter than this end without a line
 
 
 class _Bar:
@@ -72,7 +74,9 @@ class _Lines(_Bar):
         self._stream.flush()
 
     def close(self) -> None:
-        self._line(f"{min(self._done, self._total)}/{self._total} done in {time.perf_counter() - self._start:.1f} s")
+        elapsed = time.perf_counter() - self._start
+        if elapsed >= SILENT_BELOW_S:  # a log does not need a line for every sub-second step
+            self._line(f"{min(self._done, self._total)}/{self._total} done in {elapsed:.1f} s")
 
 
 _ACTIVE: list[Any] = []  # the one rich Progress on screen (outermost bar), if any

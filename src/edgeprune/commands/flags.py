@@ -44,6 +44,11 @@ def _model() -> Parser:
     )
     g.add_argument("--checkpoint", help="unpruned weights for --model (.safetensors or a torch state_dict file)")
     g.add_argument("--train-epochs", type=int, help="without --checkpoint: epochs to train the baseline (cached)")
+    g.add_argument(
+        "--num-classes",
+        type=int,
+        help="classifier outputs of --model (default: from the data's labels, or the plan's model; analyze: 10)",
+    )
     return p
 
 
@@ -62,9 +67,6 @@ def _data() -> Parser:
     g.add_argument("--std", help="per-channel std divided by, e.g. 0.229,0.224,0.225")
     g.add_argument(
         "--channels", type=int, choices=[1, 3], help="image folders: 1 = grayscale, 3 = RGB (default, as ImageFolder)"
-    )
-    g.add_argument(
-        "--num-classes", type=int, help="classes of the model when the labels do not show them all (default: labels)"
     )
     return p
 

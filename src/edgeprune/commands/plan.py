@@ -6,10 +6,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeprune.commands.sensitivity import add_scan_arguments
+from edgeprune.commands.sensitivity import add_scan_arguments, scan_settings
 
 HELP = "plan per-group pruning ratios and blocks to drop that meet a budget (sensitivity-planned or uniform)"
 FLAGS = ("model", "data", "task", "budget", "pruning", "ignore", "finetune", "out")
+
+
+# which flag groups matter for which method (shown in --help)
+GROUP_NOTES = {
+    "pruning budget": "one budget; --method uniform (one ratio for every group) or sensitivity (default: per-group"
+    " ratios and blocks from a sensitivity scan)",
+    "fine-tuning": "only with --max-drop: the short fine-tune of each candidate budget (both methods)",
+    "sensitivity scan": "only with --method sensitivity (ignored by uniform); the same scan as `edgeprune"
+    " sensitivity`, cached",
+    "what may be pruned and how it is chosen": "both methods",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="tflite",
         help="with --latency-ms/--speedup: the target whose format, runtime, threads and board measure latency",
     )
+    for group in parser._action_groups:  # argparse has no public accessor; the groups are this parser's copies
+        if group.title in GROUP_NOTES:
+            group.description = GROUP_NOTES[group.title]
+
+
+def _flags(settings: dict[str, object]) -> list[str]:
+    names = {"samples": "--samples", "ratios": "--ratios", "blocks": "--no-blocks", "measure": "--estimate-only"}
+    return [names[k] for k in settings]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         speedup=args.speedup,
     )
+    settings = scan_settings(args)  # bad flags fail before any loading
+    if settings and cfg.method != "sensitivity":
+        raise EdgepruneError(
+            f"{', '.join(_flags(settings))} only apply to --method sensitivity (the scan), not --method {cfg.method}"
+        )
     measured_on = None
     if cfg.latency:
         import dataclasses
@@ -57,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         measured_on = check_names(dataclasses.replace(load_target(args.target), prune=cfg), f"target '{args.target}'")
     ins = inputs(args)
     base = baseline(args, ins)
-    request = Request(base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key)
+    request = Request(
+        base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key, settings
+    )
     if measured_on is not None:
         from edgeprune.pipeline.latency_budget import prune_to_latency
 

@@ -37,6 +37,7 @@ class Request:
     data: Data
     task: Task
     task_key: str
+    scan_settings: dict = dataclasses.field(default_factory=dict)  # ScanOptions fields the user set (``plan``)
 
     def samples(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Choosing samples (select, then train) for criteria that need data."""
@@ -66,11 +67,14 @@ class Request:
     def scan(self) -> Sensitivity:
         """The cached sensitivity scan of the unpruned model with these prune settings (choosing samples only)."""
         scan = ScanOptions(
-            samples=min(CHOOSING_SAMPLES, len(self.data.select) + len(self.data.train)),
-            importance=self.cfg.importance,
-            round_to=self.cfg.round_to,
-            ignored_layers=tuple(self.cfg.ignored_layers),
-            recalibrate=self.cfg.recalibrate,
+            **{
+                "samples": min(CHOOSING_SAMPLES, len(self.data.select) + len(self.data.train)),
+                "importance": self.cfg.importance,
+                "round_to": self.cfg.round_to,
+                "ignored_layers": tuple(self.cfg.ignored_layers),
+                "recalibrate": self.cfg.recalibrate,
+                **self.scan_settings,
+            }
         )
         name = self.spec.get("spec", "")
         return sensitivity(self.model, self.data, scan, self.task, name=name, task_key=self.task_key)
