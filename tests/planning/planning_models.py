@@ -22,9 +22,7 @@ class Narrow(nn.Module):
 
     def __init__(self, a: int, b: int, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
-        self.features = nn.Sequential(
-            _conv_bn(in_channels, a), _conv_bn(a, b), nn.AdaptiveAvgPool2d(1), nn.Flatten()
-        )
+        self.features = nn.Sequential(_conv_bn(in_channels, a), _conv_bn(a, b), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.fc = nn.Linear(b, num_classes)
 
     def forward(self, x):

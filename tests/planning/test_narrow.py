@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from planning_models import narrow_16_32, narrow_24_48, narrow_32_64
 
 from edgeprune.planning import FILL, PlanOptions, rounding_notes, uniform_to_budget
 from edgeprune.prune import Plan
-
-from planning_models import narrow_16_32, narrow_24_48, narrow_32_64
 
 X = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
 
