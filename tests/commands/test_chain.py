@@ -92,7 +92,7 @@ def test_prune_without_data_runs_on_the_plans_data(pruned_dir) -> None:
 
 def test_recorded_user_code_is_never_run(pruned_dir, tmp_path, capsys) -> None:
     """A plan naming a data factory (code) is replayed on it only when the user names it with --data."""
-    root, pruned = pruned_dir
+    _, pruned = pruned_dir
     marker = tmp_path / "ran"
     factory = tmp_path / "evil.py"
     factory.write_text(f"open({str(marker)!r}, 'w').close()\n\ndef make():\n    raise SystemExit\n")
@@ -111,7 +111,7 @@ def test_recorded_user_code_is_never_run(pruned_dir, tmp_path, capsys) -> None:
 
 def test_a_plan_without_data_names_the_flag(pruned_dir, tmp_path, capsys) -> None:
     """An older plan records no data: a shape mismatch says to pass the data it was planned on."""
-    root, pruned = pruned_dir
+    _, pruned = pruned_dir
     doc = json.loads((pruned / "plan.json").read_text())
     doc.pop("data")
     copy = tmp_path / "old"
