@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +52,8 @@ class _Bar:
 
 
 class _Lines(_Bar):
-    """Plain-text progress for logs: a line every :data:`LINE_EVERY_S` seconds while running, one when done."""
+    """Plain-text progress for logs: a line at least every :data:`LINE_EVERY_S` seconds while the step runs (from
+    a heartbeat thread, so a step that advances rarely, such as a conversion, still shows), one when done."""
 
     def __init__(self, stream: Any, description: str, total: int) -> None:
         super().__init__(None, None, description)
@@ -59,19 +61,25 @@ class _Lines(_Bar):
         self._start = self._last = time.perf_counter()
 
     def _line(self, text: str) -> None:
-        self._stream.write(f"[edgeprune] {self._description}: {text}\n")
-        self._stream.flush()
+        with _WRITE:
+            self._last = time.perf_counter()
+            if not self._stream.closed:  # the heartbeat may wake just after the outermost step closed it
+                self._stream.write(f"[edgeprune] {self._description}: {text}\n")
+                self._stream.flush()
+
+    def heartbeat(self, now: float) -> None:
+        """A progress line if none was written for :data:`LINE_EVERY_S` seconds and the step is not finished."""
+        if now - self._last >= LINE_EVERY_S and self._done < self._total:
+            self._line(f"{self._done}/{self._total} ({self._done / self._total:.0%}) after {now - self._start:.1f} s")
 
     def advance(self, n: int = 1, **fields: float) -> None:
         self._done += n
-        now = time.perf_counter()
-        if now - self._last >= LINE_EVERY_S:
-            self._last = now
-            self._line(f"{self._done}/{self._total} ({self._done / self._total:.0%}) after {now - self._start:.1f} s")
+        self.heartbeat(time.perf_counter())
 
     def note(self, text: str) -> None:
-        self._stream.write(f"{text}\n")
-        self._stream.flush()
+        with _WRITE:
+            self._stream.write(f"{text}\n")
+            self._stream.flush()
 
     def close(self) -> None:
         elapsed = time.perf_counter() - self._start
@@ -81,6 +89,8 @@ class _Lines(_Bar):
 
 _ACTIVE: list[Any] = []  # the one rich Progress on screen (outermost bar), if any
 _STREAMS: list[Any] = []  # plain-line mode: the stderr duplicate of the outermost step
+_OPEN: list[_Lines] = []  # plain-line mode: the steps running, outermost first
+_WRITE = threading.Lock()
 
 
 def mode() -> str:
@@ -96,23 +106,38 @@ def bars_enabled() -> bool:
     return mode() == "bars"
 
 
+def _beat(stop: threading.Event) -> None:
+    """Until ``stop``: the innermost running step writes a line when it has been silent for LINE_EVERY_S."""
+    while not stop.wait(min(1.0, max(0.05, LINE_EVERY_S))):
+        if _OPEN:
+            _OPEN[-1].heartbeat(time.perf_counter())
+
+
 @contextmanager
 def _lines(description: str, total: int) -> Iterator[_Bar]:
     outermost = not _STREAMS
+    stop = threading.Event()
     if outermost:
         try:
             _STREAMS.append(os.fdopen(os.dup(sys.stderr.fileno()), "w", buffering=1))
         except (OSError, ValueError, io.UnsupportedOperation):  # stderr replaced by an object without a descriptor
             _STREAMS.append(sys.stderr)
+        threading.Thread(target=_beat, args=(stop,), name="edgeprune-progress", daemon=True).start()
     bar = _Lines(_STREAMS[-1], description, total)
+    _OPEN.append(bar)
     try:
         yield bar
+        _OPEN.pop()
         bar.close()
     finally:
+        if _OPEN and _OPEN[-1] is bar:
+            _OPEN.pop()
         if outermost:
+            stop.set()
             stream = _STREAMS.pop()
             if stream is not sys.stderr:
-                stream.close()
+                with _WRITE:
+                    stream.close()
 
 
 def _columns() -> tuple[Any, ...]:
