@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     settings = scan_settings(args)  # bad flags fail before any loading
     if settings and cfg.method != "sensitivity":
         raise EdgepruneError(
-            f"{', '.join(_flags(settings))} only apply to --method sensitivity (the scan), not --method {cfg.method}"
+            f"{', '.join(_flags(settings))} only appl{'ies' if len(settings) == 1 else 'y'} to --method sensitivity"
+            f" (the scan), not --method {cfg.method}"
         )
     measured_on = None
     if cfg.latency:
