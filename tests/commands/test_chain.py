@@ -133,3 +133,33 @@ def test_data_paths_are_recorded_absolute(tmp_path, monkeypatch) -> None:
     assert data_record("imgs", None)["spec"] == str(tmp_path / "imgs")
     assert data_record("synthetic:3x8x8:50", None)["spec"] == "synthetic:3x8x8:50"
     assert is_user_code("my_data.py:make") and is_user_code("pkg.mod:make") and not is_user_code("npz:x.npz")
+
+
+def test_prune_without_checkpoint_uses_the_plans_weights(pruned_dir, capsys) -> None:
+    """The plan records the unpruned checkpoint it was made on; prune replays the plan on those same weights."""
+    from edgeprune.models import read_state_dict
+
+    root, pruned = pruned_dir
+    plan = root / "plan" / "plan.json"
+    weights = (root / "m.safetensors").resolve()
+    assert json.loads(plan.read_text())["baseline"] == {"checkpoint": str(weights), "train_epochs": None}
+    capsys.readouterr()
+    assert main(["prune", "--plan", str(plan), "--out", str(root / "pruned-chained")]) == 0
+    assert f"checkpoint: {weights} (recorded in {plan}; --checkpoint overrides)" in capsys.readouterr().out
+    again, first = (
+        read_state_dict(root / "pruned-chained" / "weights.safetensors"),
+        read_state_dict(pruned / "weights.safetensors"),
+    )
+    assert again.keys() == first.keys() and all(again[k].equal(first[k]) for k in first)
+
+
+def test_a_trained_baseline_is_reused_downstream(tmp_path, capsys) -> None:
+    """`plan --train-epochs 1` then `prune`: the same cached baseline, not a new one trained for the default 12."""
+    plan = tmp_path / "p" / "plan.json"
+    args = ["plan", "--data", "digits", "--train-epochs", "1", "--macs", "0.6", "--method", "uniform"]
+    assert main([*args, "--out", str(tmp_path / "p")]) == 0
+    assert json.loads(plan.read_text())["baseline"] == {"checkpoint": None, "train_epochs": 1}
+    capsys.readouterr()
+    assert main(["prune", "--plan", str(plan), "--out", str(tmp_path / "pr")]) == 0
+    out = capsys.readouterr().out
+    assert "baseline loaded from cache" in out and "trained and cached" not in out

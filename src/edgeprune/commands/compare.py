@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     check_input_shape(recorded, where, ins.data)
     pruned, plan = load_pruned_arg(args)
     spec = str(plan.model.get("spec", "")) if plan.model else None
-    base = baseline(args, ins, spec or None)
+    base = baseline(args, ins, spec or None, recorded, where)
     if plan.model and base.spec.to_dict() != plan.model:
         raise EdgepruneError(
             f"--pruned {args.pruned}: plan.json names model {plan.model}, but --model/--data give {base.spec.to_dict()}"

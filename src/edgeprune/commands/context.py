@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "edgeprune:default"
 DEFAULT_DATA = "mnist5k"
+TRAIN_EPOCHS = 12  # without --checkpoint: epochs training the baseline (cached)
 
 
 def say(text: str) -> None:
@@ -125,18 +126,32 @@ def inputs(args: argparse.Namespace, plan: Plan | None = None, where: Path | Non
     return Inputs(data, resolve_task(task), key)
 
 
-def baseline(args: argparse.Namespace, ins: Inputs, spec: str | None = None) -> Baseline:
-    """The unpruned model from --model/--checkpoint (trained once and cached when no checkpoint is given)."""
+def baseline(
+    args: argparse.Namespace, ins: Inputs, spec: str | None = None, plan: Plan | None = None, where: Path | None = None
+) -> Baseline:
+    """The unpruned model from --model/--checkpoint (trained once and cached when no checkpoint is given). A command
+    continuing from ``plan`` uses the unpruned weights the plan was made on (its recorded checkpoint, or the same
+    training recipe, hence the same cached baseline) unless --checkpoint/--train-epochs say otherwise."""
     from edgeprune.baseline import load_baseline
 
+    recorded = (plan.baseline or {}) if plan is not None else {}
+    checkpoint, epochs = args.checkpoint, args.train_epochs
+    if checkpoint is None and epochs is None and recorded.get("checkpoint"):
+        checkpoint = recorded["checkpoint"]
+        say(f"checkpoint: {checkpoint} (recorded in {where}; --checkpoint overrides)")
+    if checkpoint is None and epochs is None:
+        epochs = recorded.get("train_epochs")
     return load_baseline(
-        spec or args.model or DEFAULT_MODEL,
-        ins.data,
-        ins.task,
-        args.checkpoint,
-        args.train_epochs or 12,
-        ins.task_key,
+        spec or args.model or DEFAULT_MODEL, ins.data, ins.task, checkpoint, epochs or TRAIN_EPOCHS, ins.task_key
     )
+
+
+def baseline_record(args: argparse.Namespace, base: Baseline) -> dict:
+    """What a plan records about its unpruned weights: the user's checkpoint (absolute), or the training recipe
+    that made the cached baseline."""
+    if base.source == "checkpoint":
+        return {"checkpoint": str(Path(base.checkpoint).resolve()), "train_epochs": None}
+    return {"checkpoint": None, "train_epochs": args.train_epochs or TRAIN_EPOCHS}
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -158,7 +173,7 @@ def pruned_from_plan(
     if plan is None:
         plan, where = load_plan(args.plan), plan_file(args.plan)
     recorded = trusted_spec(plan, where, args.model)
-    base = baseline(args, ins, recorded.spec)
+    base = baseline(args, ins, recorded.spec, plan, where)
     if plan.model and base.spec.to_dict() != plan.model:
         raise EdgepruneError(f"{where}: field 'model' is {plan.model}, but --model/--data give {base.spec.to_dict()}")
     plan.model = base.spec.to_dict()
@@ -176,12 +191,15 @@ def load_pruned_arg(args: argparse.Namespace) -> tuple[nn.Module, Plan]:
     return load_pruned(folder, getattr(args, "model", None))
 
 
-def record_data(args: argparse.Namespace, plan: Plan, ins: Inputs) -> None:
-    """Record in ``plan`` the data this command ran on (the next command takes it without ``--data``)."""
+def record_data(args: argparse.Namespace, plan: Plan, ins: Inputs, base: Baseline | None = None) -> None:
+    """Record in ``plan`` the data this command ran on and the unpruned weights it started from (the next command
+    takes them without ``--data``/``--checkpoint``)."""
     from edgeprune.data.spec import data_record
 
     if args.data or not plan.data:
         plan.data = data_record(args.data or DEFAULT_DATA, ins.data.preprocessing)
+    if base is not None:
+        plan.baseline = baseline_record(args, base)
 
 
 def check_input_shape(plan: Plan, where: Path, data: Data) -> None:

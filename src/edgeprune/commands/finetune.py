@@ -63,7 +63,7 @@ def _student(args: argparse.Namespace, ins: Any, recorded: Any, where: Any) -> t
         if args.teacher == "auto" and (
             args.checkpoint or args.model or (plan.model and str(plan.model["spec"]).startswith("edgeprune:"))
         ):  # the unpruned model: the user's weights, or the baseline trained once and cached
-            unpruned = baseline(args, ins, plan.model["spec"] if not args.model else None).model
+            unpruned = baseline(args, ins, plan.model["spec"] if not args.model else None, recorded, where).model
         return student, plan, _teacher(args, ins, unpruned)
     student, plan, base = pruned_from_plan(args, ins, recorded, where)
     return student, plan, _teacher(args, ins, base.model)

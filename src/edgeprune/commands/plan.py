@@ -42,7 +42,7 @@ def _flags(settings: dict[str, object]) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.atomic import write_json
-    from edgeprune.commands.context import DEFAULT_DATA, baseline, inputs, say
+    from edgeprune.commands.context import DEFAULT_DATA, baseline, baseline_record, inputs, say
     from edgeprune.config import FinetuneConfig, PruneConfig, with_changes
     from edgeprune.data.spec import data_record
     from edgeprune.errors import EdgepruneError
@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         planned = prune_to_budget(request, with_changes(FinetuneConfig(epochs=2), epochs=args.epochs, lr=args.lr))
     summary = planned.summary()
     planned.plan.data = data_record(args.data or DEFAULT_DATA, ins.data.preprocessing)
+    planned.plan.baseline = baseline_record(args, base)
     write_json(out / "plan.json", {**planned.plan.to_dict(), "planning": summary})
     predicted = (
         ""

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         bar.advance()
         if args.recalibrate:
             recalibrate_bn(model, calibration_samples(ins.data, args.recalibrate))  # the planner's documented step
-        record_data(args, plan, ins)
+        record_data(args, plan, ins, base)
         save_pruned(out, model, plan)
         bar.advance()
         example = ins.data.example()

@@ -285,6 +285,9 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     if trained.connections is not None:
         _log(f"connections: {trained.connections.reached:.1%} zeros in the sparsified layers")
     planned.plan.data = data_record(target.data.spec, data.preprocessing)  # `export --pruned` runs on the same data
+    checkpoint = str(Path(target.model.checkpoint).resolve()) if target.model.checkpoint else None
+    epochs = None if checkpoint else target.model.train_epochs
+    planned.plan.baseline = {"checkpoint": checkpoint, "train_epochs": epochs}  # and on the same unpruned weights
     save_pruned(staging / PRUNED_DIR, planned.model, planned.plan)
 
     exported = export_all(planned.model, baseline.model, staging, target, data, task)

@@ -90,7 +90,8 @@ class Plan:
 
     ``data`` records the data the plan was made on (``spec`` with absolute paths, and the user's ``preprocessing``
     or None), so the next command (``prune``, ``finetune``, ``export``, ``compare``) runs on the same data
-    without ``--data``.
+    without ``--data``; ``baseline`` the unpruned weights it was made on (the user's ``checkpoint``, or the
+    ``train_epochs`` of the cached baseline), so they replay it on the same weights without ``--checkpoint``.
     """
 
     input_shape: list[int]
@@ -103,6 +104,7 @@ class Plan:
     version: int = PLAN_VERSION
     left_alone: list[LeftAlone] = field(default_factory=list)
     data: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
 
     def group(self, root: str) -> GroupKeep | None:
         return next((g for g in self.groups if g.root == root), None)
@@ -124,6 +126,7 @@ class Plan:
             "groups": [g.to_dict() for g in self.groups],
             "left_alone": [g.to_dict() for g in self.left_alone],
             **({"data": dict(self.data)} if self.data else {}),
+            **({"baseline": dict(self.baseline)} if self.baseline else {}),
         }
 
     @classmethod
@@ -165,6 +168,7 @@ class Plan:
                 version=version,
                 left_alone=left,
                 data=data.get("data"),
+                baseline=data.get("baseline"),
             )
         except TypeError as exc:
             raise EdgepruneError(f"plan: a field holds the wrong type ({exc})") from None

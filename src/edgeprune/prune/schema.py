@@ -144,6 +144,17 @@ class Scalar:
                 _fail(path, f"must be a setting (string, number, true/false), got {type(v).__name__}")
 
 
+@dataclass(frozen=True)
+class Budget:
+    """``{"kind", "fraction"}``: a MACs or params budget is a fraction in (0, 1]; a latency budget (a target
+    latency over the unpruned one) may exceed 1."""
+
+    def check(self, value: Any, path: str) -> None:
+        Obj({"kind": Str(KINDS), "fraction": REACHED}, ("kind", "fraction")).check(value, path)
+        if value["kind"] != "latency":
+            FRACTION.check(value["fraction"], f"{path}.fraction")
+
+
 RATIO = Num(0.0, 1.0, open_hi=True)  # a pruning ratio: [0, 1)
 FRACTION = Num(0.0, 1.0, open_lo=True)  # a budget: (0, 1]
 REACHED = Num(0.0, open_lo=True)  # a fraction reached or measured: > 0 (a latency miss may exceed 1)
@@ -236,7 +247,7 @@ _TOLERANCE = Obj(
 PLANNING = Obj(
     {
         "method": Str(),
-        "budget": Obj({"kind": Str(KINDS), "fraction": FRACTION}, ("kind", "fraction")),
+        "budget": Budget(),
         "reached": Obj({"kind": Str(KINDS), "fraction": REACHED}, ("kind", "fraction")),
         "macs": COUNT,
         "params": COUNT,
@@ -292,6 +303,7 @@ PLAN = Obj(
         "left_alone": List(Obj({"root": Str(), "reason": Str()}, ("root",))),
         "planning": PLANNING,
         "data": Opt(DATA),
+        "baseline": Opt(Obj({"checkpoint": Opt(Str()), "train_epochs": Opt(Int(1, 10_000))})),
     },
     ("input_shape",),
 )
