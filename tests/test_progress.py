@@ -1,6 +1,6 @@
 """Progress: bars drawn on a terminal (a real pseudo-terminal here), nested bars share one display, bars keep
 drawing while a converter is silenced; plain lines with elapsed time off a terminal and in CI (a log shows
-progress); nothing with EDGEPRUNE_NO_PROGRESS (--quiet)."""
+progress); no progress with EDGEPRUNE_NO_PROGRESS, and not even notes under --quiet (EDGEPRUNE_QUIET)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ def _in_pty(env: dict[str, str]) -> tuple[int, str]:
 
 
 def _env(**changes: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "EDGEPRUNE_NO_PROGRESS", "EDGEPRUNE_VERBOSE")}
+    switches = ("CI", "EDGEPRUNE_NO_PROGRESS", "EDGEPRUNE_QUIET", "EDGEPRUNE_VERBOSE")
+    env = {k: v for k, v in os.environ.items() if k not in switches}
     env["PYTHONPATH"] = os.pathsep.join(sys.path)
     env.update(changes)
     return env
@@ -124,7 +125,7 @@ def test_long_steps_report_while_running(capfd, monkeypatch) -> None:
 def test_quiet_drops_notes(capfd, monkeypatch) -> None:
     from edgeprune import progress
 
-    monkeypatch.setenv("EDGEPRUNE_NO_PROGRESS", "1")
+    monkeypatch.setenv("EDGEPRUNE_QUIET", "1")
     with progress.progress_bar("fine-tune", total=1) as bar:
         bar.note("epoch 1/1 select top1 90.00%")
     assert capfd.readouterr().err == ""

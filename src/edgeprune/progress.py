@@ -5,7 +5,8 @@
   its elapsed time (``[edgeprune] sensitivity: 38/38 done in 12.3 s``; none for steps under
   :data:`SILENT_BELOW_S`), and one every :data:`LINE_EVERY_S` seconds while a long step runs, so a log shows what is
   happening.
-- ``EDGEPRUNE_NO_PROGRESS`` set (``--quiet`` sets it): nothing, not even per-epoch lines.
+- ``EDGEPRUNE_NO_PROGRESS`` set: no bars and no progress lines; notes (per-epoch lines) are still printed.
+- ``EDGEPRUNE_QUIET`` set (``--quiet`` sets it and the one above): nothing at all, not even per-epoch lines.
 
 A bar opened while another is shown becomes one more line of the same display (export -> calibration), never a
 second display fighting for the terminal. Bars and lines write to a duplicate of stderr taken when the outermost
@@ -44,10 +45,10 @@ class _Bar:
             self._progress.update(self._task, description=f"{self._description}: {text}")
 
     def note(self, text: str) -> None:
-        """Print one line above the bar (or to stderr without a bar; nothing when progress is off)."""
+        """Print one line above the bar (or to stderr without a bar; nothing under ``--quiet``)."""
         if self._progress is not None:
             self._progress.console.print(text)
-        elif mode() != "off":
+        elif not quiet():
             print(text, file=sys.stderr, flush=True)
 
 
@@ -93,10 +94,15 @@ _OPEN: list[_Lines] = []  # plain-line mode: the steps running, outermost first
 _WRITE = threading.Lock()
 
 
+def quiet() -> bool:
+    """``--quiet``: results and errors only."""
+    return bool(os.environ.get("EDGEPRUNE_QUIET"))
+
+
 def mode() -> str:
     """``"bars"`` (an interactive terminal, not CI), ``"lines"`` (a log, a pipe or CI) or ``"off"``
-    (``EDGEPRUNE_NO_PROGRESS``, which ``--quiet`` sets)."""
-    if os.environ.get("EDGEPRUNE_NO_PROGRESS"):
+    (``EDGEPRUNE_NO_PROGRESS`` or ``--quiet``)."""
+    if os.environ.get("EDGEPRUNE_NO_PROGRESS") or quiet():
         return "off"
     return "bars" if sys.stderr.isatty() and not os.environ.get("CI") else "lines"
 

@@ -29,7 +29,7 @@ def _group(title: str) -> Parser:
 def _common() -> Parser:
     p = _group("common")
     g = p.add_argument_group("output and diagnostics")
-    g.add_argument("--quiet", action="store_true", help="no progress bars, only results and errors")
+    g.add_argument("--quiet", action="store_true", help="only results and errors: no progress, no per-epoch lines")
     g.add_argument("--verbose", action="store_true", help="also show the converters' and runtimes' own logs")
     g.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     g.add_argument("--no-cache", action="store_true", help="neither read nor write $EDGEPRUNE_CACHE")

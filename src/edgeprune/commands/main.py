@@ -75,6 +75,7 @@ def _apply_common(args: object) -> dict[str, str | None]:
     """Set the environment the common flags ask for; returns what to restore (main may run in-process)."""
     wanted = {
         "EDGEPRUNE_NO_PROGRESS": getattr(args, "quiet", False),
+        "EDGEPRUNE_QUIET": getattr(args, "quiet", False),
         "EDGEPRUNE_VERBOSE": getattr(args, "verbose", False),
         "EDGEPRUNE_NO_CACHE": getattr(args, "no_cache", False),
     }

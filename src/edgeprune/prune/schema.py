@@ -155,6 +155,19 @@ class Budget:
             FRACTION.check(value["fraction"], f"{path}.fraction")
 
 
+MAX_INPUT_ELEMENTS = 1 << 28  # an example input a plan may ask to allocate
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An input shape: 1..8 positive sizes whose product a machine can allocate."""
+
+    def check(self, value: Any, path: str) -> None:
+        List(Int(1), 1, 8).check(value, path)
+        if math.prod(value) > MAX_INPUT_ELEMENTS:
+            _fail(path, f"{value} holds {math.prod(value):,} elements, more than any input edgeprune makes")
+
+
 RATIO = Num(0.0, 1.0, open_hi=True)  # a pruning ratio: [0, 1)
 FRACTION = Num(0.0, 1.0, open_lo=True)  # a budget: (0, 1]
 REACHED = Num(0.0, open_lo=True)  # a fraction reached or measured: > 0 (a latency miss may exceed 1)
@@ -294,7 +307,7 @@ PLAN = Obj(
     {
         "version": Int(1, 1),
         "model": Opt(Obj({"spec": Str(), "num_classes": Opt(Int(1)), "in_channels": Int(1)}, ("spec",))),
-        "input_shape": List(Int(1), 1, 8),
+        "input_shape": Shape(),
         "round_to": ROUND_TO,
         "importance": Str(),
         "blocks": List(Str()),
