@@ -46,8 +46,9 @@ bench-baseline: install
 coverage: install
 	nice -n 10 $(PY) benchmarks/zoo_coverage.py --all
 
+# FORCE=1 replaces the results of an earlier deploy (edgeprune's --force); a refusal says so
 deploy: install
-	$(PY) -m edgeprune deploy --target $(TARGET)
+	EDGEPRUNE_MAKE_FORCE="make deploy TARGET=$(TARGET) FORCE=1" $(PY) -m edgeprune deploy --target $(TARGET)$(if $(FORCE), --force)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

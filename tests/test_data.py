@@ -112,14 +112,31 @@ def test_npy_and_object_arrays_are_refused(tmp_path: Path):
 
 def test_imagefolder_with_train_and_val(digits_png_folder: Path):
     data = load_data(f"imagefolder:{digits_png_folder}")
-    assert data.split.how == "folders" and data.num_classes == 10 and data.input_shape == (1, 16, 16)
+    assert data.split.how == "folders" and data.num_classes == 10 and data.input_shape == (3, 16, 16)
     assert data.split.val == len(list((digits_png_folder / "val").rglob("*.png")))
     x, y = take(data.val, 4)
-    assert x.shape == (4, 1, 16, 16) and float(x.min()) >= 0.0 and float(x.max()) <= 1.0 and y.dtype == torch.int64
-    pre = Preprocessing(resize=(8, 8), mean=(0.5,), std=(0.5,), source="user")
+    assert x.shape == (4, 3, 16, 16) and float(x.min()) >= 0.0 and float(x.max()) <= 1.0 and y.dtype == torch.int64
+    pre = Preprocessing(resize=(8, 8), mean=(0.5,), std=(0.5,), channels=1, source="user")
     small = load_data(str(digits_png_folder), pre)  # a plain folder path works too
     xs, _ = take(small.val, 2)
     assert small.input_shape == (1, 8, 8) and float(xs.min()) >= -1.0 and small.fingerprint != data.fingerprint
+
+
+def test_imagefolder_reads_images_as_torchvision_imagefolder_does(digits_png_folder: Path):
+    """Gray PNGs become 3 equal channels (ImageFolder's loader converts to RGB); --channels 1 gives the gray values
+    back exactly, as transforms.Grayscale(1) after that loader does."""
+    from torchvision import datasets, transforms
+
+    ours = load_data(f"imagefolder:{digits_png_folder}")
+    theirs = datasets.ImageFolder(str(digits_png_folder / "val"), transforms.ToTensor())
+    x, y = take(ours.val, 8)
+    reference = torch.stack([theirs[i][0] for i in range(8)])
+    assert ours.preprocessing.channels == 3 and torch.equal(x, reference)
+    assert y.tolist() == [theirs[i][1] for i in range(8)]
+    assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 1], x[:, 2])
+    gray = load_data(f"imagefolder:{digits_png_folder}", Preprocessing(channels=1, source="user"))
+    g, _ = take(gray.val, 8)
+    assert g.shape == (8, 1, 16, 16) and torch.equal(g[:, 0], x[:, 0])
 
 
 def test_imagefolder_mixed_sizes_name_the_file(tmp_path: Path):
@@ -131,7 +148,7 @@ def test_imagefolder_mixed_sizes_name_the_file(tmp_path: Path):
             Image.new("L", (size, size)).save(tmp_path / cls / f"{i}.png")
     with pytest.raises(SpecError, match=r"b/0.png is 9x9 but .*a/0.png is 8x8; give a resize"):
         load_data(f"imagefolder:{tmp_path}")
-    assert load_data(f"imagefolder:{tmp_path}", Preprocessing(resize=(8, 8), source="user")).input_shape == (1, 8, 8)
+    assert load_data(f"imagefolder:{tmp_path}", Preprocessing(resize=(8, 8), source="user")).input_shape == (3, 8, 8)
 
 
 def test_imagefolder_unreadable_image_is_named(tmp_path: Path):

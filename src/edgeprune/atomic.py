@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -76,9 +77,30 @@ def write_text(target: str | os.PathLike[str], text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by None: JSON (RFC 8259) has no NaN or Infinity, and
+    Python's ``json`` would write them as bare tokens that strict readers (browsers, jq, other languages) refuse."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    return obj
+
+
+def json_text(obj: Any) -> str:
+    """Strict, indented JSON of ``obj`` (non-finite numbers written as null, see :func:`finite`)."""
+    return json.dumps(finite(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
 def write_json(target: str | os.PathLike[str], obj: Any) -> None:
-    """Atomically write ``obj`` as indented JSON."""
-    write_text(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Atomically write ``obj`` as indented, strict JSON (non-finite numbers as null)."""
+    write_text(target, json_text(obj))
+
+
+def _no_constant(token: str) -> Any:
+    raise ValueError(f"'{token}' is not JSON (strict JSON has no NaN or Infinity)")
 
 
 def write_with(target: str | os.PathLike[str], writer: Callable[[Path], None]) -> None:
@@ -93,10 +115,12 @@ def read_json(path: str | os.PathLike[str], what: str) -> Any:
     if not path.is_file():
         raise EdgepruneError(f"{what} {path} does not exist")
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(), parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise EdgepruneError(f"{what} {path} is not valid JSON ({exc})") from None
     except UnicodeDecodeError as exc:
         raise EdgepruneError(f"{what} {path} is not UTF-8 text (byte {exc.start}); is it a binary file?") from None
     except RecursionError:
         raise EdgepruneError(f"{what} {path} is nested too deeply to be a valid file") from None
+    except ValueError as exc:  # NaN / Infinity tokens
+        raise EdgepruneError(f"{what} {path} is not valid JSON ({exc})") from None

@@ -25,8 +25,10 @@ from edgeprune.data import Data, batches, calibration_samples, take
 from edgeprune.errors import EdgepruneError
 from edgeprune.finetune import fit
 from edgeprune.hashing import json_hash, sha256_file
-from edgeprune.models import ModelSpec, build_model, load_checkpoint, read_state_dict, save_weights
+from edgeprune.models import ModelSpec, build_model, load_checkpoint, load_state, read_state_dict, save_weights
 from edgeprune.models.batchnorm import norms_without_statistics, supplied_statistics, track_statistics
+from edgeprune.models.checkpoint import adopt_statistics, mismatch
+from edgeprune.models.mismatch import channel_hint, raise_explained
 from edgeprune.prune.recalibrate import recalibrate_bn
 from edgeprune.task import CLASSIFICATION, Task
 from edgeprune.userload import source_file
@@ -65,7 +67,7 @@ def check_fits(model: nn.Module, spec: ModelSpec, data: Data, task: Task = CLASS
     except Exception as exc:  # any forward failure here is a model/data mismatch
         raise EdgepruneError(
             f"model '{spec.spec}' cannot run on samples of data '{data.name}' with shape {tuple(x.shape)}:"
-            f" {_first_line(exc)}"
+            f" {_first_line(exc)}{channel_hint(model, x, data)}"
         ) from None
     if task.classification:
         ok = isinstance(out, torch.Tensor) and out.ndim >= 2 and out.shape[0] == len(x)
@@ -204,7 +206,11 @@ def load_baseline(
     chance on select samples stops the run (None: not checked)."""
     spec, model = unpruned_structure(spec, data, task, checkpoint, estimate_bn_stats)
     if checkpoint:
-        load_checkpoint(model, checkpoint)
+        state = read_state_dict(checkpoint)
+        adopt_statistics(model, state)
+        if mismatch(model, state):
+            raise_explained(spec, state, checkpoint, data)  # the channels or the labels, when they are the cause
+        load_state(model, state, checkpoint)
         estimate_bn_statistics(model, data, log)
         if allow_chance is False:
             check_not_chance(model, spec, data, task, checkpoint)

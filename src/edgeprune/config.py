@@ -50,7 +50,8 @@ class DataConfig:
     scale: float = 1.0
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
-    channels: int = 0  # 0: as stored / as the images are
+    channels: int = 0  # 0: as stored (arrays) / RGB as torchvision's ImageFolder reads them (image folders)
+    num_classes: int = 0  # 0: one more than the largest label; set when the labels do not show every class
     batch_size: int = 500  # evaluation batch
 
     def __post_init__(self) -> None:
@@ -63,6 +64,7 @@ class DataConfig:
         _check(all(s > 0 for s in self.std), "data.std", f"every value must be > 0, got {list(self.std)}")
         _check(self.channels in (0, 1, 3), "data.channels", f"must be 0 (as stored), 1 or 3, got {self.channels}")
         _check(self.batch_size >= 1, "data.batch_size", f"must be >= 1, got {self.batch_size}")
+        _check(0 <= self.num_classes <= 1 << 20, "data.num_classes", f"must be in 0..1048576, got {self.num_classes}")
 
     @property
     def user_preprocessing(self) -> bool:

@@ -54,17 +54,17 @@ def test_damaged_pruned_weights_are_one_line(model_files, tmp_path: Path, capsys
 
 
 PLAN_DAMAGE = {
-    "keep_is_a_string": (lambda p: p["groups"][0].update(keep="abc"), "'keep'"),
+    "keep_is_a_string": (lambda p: p["groups"][0].update(keep="abc"), "'groups[0].keep'"),
     "keep_out_of_range": (lambda p: p["groups"][0].update(keep=[0, 999]), "'stem.0'"),
-    "negative_input_shape": (lambda p: p.update(input_shape=[1, 1, -8, 8]), "'input_shape'"),
+    "negative_input_shape": (lambda p: p.update(input_shape=[1, 1, -8, 8]), "'input_shape[2]'"),
     "huge_input_shape": (lambda p: p.update(input_shape=[1, 1, 10**9, 10**9]), "'input_shape'"),
-    "input_shape_float": (lambda p: p.update(input_shape=[1, 1, 8.5, 8]), "'input_shape'"),
+    "input_shape_float": (lambda p: p.update(input_shape=[1, 1, 8.5, 8]), "'input_shape[2]'"),
     "groups_not_a_list": (lambda p: p.update(groups={"a": 1}), "groups"),
-    "width_negative": (lambda p: p["groups"][0].update(width=-3), "'width'"),
+    "width_negative": (lambda p: p["groups"][0].update(width=-3), "'groups[0].width'"),
     "version_from_the_future": (lambda p: p.update(version=99), "'version'"),
     "model_not_an_object": (lambda p: p.update(model="edgeprune:default"), "model"),
     "num_classes_zero": (lambda p: p["model"].update(num_classes=0), "num_classes"),
-    "blocks_not_strings": (lambda p: p.update(blocks=[1, 2]), "'blocks'"),
+    "blocks_not_strings": (lambda p: p.update(blocks=[1, 2]), "'blocks[0]'"),
 }
 
 

@@ -42,7 +42,7 @@ def test_edgeprune_measures_the_users_own_accuracy(digits_png_folder, trained) -
     base = load_baseline(MODEL, data, checkpoint=weights)
     assert evaluate(base.model, data.val)[0] == pytest.approx(user_accuracy, abs=0.1)
     # without the user's preprocessing the numbers are wrong, so edgeprune never invents one: it records what it used
-    raw = load_data(f"imagefolder:{digits_png_folder}")
+    raw = load_data(f"imagefolder:{digits_png_folder}", Preprocessing(channels=1, source="user"))
     assert raw.preprocessing.mean == () and abs(evaluate(base.model, raw.val)[0] - user_accuracy) > 1.0
 
 

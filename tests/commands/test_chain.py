@@ -71,3 +71,103 @@ def test_prune_reproduces_the_plans_prediction(pruned_dir, capsys) -> None:
     out = capsys.readouterr().out
     reported = float(re.search(r"select top1 ([0-9.]+)% before fine-tuning", out).group(1))
     assert predicted is not None and reported == pytest.approx(predicted, abs=0.01)
+
+
+def test_plan_records_its_data(pruned_dir) -> None:
+    root, pruned = pruned_dir
+    for path in (root / "plan" / "plan.json", pruned / "plan.json"):
+        assert json.loads(path.read_text())["data"] == {"spec": "digits", "preprocessing": None}
+
+
+def test_export_without_data_runs_on_the_recorded_data(pruned_dir, capsys) -> None:
+    """`export --pruned DIR` without --data fell back to mnist5k and failed after the model was rebuilt."""
+    root, pruned = pruned_dir
+    out = root / "export-recorded"
+    capsys.readouterr()
+    assert main(["export", "--pruned", str(pruned), "--format", "onnx", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert f"data: digits (recorded in {pruned / 'plan.json'}; --data overrides)" in said
+    meta = json.loads((out / "pruned_fp32.onnx.json").read_text())
+    assert meta["preprocessing"]["source"] == "builtin:digits" and meta["verification"]["rel_err"] <= 1e-4
+
+
+def test_prune_without_data_runs_on_the_plans_data(pruned_dir) -> None:
+    root, _ = pruned_dir
+    args = ["prune", "--plan", str(root / "plan" / "plan.json"), "--checkpoint", str(root / "m.safetensors")]
+    assert main([*args, "--out", str(root / "pruned-recorded")]) == 0
+    assert json.loads((root / "pruned-recorded" / "plan.json").read_text())["data"]["spec"] == "digits"
+
+
+def test_recorded_user_code_is_never_run(pruned_dir, tmp_path, capsys) -> None:
+    """A plan naming a data factory (code) is replayed on it only when the user names it with --data."""
+    _, pruned = pruned_dir
+    marker = tmp_path / "ran"
+    factory = tmp_path / "evil.py"
+    factory.write_text(f"open({str(marker)!r}, 'w').close()\n\ndef make():\n    raise SystemExit\n")
+    doc = json.loads((pruned / "plan.json").read_text())
+    doc["data"] = {"spec": f"{factory}:make", "preprocessing": None}
+    copy = tmp_path / "pruned"
+    copy.mkdir()
+    (copy / "plan.json").write_text(json.dumps(doc))
+    (copy / "weights.safetensors").write_bytes((pruned / "weights.safetensors").read_bytes())
+    capsys.readouterr()
+    assert main(["export", "--pruned", str(copy), "--format", "onnx", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "field 'data.spec' names user code" in err and f"pass --data {factory}:make" in err
+    assert not marker.exists()
+
+
+def test_a_plan_without_data_names_the_flag(pruned_dir, tmp_path, capsys) -> None:
+    """An older plan records no data: a shape mismatch says to pass the data it was planned on."""
+    _, pruned = pruned_dir
+    doc = json.loads((pruned / "plan.json").read_text())
+    doc.pop("data")
+    copy = tmp_path / "old"
+    copy.mkdir()
+    (copy / "plan.json").write_text(json.dumps(doc))
+    (copy / "weights.safetensors").write_bytes((pruned / "weights.safetensors").read_bytes())
+    capsys.readouterr()
+    assert main(["export", "--pruned", str(copy), "--format", "onnx", "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err
+    assert "was planned for inputs [1, 8, 8], data 'mnist5k' has [1, 28, 28]; pass the --data it was planned on" in err
+
+
+def test_data_paths_are_recorded_absolute(tmp_path, monkeypatch) -> None:
+    from edgeprune.data.spec import data_record, is_user_code
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    assert data_record("npz:d.npz", None)["spec"] == f"npz:{tmp_path / 'd.npz'}"
+    assert data_record("imgs", None)["spec"] == str(tmp_path / "imgs")
+    assert data_record("synthetic:3x8x8:50", None)["spec"] == "synthetic:3x8x8:50"
+    assert is_user_code("my_data.py:make") and is_user_code("pkg.mod:make") and not is_user_code("npz:x.npz")
+
+
+def test_prune_without_checkpoint_uses_the_plans_weights(pruned_dir, capsys) -> None:
+    """The plan records the unpruned checkpoint it was made on; prune replays the plan on those same weights."""
+    from edgeprune.models import read_state_dict
+
+    root, pruned = pruned_dir
+    plan = root / "plan" / "plan.json"
+    weights = (root / "m.safetensors").resolve()
+    assert json.loads(plan.read_text())["baseline"] == {"checkpoint": str(weights), "train_epochs": None}
+    capsys.readouterr()
+    assert main(["prune", "--plan", str(plan), "--out", str(root / "pruned-chained")]) == 0
+    assert f"checkpoint: {weights} (recorded in {plan}; --checkpoint overrides)" in capsys.readouterr().out
+    again, first = (
+        read_state_dict(root / "pruned-chained" / "weights.safetensors"),
+        read_state_dict(pruned / "weights.safetensors"),
+    )
+    assert again.keys() == first.keys() and all(again[k].equal(first[k]) for k in first)
+
+
+def test_a_trained_baseline_is_reused_downstream(tmp_path, capsys) -> None:
+    """`plan --train-epochs 1` then `prune`: the same cached baseline, not a new one trained for the default 12."""
+    plan = tmp_path / "p" / "plan.json"
+    args = ["plan", "--data", "digits", "--train-epochs", "1", "--macs", "0.6", "--method", "uniform"]
+    assert main([*args, "--out", str(tmp_path / "p")]) == 0
+    assert json.loads(plan.read_text())["baseline"] == {"checkpoint": None, "train_epochs": 1}
+    capsys.readouterr()
+    assert main(["prune", "--plan", str(plan), "--out", str(tmp_path / "pr")]) == 0
+    out = capsys.readouterr().out
+    assert "baseline loaded from cache" in out and "trained and cached" not in out

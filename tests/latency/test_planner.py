@@ -4,16 +4,19 @@ point), no-scan damage, and one real end-to-end run on ONNX Runtime."""
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 
 import pytest
 import torch
 from torch import nn
 
+from edgeprune.atomic import json_text
 from edgeprune.errors import EdgepruneError
 from edgeprune.latency.noscan import magnitude_sensitivity, removed_mass
 from edgeprune.latency.planner import Attempt, LatencyBudget, _rank, plan_to_latency, refine
 from edgeprune.latency.target import LatencyTarget
+from edgeprune.prune.schema import PLANNING
 
 
 def test_budget_is_one_of_latency_or_speedup() -> None:
@@ -145,6 +148,7 @@ def test_plan_to_latency_end_to_end_on_onnxruntime(tmp_path) -> None:
     assert all(len(g.keep) % 16 == 0 for g in result.plan.groups)
     summary = result.summary()
     assert summary["budget"]["speedup"] == 1.6 and summary["target"]["runtime"] == "onnxruntime"
+    PLANNING.fields["latency"].check(json.loads(json_text(summary)), "planning.latency")  # plan.json's schema
     # fitted on the unpruned network, the 2 random plans, and every measured attempt
     assert summary["tables"]["micro_models"] > 0 and summary["fit"]["points"] == 3 + len(result.attempts)
     again = plan_to_latency(net, x, None, budget, target, round_to=16, levels=0, fit_plans=2, cache_dir=tmp_path)

@@ -12,7 +12,6 @@ FLAGS = ("model", "ignore", "out")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-shape", help="e.g. 1,3,224,224 (default: 1,1,28,28 for edgeprune:, else 1,3,224,224)")
-    parser.add_argument("--num-classes", type=int, default=10, help="classifier outputs the model is built with")
     parser.add_argument(
         "--no-verify", action="store_true", help="skip the forward passes that verify groups and blocks"
     )
@@ -41,10 +40,12 @@ def run(args: argparse.Namespace) -> int:
 
     out = out_folder(args, "", "analyze", replace=False, writes=("analysis.json",)) if args.out else None
     spec = args.model or DEFAULT_MODEL
+    if args.num_classes is not None and args.num_classes < 1:
+        raise EdgepruneError(f"--num-classes must be >= 1, got {args.num_classes}")
     builtin_small = spec.startswith("edgeprune:")
     shape = parse_shape(args.input_shape) if args.input_shape else [1, 1 if builtin_small else 3, *(
         [28, 28] if builtin_small else [224, 224])]  # fmt: skip
-    model = build_model(ModelSpec(spec, num_classes=args.num_classes, in_channels=shape[1]))
+    model = build_model(ModelSpec(spec, num_classes=args.num_classes or 10, in_channels=shape[1]))
     if args.checkpoint:
         load_checkpoint(model, args.checkpoint)
     torch.manual_seed(0)

@@ -61,7 +61,15 @@ def _print(result: FormatComparison) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.bench.harness import Protocol
-    from edgeprune.commands.context import baseline, inputs, load_pruned_arg, out_folder, say
+    from edgeprune.commands.context import (
+        baseline,
+        check_input_shape,
+        inputs,
+        load_pruned_arg,
+        out_folder,
+        recorded_plan,
+        say,
+    )
     from edgeprune.errors import EdgepruneError
     from edgeprune.pipeline.compare import CompareRequest, compare_formats, parse_variants
 
@@ -79,10 +87,12 @@ def run(args: argparse.Namespace) -> int:
         _at_least(args.parity_samples, "--parity-samples", 1),
     )  # fmt: skip
     out_folder(args, "build/compare", "compare")  # the out folder is refused before anything is loaded
-    ins = inputs(args)
+    recorded, where = recorded_plan(args)
+    ins = inputs(args, recorded, where)
+    check_input_shape(recorded, where, ins.data)
     pruned, plan = load_pruned_arg(args)
     spec = str(plan.model.get("spec", "")) if plan.model else None
-    base = baseline(args, ins, spec or None)
+    base = baseline(args, ins, spec or None, recorded, where)
     if plan.model and base.spec.to_dict() != plan.model:
         raise EdgepruneError(
             f"--pruned {args.pruned}: plan.json names model {plan.model}, but --model/--data give {base.spec.to_dict()}"

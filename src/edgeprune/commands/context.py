@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "edgeprune:default"
 DEFAULT_DATA = "mnist5k"
+TRAIN_EPOCHS = 12  # without --checkpoint: epochs training the baseline (cached)
 
 
 def say(text: str) -> None:
@@ -80,39 +81,117 @@ class Inputs:
     task_key: str
 
 
-def inputs(args: argparse.Namespace) -> Inputs:
+def recorded_plan(args: argparse.Namespace) -> tuple[Plan | None, Path | None]:
+    """The plan a command continues from (``--pruned DIR`` or ``--plan FILE``) and its file, or (None, None)."""
+    from edgeprune.prune.io import plan_file
+
+    source = getattr(args, "pruned", None) or getattr(args, "plan", None)
+    if not source:
+        return None, None
+    where = plan_file(source)
+    if getattr(args, "pruned", None) and not Path(args.pruned).is_dir():
+        raise EdgepruneError(f"--pruned {args.pruned}: not a folder (a saved pruned model holds plan.json + weights)")
+    return load_plan(where), where
+
+
+def _recorded_data(args: argparse.Namespace, plan: Plan | None, where: Path | None) -> tuple[str, Preprocessing | None]:
+    """The data spec and preprocessing to load: the flags, else what ``plan`` recorded, else the default data."""
+    from edgeprune.data import Preprocessing
+    from edgeprune.data.spec import is_user_code
+
+    given = preprocessing(args)
+    if args.data or plan is None or not plan.data:
+        return args.data or DEFAULT_DATA, given
+    spec = str(plan.data["spec"])
+    if is_user_code(spec):
+        raise EdgepruneError(
+            f"{where}: field 'data.spec' names user code '{spec}'; edgeprune runs user code only when you name it"
+            f" yourself: pass --data {spec} if you trust it"
+        )
+    recorded = plan.data.get("preprocessing")
+    if given is None and recorded:
+        try:
+            given = Preprocessing.from_dict({**recorded, "source": "user"})
+        except EdgepruneError as exc:
+            raise EdgepruneError(f"{where}: field 'data.preprocessing': {exc}") from None
+    say(f"data: {spec} (recorded in {where}; --data overrides)")
+    return spec, given
+
+
+def _class_count(args: argparse.Namespace, data: Data, plan: Plan | None) -> int | None:
+    """``--num-classes``, else the plan's model's class count when the data's labels fit in it (a model may have
+    classes the data does not show), else None (from the labels)."""
+    if getattr(args, "num_classes", None) is not None:
+        return args.num_classes
+    recorded = (plan.model or {}).get("num_classes") if plan is not None else None
+    if isinstance(recorded, int) and data.num_classes is not None and data.num_classes < recorded:
+        return recorded
+    return None
+
+
+def inputs(args: argparse.Namespace, plan: Plan | None = None, where: Path | None = None) -> Inputs:
+    """Data and task from the flags; a command continuing from ``plan`` takes the data (and class count) the plan
+    recorded unless ``--data`` says otherwise."""
     from edgeprune.data import load_data
+    from edgeprune.data.labels import with_class_count
     from edgeprune.task import TaskSpec, resolve_task
 
-    data = load_data(args.data or DEFAULT_DATA, preprocessing(args))
+    spec, pre = _recorded_data(args, plan, where)
+    data = load_data(spec, pre)
+    data = with_class_count(data, _class_count(args, data, plan))
     for note in data.notes:
         say(f"note: {note}")
-    spec = TaskSpec(
+    task = TaskSpec(
         loss=getattr(args, "loss", None) or "",
         metric=getattr(args, "metric", None) or "",
         higher_is_better=not getattr(args, "lower_is_better", False),
         distill=getattr(args, "distill", None) or "",
     )
-    key = "classification" if spec.is_default else f"{spec.loss}|{spec.metric}|{spec.higher_is_better}|{spec.distill}"
-    return Inputs(data, resolve_task(spec), key)
+    key = "classification" if task.is_default else f"{task.loss}|{task.metric}|{task.higher_is_better}|{task.distill}"
+    return Inputs(data, resolve_task(task), key)
 
 
-def baseline(args: argparse.Namespace, ins: Inputs, spec: str | None = None, choosing: bool = False) -> Baseline:
-    """The unpruned model from --model/--checkpoint (trained once and cached when no checkpoint is given).
+def baseline(
+    args: argparse.Namespace,
+    ins: Inputs,
+    spec: str | None = None,
+    plan: Plan | None = None,
+    where: Path | None = None,
+    *,
+    choosing: bool = False,
+) -> Baseline:
+    """The unpruned model from --model/--checkpoint (trained once and cached when no checkpoint is given). A command
+    continuing from ``plan`` uses the unpruned weights the plan was made on (its recorded checkpoint, or the same
+    training recipe, hence the same cached baseline) unless --checkpoint/--train-epochs say otherwise.
     ``choosing``: the command chooses with the baseline's metric (plan, sensitivity), so a checkpoint scoring at
     chance level stops it unless --allow-chance-baseline."""
     from edgeprune.baseline import load_baseline
 
+    recorded = (plan.baseline or {}) if plan is not None else {}
+    checkpoint, epochs = args.checkpoint, args.train_epochs
+    if checkpoint is None and epochs is None and recorded.get("checkpoint"):
+        checkpoint = recorded["checkpoint"]
+        say(f"checkpoint: {checkpoint} (recorded in {where}; --checkpoint overrides)")
+    if checkpoint is None and epochs is None:
+        epochs = recorded.get("train_epochs")
     return load_baseline(
         spec or args.model or DEFAULT_MODEL,
         ins.data,
         ins.task,
-        args.checkpoint,
-        args.train_epochs or 12,
+        checkpoint,
+        epochs or TRAIN_EPOCHS,
         ins.task_key,
         estimate_bn_stats=bool(getattr(args, "estimate_bn_stats", False)),
         allow_chance=bool(getattr(args, "allow_chance_baseline", False)) if choosing else None,
     )
+
+
+def baseline_record(args: argparse.Namespace, base: Baseline) -> dict:
+    """What a plan records about its unpruned weights: the user's checkpoint (absolute), or the training recipe
+    that made the cached baseline."""
+    if base.source == "checkpoint":
+        return {"checkpoint": str(Path(base.checkpoint).resolve()), "train_epochs": None}
+    return {"checkpoint": None, "train_epochs": args.train_epochs or TRAIN_EPOCHS}
 
 
 def load_plan(path: str | Path) -> Plan:
@@ -122,17 +201,19 @@ def load_plan(path: str | Path) -> Plan:
     return Plan.load(plan_file(path))
 
 
-def pruned_from_plan(args: argparse.Namespace, ins: Inputs) -> tuple[nn.Module, Plan, Baseline]:
+def pruned_from_plan(
+    args: argparse.Namespace, ins: Inputs, plan: Plan | None = None, where: Path | None = None
+) -> tuple[nn.Module, Plan, Baseline]:
     """``--plan FILE`` applied to the unpruned ``--model``/``--checkpoint`` (the model the plan names when the
     plan's spec is built in; a user spec must be given with --model)."""
     import copy
 
     from edgeprune.prune.io import plan_file, replay, trusted_spec
 
-    plan = load_plan(args.plan)
-    where = plan_file(args.plan)
+    if plan is None:
+        plan, where = load_plan(args.plan), plan_file(args.plan)
     recorded = trusted_spec(plan, where, args.model)
-    base = baseline(args, ins, recorded.spec)
+    base = baseline(args, ins, recorded.spec, plan, where)
     if plan.model and base.spec.to_dict() != plan.model:
         raise EdgepruneError(f"{where}: field 'model' is {plan.model}, but --model/--data give {base.spec.to_dict()}")
     plan.model = base.spec.to_dict()
@@ -148,3 +229,25 @@ def load_pruned_arg(args: argparse.Namespace) -> tuple[nn.Module, Plan]:
     if not folder.is_dir():
         raise EdgepruneError(f"--pruned {folder}: not a folder (a saved pruned model holds plan.json + weights)")
     return load_pruned(folder, getattr(args, "model", None))
+
+
+def record_data(args: argparse.Namespace, plan: Plan, ins: Inputs, base: Baseline | None = None) -> None:
+    """Record in ``plan`` the data this command ran on and the unpruned weights it started from (the next command
+    takes them without ``--data``/``--checkpoint``)."""
+    from edgeprune.data.spec import data_record
+
+    if args.data or not plan.data:
+        plan.data = data_record(args.data or DEFAULT_DATA, ins.data.preprocessing)
+    if base is not None:
+        plan.baseline = baseline_record(args, base)
+
+
+def check_input_shape(plan: Plan, where: Path, data: Data) -> None:
+    """The data's samples have the shape the plan was made for; otherwise one line saying which data to give."""
+    if list(plan.input_shape[1:]) == list(data.input_shape):
+        return
+    advice = "pass the --data it was planned on" if not plan.data else f"it records data '{plan.data['spec']}'"
+    raise EdgepruneError(
+        f"{where} was planned for inputs {plan.input_shape[1:]}, data '{data.name}' has {list(data.input_shape)};"
+        f" {advice}"
+    )

@@ -30,6 +30,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "mean": parse_floats(args.mean, "--mean") if args.mean else None,
         "std": parse_floats(args.std, "--std") if args.std else None,
         "channels": args.channels,
+        "num_classes": args.num_classes,
         "loss": args.loss,
         "metric": args.metric,
         "higher_is_better": False if args.lower_is_better else None,

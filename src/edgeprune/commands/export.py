@@ -28,7 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from edgeprune.commands.context import baseline, inputs, load_pruned_arg, out_folder, say
+    from edgeprune.commands.context import (
+        baseline,
+        check_input_shape,
+        inputs,
+        load_pruned_arg,
+        out_folder,
+        recorded_plan,
+        say,
+    )
     from edgeprune.config import ExportConfig
     from edgeprune.export import export_verified
     from edgeprune.export.metadata import metadata_path
@@ -44,15 +52,12 @@ def run(args: argparse.Namespace) -> int:
     name = artifact_name("pruned" if args.pruned else "unpruned", args.precision, args.format)
     out = out_folder(args, "build/export", "export", replace=False, writes=(name, metadata_path(Path(name)).name))
     with writing(out) as staging:
-        ins = inputs(args)
-        if args.pruned:
+        plan, where = recorded_plan(args)
+        ins = inputs(args, plan, where)
+        if plan is not None:
+            check_input_shape(plan, where, ins.data)  # before the model is rebuilt
             model, plan = load_pruned_arg(args)
-            role, plan_hash = "pruned", sha256_file(Path(args.pruned) / "plan.json")
-            if list(plan.input_shape[1:]) != list(ins.data.input_shape):
-                raise EdgepruneError(
-                    f"--pruned {args.pruned} was planned for inputs {plan.input_shape[1:]}, data '{ins.data.name}'"
-                    f" has {list(ins.data.input_shape)}"
-                )
+            role, plan_hash = "pruned", sha256_file(where)
         else:
             if not args.checkpoint and not (args.model or "edgeprune:").startswith("edgeprune:"):
                 raise EdgepruneError("give --checkpoint with the weights of --model (or --pruned DIR)")

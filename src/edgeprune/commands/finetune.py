@@ -50,7 +50,7 @@ def _teacher(args: argparse.Namespace, ins: Any, unpruned: Any) -> Any:
     return load_checkpoint(model, path).eval()
 
 
-def _student(args: argparse.Namespace, ins: Any) -> tuple[Any, Any, Any]:
+def _student(args: argparse.Namespace, ins: Any, recorded: Any, where: Any) -> tuple[Any, Any, Any]:
     """(student, plan with its model spec, teacher or None)."""
     from edgeprune.commands.context import baseline, load_pruned_arg, pruned_from_plan
     from edgeprune.errors import EdgepruneError
@@ -63,9 +63,9 @@ def _student(args: argparse.Namespace, ins: Any) -> tuple[Any, Any, Any]:
         if args.teacher == "auto" and (
             args.checkpoint or args.model or (plan.model and str(plan.model["spec"]).startswith("edgeprune:"))
         ):  # the unpruned model: the user's weights, or the baseline trained once and cached
-            unpruned = baseline(args, ins, plan.model["spec"] if not args.model else None).model
+            unpruned = baseline(args, ins, plan.model["spec"] if not args.model else None, recorded, where).model
         return student, plan, _teacher(args, ins, unpruned)
-    student, plan, base = pruned_from_plan(args, ins)
+    student, plan, base = pruned_from_plan(args, ins, recorded, where)
     return student, plan, _teacher(args, ins, base.model)
 
 
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     import os
     from contextlib import nullcontext
 
-    from edgeprune.commands.context import input_paths, inputs
+    from edgeprune.commands.context import check_input_shape, input_paths, inputs, recorded_plan
     from edgeprune.config import FinetuneConfig, with_changes
     from edgeprune.errors import EdgepruneError
     from edgeprune.finetune.checkpoint import CHECKPOINT_DIR
@@ -97,15 +97,18 @@ def run(args: argparse.Namespace) -> int:
         out, "finetune", args.force or args.resume, inputs=input_paths(args),
         again="pass --resume to continue its run, or --force to start over",
     ) if rank0 else None  # fmt: skip
-    ins = inputs(args)
+    recorded, where = recorded_plan(args)
+    ins = inputs(args, recorded, where)
+    check_input_shape(recorded, where, ins.data)
     start_over = args.force and not args.resume  # the earlier run's files are edgeprune's: they go, nothing else
     with working_in(folder, RUN_FILES, start_over, (f"{CHECKPOINT_DIR}/",)) if folder is not None else nullcontext():
-        _finetune(args, cfg, ins, out)
+        _finetune(args, cfg, ins, out, recorded, where)
     return 0
 
 
-def _finetune(args: argparse.Namespace, cfg: Any, ins: Any, out: Path) -> None:
+def _finetune(args: argparse.Namespace, cfg: Any, ins: Any, out: Path, recorded: Any, where: Any) -> None:
     from edgeprune.atomic import write_json
+    from edgeprune.commands.context import record_data
     from edgeprune.config import with_changes
     from edgeprune.finetune import distributed
     from edgeprune.finetune.loop import fit
@@ -113,7 +116,8 @@ def _finetune(args: argparse.Namespace, cfg: Any, ins: Any, out: Path) -> None:
     from edgeprune.task import evaluate
 
     with distributed.session(args.device) as ctx:
-        student, plan, teacher = _student(args, ins)
+        student, plan, teacher = _student(args, ins, recorded, where)
+        record_data(args, plan, ins)
         if teacher is None:
             cfg = with_changes(cfg, distill=False)
         task = ins.task

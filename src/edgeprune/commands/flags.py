@@ -29,7 +29,7 @@ def _group(title: str) -> Parser:
 def _common() -> Parser:
     p = _group("common")
     g = p.add_argument_group("output and diagnostics")
-    g.add_argument("--quiet", action="store_true", help="no progress bars, only results and errors")
+    g.add_argument("--quiet", action="store_true", help="only results and errors: no progress, no per-epoch lines")
     g.add_argument("--verbose", action="store_true", help="also show the converters' and runtimes' own logs")
     g.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     g.add_argument("--no-cache", action="store_true", help="neither read nor write $EDGEPRUNE_CACHE")
@@ -56,6 +56,11 @@ def _model() -> Parser:
         default=None,
         help="go on when the checkpoint scores at chance level (else deploy/plan/sensitivity stop: preprocessing?)",
     )
+    g.add_argument(
+        "--num-classes",
+        type=int,
+        help="classifier outputs of --model (default: from the data's labels, or the plan's model; analyze: 10)",
+    )
     return p
 
 
@@ -63,14 +68,18 @@ def _data() -> Parser:
     p = _group("data")
     g = p.add_argument_group("data and its preprocessing")
     g.add_argument(
-        "--data", help="mnist5k | digits | synthetic[:CxHxW] | npz:FILE | imagefolder:DIR | DIR | module:factory"
+        "--data",
+        help="mnist5k | digits | synthetic[:CxHxW[:N]] | npz:FILE | imagefolder:DIR | DIR | module:factory"
+        " (commands continuing from a plan or pruned model: the data it recorded)",
     )
     g.add_argument("--resize", help="image folders: resize to H[xW] first")
     g.add_argument("--crop", help="image folders: center-crop to H[xW]")
     g.add_argument("--scale", type=float, help="multiply raw values (image folders: after the /255 to [0, 1])")
     g.add_argument("--mean", help="per-channel mean subtracted, e.g. 0.485,0.456,0.406")
     g.add_argument("--std", help="per-channel std divided by, e.g. 0.229,0.224,0.225")
-    g.add_argument("--channels", type=int, choices=[1, 3], help="force grayscale (1) or RGB (3)")
+    g.add_argument(
+        "--channels", type=int, choices=[1, 3], help="image folders: 1 = grayscale, 3 = RGB (default, as ImageFolder)"
+    )
     return p
 
 

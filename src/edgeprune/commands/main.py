@@ -8,15 +8,19 @@ written. ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import os
 import signal
 import sys
+import sysconfig
 import time
 import traceback
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from edgeprune.commands import COMMANDS
 from edgeprune.commands.flags import Parser, parents
@@ -71,6 +75,7 @@ def _apply_common(args: object) -> dict[str, str | None]:
     """Set the environment the common flags ask for; returns what to restore (main may run in-process)."""
     wanted = {
         "EDGEPRUNE_NO_PROGRESS": getattr(args, "quiet", False),
+        "EDGEPRUNE_QUIET": getattr(args, "quiet", False),
         "EDGEPRUNE_VERBOSE": getattr(args, "verbose", False),
         "EDGEPRUNE_NO_CACHE": getattr(args, "no_cache", False),
     }
@@ -96,6 +101,46 @@ def _os_error(exc: OSError) -> str:
         return f"permission denied: {where or exc.strerror}"
     reason = exc.strerror or str(exc)
     return f"{reason}: {where}" if where else reason
+
+
+def _third_party(filename: str) -> bool:
+    """True for a file of an installed package or of Python itself (not edgeprune's, not the user's code)."""
+    path = os.path.realpath(filename)
+    installed = ("purelib", "platlib", "stdlib", "platstdlib")
+    roots = {os.path.realpath(sysconfig.get_paths()[k]) for k in installed}
+    own = os.path.realpath(os.path.dirname(os.path.dirname(__file__)))
+    return not path.startswith(own + os.sep) and any(path.startswith(root + os.sep) for root in roots)
+
+
+@contextlib.contextmanager
+def _third_party_warnings_hidden() -> Iterator[None]:
+    """Warnings raised by installed packages (torch, converters) never reach the user's terminal, so an error line
+    is the only line (``--verbose`` shows them); warnings from the user's own code still do."""
+    if os.environ.get("EDGEPRUNE_VERBOSE"):
+        yield
+        return
+    shown = warnings.showwarning
+
+    def show(
+        message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        if not _third_party(filename):
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def with_make_hint(message: str) -> str:
+    """Under ``make deploy`` (which sets ``EDGEPRUNE_MAKE_FORCE``), a refusal asking for ``--force`` also says how
+    to pass it through make."""
+    hint = os.environ.get("EDGEPRUNE_MAKE_FORCE")
+    if hint and "--force" in message:
+        return f"{message} (from make: {hint})"
+    return message
 
 
 def _internal(command: str, exc: BaseException) -> str:
@@ -125,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError:  # not the main thread (an API caller's worker): leave signals alone
         previous = None
     try:
-        return int(args._run(args) or 0)
+        with _third_party_warnings_hidden():
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -135,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgepruneError as exc:
         if args.debug:
             raise
-        print(f"{prefix}: error: {one_line(str(exc))}", file=sys.stderr)
+        print(f"{prefix}: error: {one_line(with_make_hint(str(exc)))}", file=sys.stderr)
         return EXIT_USER
     except OSError as exc:
         if args.debug:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from edgeprune.commands.sensitivity import add_scan_arguments
+from edgeprune.commands.sensitivity import add_scan_arguments, scan_settings
 
 if TYPE_CHECKING:
     from edgeprune.commands.context import Inputs
@@ -16,6 +16,17 @@ HELP = "plan per-group pruning ratios and blocks to drop that meet a budget (sen
 FLAGS = ("model", "data", "task", "budget", "pruning", "ignore", "finetune", "out")
 
 
+# which flag groups matter for which method (shown in --help)
+GROUP_NOTES = {
+    "pruning budget": "one budget; --method uniform (one ratio for every group) or sensitivity (default: per-group"
+    " ratios and blocks from a sensitivity scan)",
+    "fine-tuning": "only with --max-drop: the short fine-tune of each candidate budget (both methods)",
+    "sensitivity scan": "only with --method sensitivity (ignored by uniform); the same scan as `edgeprune"
+    " sensitivity`, cached",
+    "what may be pruned and how it is chosen": "both methods",
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_scan_arguments(parser)
     parser.add_argument(
@@ -23,6 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="tflite",
         help="with --latency-ms/--speedup: the target whose format, runtime, threads and board measure latency",
     )
+    for group in parser._action_groups:  # argparse has no public accessor; the groups are this parser's copies
+        if group.title in GROUP_NOTES:
+            group.description = GROUP_NOTES[group.title]
+
+
+def _flags(settings: dict[str, object]) -> list[str]:
+    names = {"samples": "--samples", "ratios": "--ratios", "blocks": "--no-blocks", "measure": "--estimate-only"}
+    return [names[k] for k in settings]
 
 
 def _check_structure(args: argparse.Namespace, ins: Inputs, cfg: PruneConfig) -> None:
@@ -37,11 +56,14 @@ def _check_structure(args: argparse.Namespace, ins: Inputs, cfg: PruneConfig) ->
 
 def run(args: argparse.Namespace) -> int:
     from edgeprune.atomic import write_json
-    from edgeprune.commands.context import baseline, inputs, out_folder, say
+    from edgeprune.commands.context import DEFAULT_DATA, baseline, baseline_record, inputs, out_folder, say
     from edgeprune.config import FinetuneConfig, PruneConfig, with_changes
+    from edgeprune.data.spec import data_record
+    from edgeprune.errors import EdgepruneError
     from edgeprune.pipeline.outputs import writing
     from edgeprune.pipeline.overrides import budget_override
     from edgeprune.pipeline.strategies import Request, prune_to_budget
+    from edgeprune.planning import rounding_notes
 
     budget_override({"macs": args.macs, "params": args.params, "latency_ms": args.latency_ms, "speedup": args.speedup})
     cfg = with_changes(
@@ -57,6 +79,12 @@ def run(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         speedup=args.speedup,
     )
+    settings = scan_settings(args)  # bad flags fail before any loading
+    if settings and cfg.method != "sensitivity":
+        raise EdgepruneError(
+            f"{', '.join(_flags(settings))} only appl{'ies' if len(settings) == 1 else 'y'} to --method sensitivity"
+            f" (the scan), not --method {cfg.method}"
+        )
     out = out_folder(args, "build/plan", "plan", replace=False, writes=("plan.json",))
     measured_on = None
     if cfg.latency:
@@ -72,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
         base = baseline(args, ins, choosing=True)
         if args.checkpoint:  # loading is cheap: a chance-level checkpoint stops first
             _check_structure(args, ins, cfg)
-        request = Request(base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key)
+        request = Request(
+            base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key, settings
+        )
         if measured_on is not None:
             from edgeprune.pipeline.latency_budget import prune_to_latency
 
@@ -80,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             planned = prune_to_budget(request, with_changes(FinetuneConfig(epochs=2), epochs=args.epochs, lr=args.lr))
         summary = planned.summary()
+        planned.plan.data = data_record(args.data or DEFAULT_DATA, ins.data.preprocessing)
+        planned.plan.baseline = baseline_record(args, base)
         write_json(staging / "plan.json", {**planned.plan.to_dict(), "planning": summary})
     predicted = (
         ""
@@ -89,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     say(f"plan ({planned.method}): {planned.macs:,} MACs ({summary['macs_fraction']:.3f}x), {planned.params:,} params"
         f" ({summary['params_fraction']:.3f}x){predicted}; {len(planned.plan.groups)} group(s),"
         f" blocks {list(planned.plan.blocks)}")  # fmt: skip
+    for note in rounding_notes(planned, cfg.round_to):
+        say(f"note: {note}")
     if planned.kind == "latency":
         lat = summary["latency"]
         say(f"latency on {args.target}: unpruned {lat['base_ms']:.3f} ms, predicted {lat['predicted_ms']:.3f} ms,"

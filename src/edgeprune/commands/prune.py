@@ -15,10 +15,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeprune.commands.context import inputs, out_folder, pruned_from_plan, say
+    from edgeprune.commands.context import (
+        check_input_shape,
+        inputs,
+        out_folder,
+        pruned_from_plan,
+        record_data,
+        recorded_plan,
+        say,
+    )
     from edgeprune.data import calibration_samples
     from edgeprune.errors import EdgepruneError
     from edgeprune.pipeline.outputs import writing
+    from edgeprune.progress import progress_bar
     from edgeprune.prune import count_macs_params, save_pruned
     from edgeprune.prune.recalibrate import recalibrate_bn
     from edgeprune.task import evaluate
@@ -29,15 +38,22 @@ def run(args: argparse.Namespace) -> int:
         raise EdgepruneError(f"--recalibrate must be >= 0, got {args.recalibrate}")
     out = out_folder(args, "build/pruned", "prune")
     with writing(out) as staging:
-        ins = inputs(args)
-        model, plan, base = pruned_from_plan(args, ins)
-        if args.recalibrate:
-            recalibrate_bn(model, calibration_samples(ins.data, args.recalibrate))  # the planner's documented step
-        save_pruned(staging, model, plan)
-        example = ins.data.example()
-        macs, params = count_macs_params(model, example)
-        base_macs, base_params = count_macs_params(base.model, example)
-        metric, _ = evaluate(model, ins.data.select, task=ins.task)
+        plan, where = recorded_plan(args)
+        ins = inputs(args, plan, where)
+        check_input_shape(plan, where, ins.data)
+        with progress_bar("prune: apply the plan, re-estimate BatchNorm, score on select", total=3) as bar:
+            model, plan, base = pruned_from_plan(args, ins, plan, where)
+            bar.advance()
+            if args.recalibrate:
+                recalibrate_bn(model, calibration_samples(ins.data, args.recalibrate))  # the planner's documented step
+            record_data(args, plan, ins, base)
+            save_pruned(staging, model, plan)
+            bar.advance()
+            example = ins.data.example()
+            macs, params = count_macs_params(model, example)
+            base_macs, base_params = count_macs_params(base.model, example)
+            metric, _ = evaluate(model, ins.data.select, task=ins.task)
+            bar.advance()
     say(f"pruned: {macs:,} MACs ({macs / base_macs:.3f}x), {params:,} params ({params / base_params:.3f}x);"
         f" select {ins.task.metric_name} {ins.task.format(metric)} before fine-tuning")  # fmt: skip
     say(f"wrote {out.given}")

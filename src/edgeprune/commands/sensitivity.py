@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+SAMPLES = 1000
 HELP = "measure how the metric drops when each group is pruned alone (ratio grid) and each block is dropped"
 FLAGS = ("model", "data", "task", "pruning", "ignore", "out")
 
@@ -15,11 +16,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("sensitivity scan")
     g.add_argument(
-        "--samples", type=int, default=1000, help="samples scored: select split, then train (never validation)"
+        "--samples", type=int, default=SAMPLES, help="samples scored: select split, then train (never validation)"
     )
     g.add_argument("--ratios", default="0.1,0.3,0.5,0.7,0.9", help="ratio grid (default 0.1,0.3,0.5,0.7,0.9)")
     g.add_argument("--no-blocks", action="store_true", help="do not scan removable blocks")
     g.add_argument("--estimate-only", action="store_true", help="gradient estimate only (no pruned evaluation)")
+
+
+def scan_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The scan flags the user changed from their defaults, as ScanOptions fields (``plan`` passes only these, so
+    its scan is the one deploy makes unless told otherwise)."""
+    from edgeprune.data.preprocessing import parse_floats
+    from edgeprune.sensitivity.scan import DEFAULT_RATIOS
+
+    settings: dict[str, object] = {}
+    if args.samples != SAMPLES:
+        settings["samples"] = args.samples
+    ratios = parse_floats(args.ratios, "--ratios")
+    if ratios != tuple(DEFAULT_RATIOS):
+        settings["ratios"] = ratios
+    if args.no_blocks:
+        settings["blocks"] = False
+    if args.estimate_only:
+        settings["measure"] = False
+    return settings
 
 
 def scan_options(args: argparse.Namespace) -> object:

@@ -75,23 +75,49 @@ def digits(arg: str | None, pre: Preprocessing | None) -> Data:
     return from_arrays("digits", bunch.images, bunch.target, _builtin("digits", pre, DIGITS), "digits", "digits")
 
 
+SYNTHETIC_SAMPLES = 2000
+MIN_SYNTHETIC = 10  # the seeded split needs a few samples in each of train / select / val
+MAX_SYNTHETIC_BYTES = 8 << 30
+
+
+def _synthetic_arg(arg: str) -> tuple[tuple[int, ...], int]:
+    """``CxHxW`` or ``CxHxW:N`` -> (shape, samples); errors name the spec."""
+    shape_text, _, count_text = arg.partition(":")
+    try:
+        shape = tuple(int(d) for d in shape_text.lower().split("x"))
+        samples = int(count_text) if count_text else SYNTHETIC_SAMPLES
+    except ValueError:
+        raise SpecError(
+            f"data spec 'synthetic:{arg}': expected a shape and an optional sample count, like 3x224x224:200"
+        ) from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise SpecError(f"data spec 'synthetic:{arg}': shape must have 3 dims (C x H x W), each >= 1")
+    if samples < MIN_SYNTHETIC:
+        raise SpecError(f"data spec 'synthetic:{arg}': sample count must be >= {MIN_SYNTHETIC}, got {samples}")
+    size = samples * int(np.prod(shape)) * 4
+    if size > MAX_SYNTHETIC_BYTES:
+        raise SpecError(
+            f"data spec 'synthetic:{arg}': {size / 2**30:.1f} GiB of float32 samples (at most"
+            f" {MAX_SYNTHETIC_BYTES / 2**30:.0f} GiB); give fewer samples, e.g. synthetic:{shape_text}:200"
+        )
+    return shape, samples
+
+
 def synthetic(arg: str | None, pre: Preprocessing | None) -> Data:
-    """Learnable class-conditional noise: each class is a fixed random template plus noise (already centred)."""
-    shape = (1, 28, 28)
-    if arg:
-        try:
-            shape = tuple(int(d) for d in arg.lower().split("x"))
-        except ValueError:
-            raise SpecError(f"data spec 'synthetic:{arg}': shape must look like 1x28x28") from None
-        if len(shape) != 3 or min(shape) < 1:
-            raise SpecError(f"data spec 'synthetic:{arg}': shape must have 3 dims (C x H x W), each >= 1")
+    """Learnable class-conditional noise: each class is a fixed random template plus noise (already centred).
+
+    ``synthetic:CxHxW:N`` makes N samples (default 2,000; 2,000 at 3x224x224 is 1.2 GB of float32)."""
+    shape, n = _synthetic_arg(arg) if arg else ((1, 28, 28), SYNTHETIC_SAMPLES)
     rng = np.random.default_rng(1)
-    num_classes, n = 10, 2000
+    num_classes = 10
     templates = rng.normal(size=(num_classes, *shape)).astype(np.float32)
     y = rng.integers(0, num_classes, size=n)
     x = templates[y] + rng.normal(scale=1.5, size=(n, *shape)).astype(np.float32)
     used = pre or Preprocessing(source="none")
-    return from_arrays(f"synthetic:{'x'.join(map(str, shape))}", x, y, used, f"synthetic{shape}", "synthetic")
+    count = f":{n}" if n != SYNTHETIC_SAMPLES else ""
+    return from_arrays(
+        f"synthetic:{'x'.join(map(str, shape))}{count}", x, y, used, f"synthetic{shape}{count}", "synthetic"
+    )
 
 
 NPY_MAGIC = b"\x93NUMPY"

@@ -1,8 +1,14 @@
-"""``imagefolder:DIR``: class-per-subfolder images read with torchvision's ``ImageFolder``.
+"""``imagefolder:DIR``: class-per-subfolder images read the way torchvision's ``ImageFolder`` reads them.
 
 ``DIR/train/<class>/*`` and ``DIR/val/<class>/*`` are used as given (the select slice is carved from train);
 a plain ``DIR/<class>/*`` is split with the seeded split. Images are decoded on the fly (nothing has to fit in
 memory) and transformed by the stated preprocessing; without one they become [0, 1] tensors at their stored size.
+
+Every image is converted to RGB when it is opened, as ``torchvision.datasets.folder.pil_loader`` (ImageFolder's
+default loader) does, so a model trained on ``ImageFolder`` sees here what it saw in training: a folder of
+grayscale PNGs gives 3 equal channels. ``channels = 1`` (``--channels 1``) converts that RGB image to one luma
+channel afterwards, which is ``transforms.Grayscale(1)`` in a torchvision pipeline (for a gray image: its own
+values, exactly, since ITU-R 601-2 luma weights sum to one).
 """
 
 from __future__ import annotations
@@ -20,15 +26,17 @@ from edgeprune.data.split import SPLIT_SEED, carve_select, seeded_split
 from edgeprune.errors import SpecError
 from edgeprune.hashing import json_hash
 
+RGB_CHANNELS = 3  # what ImageFolder's default loader gives for every image
+
 
 def _open_image(path: str) -> Any:
+    """The image at ``path`` as RGB (torchvision's ``pil_loader``); an unreadable file is named."""
     from PIL import Image
 
     try:
         with open(path, "rb") as fh:
             image = Image.open(fh)
-            image.load()
-            return image
+            return image.convert("RGB")
     except Exception as exc:  # PIL raises many types for unreadable files
         raise SpecError(f"image {path}: cannot be read ({type(exc).__name__}: {exc})") from None
 
@@ -43,19 +51,18 @@ def _folder(root: Path, transform: Any) -> Any:
 
 
 def _scan(folders: list[Any], pre: Preprocessing) -> int:
-    """Read every image header: all readable, one size unless resized; returns the channel count."""
+    """Read every image header: all readable, one size unless resized; returns the channel count the samples
+    get (3, as ImageFolder's loader gives, unless the preprocessing asks for 1)."""
     from PIL import Image
 
-    first_size, first_path, channels = None, "", 0
+    first_size, first_path = None, ""
     for folder in folders:
         for path, _ in folder.samples:
             try:
                 with Image.open(path) as image:
-                    size, mode = image.size, image.mode
+                    size = image.size
             except Exception as exc:  # not an image, truncated header
                 raise SpecError(f"image {path}: cannot be read ({type(exc).__name__}: {exc})") from None
-            if not channels:
-                channels = 1 if mode in ("1", "L", "LA", "I", "I;16", "F") else 3
             if pre.resize is None and pre.crop is None:
                 if first_size is None:
                     first_size, first_path = size, path
@@ -64,7 +71,7 @@ def _scan(folders: list[Any], pre: Preprocessing) -> int:
                         f"image {path} is {size[0]}x{size[1]} but {first_path} is {first_size[0]}x{first_size[1]};"
                         " give a resize (--resize HxW) so every sample has one shape"
                     )
-    return pre.channels or channels
+    return pre.channels or RGB_CHANNELS
 
 
 def _fingerprint(folders: list[Any], pre: Preprocessing) -> str:

@@ -105,7 +105,8 @@ class Preprocessing:
         return x
 
     def image_transform(self, channels: int) -> Any:
-        """torchvision transform for PIL images: resize, crop, channels, to [0, 1] tensor, scale, normalize.
+        """torchvision transform for PIL images opened as RGB (ImageFolder's loader): resize, crop, grayscale when
+        ``channels`` is 1, to [0, 1] tensor, scale, normalize.
 
         ``ToTensor`` already divides 8-bit pixels by 255; ``scale`` multiplies after that."""
         from torchvision import transforms as T
@@ -115,7 +116,8 @@ class Preprocessing:
             steps.append(T.Resize(self.resize))
         if self.crop:
             steps.append(T.CenterCrop(self.crop))
-        steps.append(T.Grayscale(1) if channels == 1 else T.Lambda(_rgb))
+        if channels == 1:
+            steps.append(T.Grayscale(1))
         steps.append(T.ToTensor())
         if self.scale != 1.0:
             steps.append(T.Lambda(lambda t: t * self.scale))
@@ -123,10 +125,6 @@ class Preprocessing:
             self.check_channels(channels, "preprocessing")
             steps.append(T.Normalize(self.mean, self.std))
         return T.Compose(steps)
-
-
-def _rgb(image: Any) -> Any:
-    return image.convert("RGB")
 
 
 def parse_floats(text: str, flag: str) -> tuple[float, ...]:

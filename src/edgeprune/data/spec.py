@@ -49,3 +49,34 @@ def load_data(spec: str, preprocessing: Preprocessing | None = None) -> Data:
 
 
 load_dataset = load_data  # the name the public API has used
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def portable_spec(spec: str) -> str:
+    """``spec`` with its file or folder made absolute (``npz:d.npz`` -> ``npz:/home/u/d.npz``), so a plan recording
+    it is replayed on the same data from any working directory; other specs unchanged."""
+    kind, _, arg = spec.partition(":")
+    if kind in ("npz", "imagefolder") and arg:
+        return f"{kind}:{_absolute(arg)}"
+    if kind not in LOADERS and (Path(spec).expanduser().is_dir() or Path(spec).suffix == ".npz"):
+        return _absolute(spec)
+    return spec
+
+
+def is_user_code(spec: str) -> bool:
+    """True for a data factory (``module:factory``, ``file.py:factory``): code, which a file may name but never
+    makes edgeprune run."""
+    kind, sep, _ = spec.partition(":")
+    if kind in LOADERS:
+        return False
+    path = Path(spec).expanduser()
+    return bool(sep) and not path.is_dir() and path.suffix != ".npz"
+
+
+def data_record(spec: str, preprocessing: Preprocessing | None) -> dict:
+    """What a plan records about its data: the spec (absolute paths) and the user's preprocessing, if any."""
+    user = preprocessing is not None and preprocessing.source == "user"
+    return {"spec": portable_spec(spec), "preprocessing": preprocessing.to_dict() if user else None}

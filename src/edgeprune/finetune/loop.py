@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from edgeprune.atomic import write_json
+from edgeprune.atomic import finite, write_json
 from edgeprune.config import FinetuneConfig
 from edgeprune.data import ArrayDataset, Data, fetch, take
 from edgeprune.errors import EdgepruneError
@@ -49,7 +49,8 @@ class FitResult:
     wall_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain data; a metric not measured (NaN) is None, so result.json stays strict JSON."""
+        return finite(dataclasses.asdict(self))
 
 
 class Callback(Protocol):
@@ -175,6 +176,7 @@ class _Run:
             "history": self.result.history,
             "best_epoch": self.result.best_epoch,
             "best_select_metric": self.result.best_select_metric,
+            "start_select_metric": self.result.start_select_metric,
             "callback": self.callback.state_dict() if self.callback is not None else None,
             "world": self.ctx.world,
         }
@@ -203,6 +205,7 @@ class _Run:
         s.bad_epochs, s.stopped, s.best_state = data["bad_epochs"], data["stopped"], data["best_model"]
         self.result.history = list(data["history"])
         self.result.best_epoch, self.result.best_select_metric = data["best_epoch"], data["best_select_metric"]
+        self.result.start_select_metric = data.get("start_select_metric", float("nan"))  # older checkpoints: unknown
         if self.callback is not None and data["callback"] is not None:
             self.callback.load_state_dict(data["callback"])
         self.result.resumed_from = str(path)

@@ -49,7 +49,9 @@ class TaylorTracker:
     @contextmanager
     def installed(self, model: nn.Module) -> Iterator[Scorer]:
         """Within the block ``.grad`` holds surrogates and the yielded scorer reads the accumulated saliency."""
-        import torch_pruning as tp
+        from edgeprune.graph.upstream import torch_pruning
+
+        tp = torch_pruning()
 
         saved = {name: p.grad for name, p in model.named_parameters()}
         try:

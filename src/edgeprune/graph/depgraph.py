@@ -29,6 +29,7 @@ from edgeprune.graph.record import Recorder, output_shapes
 from edgeprune.graph.search import CoupledGroup, GroupTimeout, Item, collect, root_function
 from edgeprune.graph.trace import run_traced
 from edgeprune.graph.units import Member, UnitGroup, build_units
+from edgeprune.graph.upstream import torch_pruning
 
 ROOT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.conv._ConvNd, nn.Linear, nn.MultiheadAttention)
 NORM_TYPES: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
@@ -55,7 +56,7 @@ class GroupInfo:
 @functools.cache
 def _graph_class() -> type:
     """torch-pruning's DependencyGraph with edgeprune's index mappings and bounded group search."""
-    import torch_pruning as tp
+    tp = torch_pruning()
     from torch_pruning.dependency import graph as upstream
 
     class _Skip:  # stands in for torch-pruning's shape inference and index mapping during the build
@@ -98,7 +99,7 @@ def _promote_functional_linears(model: nn.Module, module2node: dict[Any, Any]) -
     """A Linear whose weight is used through ``F.linear(x, layer.weight)`` (torchvision's Swin attention) is never
     called, so the trace has only an anonymous matrix product: make that product the Linear's node, so that
     pruning follows its inputs and outputs like any layer's."""
-    import torch_pruning as tp
+    tp = torch_pruning()
 
     owners = {id(m.weight): (n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     traced = [n + "." for n, m in model.named_modules() if m in module2node and n]  # e.g. nn.MultiheadAttention
@@ -214,7 +215,7 @@ def _is_depthwise(module: nn.Module) -> bool:
 def _coupling(
     dg: Any, group: Any, out_modules: list[nn.Module], consumers: list[nn.Module], attention_inputs: set[nn.Module]
 ) -> list[str]:
-    import torch_pruning as tp
+    tp = torch_pruning()
 
     reasons: list[str] = []
 

@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgeprune.graph.upstream import torch_pruning
+
 Shape = tuple[int, ...]
 MAX_WIDTH = 1 << 16  # no layer has more channels: a wider block means positions got mixed in
 
@@ -422,7 +424,7 @@ def _split_outputs(labels: torch.Tensor, fn: Any) -> list[torch.Tensor]:
 
 def _module_block(module: Any, rank: int) -> tuple[int, ...] | None:
     """Channel dimension of a layer's output (and expected input) of rank ``rank``."""
-    import torch_pruning as tp
+    tp = torch_pruning()
 
     if isinstance(module, nn.Parameter):
         return None

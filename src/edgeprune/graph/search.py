@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeprune.graph.layout import Unmapped
+from edgeprune.graph.upstream import torch_pruning
 
 
 class GroupTimeout(Exception):
@@ -55,7 +56,7 @@ class CoupledGroup:
 
 def root_function(dg: Any, module: Any) -> Any:
     """The pruning function that removes ``module``'s outputs (depthwise convs couple inputs and outputs)."""
-    import torch_pruning as tp
+    tp = torch_pruning()
 
     pruner = dg.get_pruner_of_module(module)
     if isinstance(module, tp.ops.TORCH_CONV) and module.groups == module.out_channels and module.out_channels > 1:

@@ -8,6 +8,7 @@ with a note.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -34,7 +35,9 @@ def read_torch_file(path: Path, hint: str = SAVE_HINT) -> object:
     """``torch.load`` with ``weights_only=True``; every failure is one line naming ``path``, and torch's advice to
     reload with ``weights_only=False`` (which would run the file's code) is never repeated."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's unpickler warns about pickle protocols before it refuses
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types; the weights-only unpickler's message advises unsafe loading
         text = str(exc)
         if "weights_only" in text or "Unsupported global" in text or "pickle" in text.lower():
@@ -79,13 +82,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return _strip_prefix({str(k): v for k, v in obj.items()}, path)
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load weights into ``model``; shape or key mismatches are reported by parameter name. BatchNorm layers built
-    without running statistics take them from the checkpoint when it carries them (edgeprune estimated them)."""
+def adopt_statistics(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """BatchNorm layers built without running statistics take them from ``state`` when it carries them
+    (edgeprune estimated them, --estimate-bn-stats)."""
     from edgeprune.models.batchnorm import supplied_statistics, track_statistics
 
-    state = read_state_dict(path)
     track_statistics(model, supplied_statistics(model, set(state)))
+
+
+def mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """How ``state`` does not fit ``model`` (missing/unexpected keys, shapes by parameter name), or None."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -94,20 +100,32 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
         for k in own
         if k in state and tuple(state[k].shape) != tuple(own[k].shape)
     ]
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-        if wrong:
-            parts.append(f"shape mismatch {wrong[:5]}")
-        raise EdgepruneError(f"checkpoint {path} does not fit the model: " + "; ".join(parts))
+    parts = []
+    if missing:
+        parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unexpected:
+        parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+    if wrong:
+        parts.append(f"shape mismatch {wrong[:5]}")
+    return "; ".join(parts) or None
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> nn.Module:
+    """Load a state dict read from ``path`` into ``model``; mismatches and non-finite tensors name ``path``."""
+    adopt_statistics(model, state)
+    wrong = mismatch(model, state)
+    if wrong:
+        raise EdgepruneError(f"checkpoint {path} does not fit the model: {wrong}")
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise EdgepruneError(f"checkpoint {path}: tensor(s) {bad[:3]} hold NaN or infinity")
     model.load_state_dict(state)
     return model
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load weights into ``model``; shape or key mismatches are reported by parameter name."""
+    return load_state(model, read_state_dict(path), path)
 
 
 def save_weights(model: nn.Module, path: str | Path) -> None:

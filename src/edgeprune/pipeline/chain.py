@@ -18,6 +18,8 @@ from edgeprune.baseline import Baseline, load_baseline
 from edgeprune.bench.measurement import Measurement, protocol_for, time_together
 from edgeprune.config import FinetuneConfig, Target
 from edgeprune.data import Data, Preprocessing, load_data
+from edgeprune.data.labels import with_class_count
+from edgeprune.data.spec import data_record
 from edgeprune.export import VerifiedArtifact, export_verified
 from edgeprune.finetune import FitResult, fit
 from edgeprune.hashing import sha256_file
@@ -27,7 +29,7 @@ from edgeprune.pipeline.latency_budget import prune_to_latency
 from edgeprune.pipeline.preflight import check_before_training
 from edgeprune.pipeline.prepruned import from_scratch_recipe, prune_before
 from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request, prune_to_budget
-from edgeprune.planning import Planned
+from edgeprune.planning import Planned, rounding_notes
 from edgeprune.prune import count_macs_params, save_pruned
 from edgeprune.prune.io import PLAN_FILE
 from edgeprune.report import (
@@ -209,6 +211,7 @@ def prune_figures(
         when=target.prune.when,
         connections=connections,
         latency=latency_figures(planned),
+        finer=planned.plan.finer,
     )
 
 
@@ -243,7 +246,7 @@ def deploy(req: DeployRequest) -> DeployReport:
 
 
 def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport:
-    data = load_data(target.data.spec, preprocessing_of(target))
+    data = with_class_count(load_data(target.data.spec, preprocessing_of(target)), target.data.num_classes or None)
     task, task_key = task_of(target)
     notes = list(data.notes)
     for note in notes:
@@ -269,11 +272,9 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
         planned = prune_to_budget(request, target.finetune)
     _log(f"pruned ({planned.method}): {planned.kind} {planned.fraction:.3f}x of the unpruned model"
          f" (budget {planned.budget:.3f}x); {len(planned.plan.groups)} group(s) cut")  # fmt: skip
-    if planned.kind != "latency" and planned.fraction < 0.95 * planned.budget:
-        notes.append(
-            f"the {planned.kind} budget {planned.budget:.3f}x was reached at {planned.fraction:.3f}x: the widths"
-            f" allowed by round_to {target.prune.round_to} left no closer step"
-        )
+    notes += rounding_notes(planned, target.prune.round_to)
+    for note in notes[len(data.notes) :]:
+        _log(f"note: {note}")
     lat = latency_figures(planned)
     if lat is not None and not lat.within_tolerance:
         notes.append(
@@ -286,6 +287,10 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     _log(f"trained: val {task.metric_name} {task.format(pruned.metric)} ({pruned.metric - base.metric:+.2f})")
     if trained.connections is not None:
         _log(f"connections: {trained.connections.reached:.1%} zeros in the sparsified layers")
+    planned.plan.data = data_record(target.data.spec, data.preprocessing)  # `export --pruned` runs on the same data
+    checkpoint = str(Path(target.model.checkpoint).resolve()) if target.model.checkpoint else None
+    epochs = None if checkpoint else target.model.train_epochs
+    planned.plan.baseline = {"checkpoint": checkpoint, "train_epochs": epochs}  # and on the same unpruned weights
     save_pruned(staging / PRUNED_DIR, planned.model, planned.plan)
 
     exported = export_all(planned.model, baseline.model, staging, target, data, task)

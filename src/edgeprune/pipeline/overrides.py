@@ -22,6 +22,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "mean": ("data", "mean"),
     "std": ("data", "std"),
     "channels": ("data", "channels"),
+    "num_classes": ("data", "num_classes"),
     "loss": ("task", "loss"),
     "metric": ("task", "metric"),
     "higher_is_better": ("task", "higher_is_better"),

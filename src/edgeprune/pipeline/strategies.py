@@ -20,6 +20,7 @@ from edgeprune.data import Data, calibration_samples, choosing_samples, take
 from edgeprune.errors import ConfigError
 from edgeprune.importance import Criterion, get_importance
 from edgeprune.planning import Planned, PlanOptions, plan_to_budget, smallest_within, uniform_to_budget
+from edgeprune.progress import progress_bar
 from edgeprune.sensitivity import ScanOptions, Sensitivity, sensitivity
 from edgeprune.task import Task
 
@@ -37,6 +38,7 @@ class Request:
     data: Data
     task: Task
     task_key: str
+    scan_settings: dict = dataclasses.field(default_factory=dict)  # ScanOptions fields the user set (``plan``)
 
     def samples(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Choosing samples (select, then train) for criteria that need data."""
@@ -66,11 +68,14 @@ class Request:
     def scan(self) -> Sensitivity:
         """The cached sensitivity scan of the unpruned model with these prune settings (choosing samples only)."""
         scan = ScanOptions(
-            samples=min(CHOOSING_SAMPLES, len(self.data.select) + len(self.data.train)),
-            importance=self.cfg.importance,
-            round_to=self.cfg.round_to,
-            ignored_layers=tuple(self.cfg.ignored_layers),
-            recalibrate=self.cfg.recalibrate,
+            **{
+                "samples": min(CHOOSING_SAMPLES, len(self.data.select) + len(self.data.train)),
+                "importance": self.cfg.importance,
+                "round_to": self.cfg.round_to,
+                "ignored_layers": tuple(self.cfg.ignored_layers),
+                "recalibrate": self.cfg.recalibrate,
+                **self.scan_settings,
+            }
         )
         name = self.spec.get("spec", "")
         return sensitivity(self.model, self.data, scan, self.task, name=name, task_key=self.task_key)
@@ -115,8 +120,12 @@ def prune_to_budget(req: Request, finetune: FinetuneConfig) -> Planned:
     """The strategy's plan at the configured budget, or (``prune.max_drop`` set) the smallest budget whose briefly
     fine-tuned select metric stays within ``max_drop`` of the unpruned model."""
     strategy = strategy_named(req.cfg.method)
+    kind, fraction = req.cfg.budget
     if req.cfg.max_drop is None:
-        return strategy(req, None)
+        with progress_bar(f"plan ({req.cfg.method}) to {fraction:g}x {kind}", total=1) as bar:
+            planned = strategy(req, None)
+            bar.advance()
+        return planned
     short = dataclasses.replace(finetune, epochs=min(finetune.epochs, 2), steps=0, patience=0)
     floor = req.cfg.budget[1]
     tol = smallest_within(

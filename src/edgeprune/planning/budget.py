@@ -21,7 +21,7 @@ from edgeprune.importance import Criterion
 from edgeprune.paths import is_under
 from edgeprune.planning.allocate import Allocation, allocate, group_options
 from edgeprune.planning.costmodel import CostModel, PlanningCost
-from edgeprune.planning.fill import fill_plan, group_infos
+from edgeprune.planning.fill import fill_plan, group_infos, rounding_details
 from edgeprune.planning.measure import pruned_copy, settle_and_score
 from edgeprune.planning.options import PlanOptions
 from edgeprune.planning.result import Planned
@@ -172,10 +172,11 @@ def plan_to_budget(
         plan, alloc, attempts = allocated.plan, allocated.allocation, allocated.attempts
         plan, pruned, macs, params = fill_plan(
             model, example, plan, infos, opts.budget, opts.kind, criterion, opts.round_to, opts.max_ratio,
-            opts.ignored_layers, _damage_priority(sens, objective, opts),
+            opts.ignored_layers, _damage_priority(sens, objective, opts), opts.fill,
         )  # fmt: skip
         plan.model = spec
         predicted = settle_and_score(pruned, *samples, opts.recalibrate, task, calibration) if samples else None
+        base = base_macs if opts.kind == "macs" else base_params
         candidate = Planned(
             plan, pruned, opts.kind, opts.budget, macs, params, base_macs, base_params, "sensitivity",
             predicted, base_metric,
@@ -185,6 +186,7 @@ def plan_to_budget(
                 "blocks": list(plan.blocks),
                 "additive_metric_drop": round(alloc.metric_drop, 4),
                 "attempts": attempts,
+                **rounding_details(plan, infos, (macs if opts.kind == "macs" else params) / base, opts),
             },
         )  # fmt: skip
         if best is None or (predicted is not None and task.better(predicted, best.predicted)):

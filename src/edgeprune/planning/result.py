@@ -51,3 +51,29 @@ class Planned:
             "base_metric": None if self.base_metric is None else round(self.base_metric, 4),
             **self.details,
         }
+
+
+FILL = 0.95  # a MACs/params budget is honoured from below: at least this fraction of it where the widths allow
+
+
+def rounding_notes(planned: Planned, round_to: int) -> list[str]:
+    """What people must know about the budget and ``round_to``: narrow groups that fell back to finer steps, and a
+    budget reached below :data:`FILL` of the request with the groups whose steps block it."""
+    notes = []
+    finer = planned.plan.finer
+    if finer:
+        widths = {g.root: g.width for g in planned.plan.groups}
+        groups = ", ".join(f"{root} ({widths[root]} wide: steps of {step})" for root, step in finer.items())
+        notes.append(
+            f"round_to {round_to} could not reach {FILL:.2f} of the {planned.kind} budget {planned.budget:.3f}x;"
+            f" narrow group(s) {groups} use a finer step (recorded per group in the plan)"
+        )
+    if planned.kind != "latency" and planned.fraction < FILL * planned.budget:
+        blocked = planned.details.get("blocked_by") or []
+        why = (
+            f"the steps of {', '.join(blocked[:5])} allow no closer cut"
+            if blocked
+            else f"no closer cut was found (round_to {round_to}, finer steps for narrow groups included)"
+        )
+        notes.append(f"the {planned.kind} budget {planned.budget:.3f}x was reached at {planned.fraction:.3f}x: {why}")
+    return notes

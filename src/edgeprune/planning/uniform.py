@@ -12,7 +12,7 @@ from torch import nn
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.importance import Criterion
-from edgeprune.planning.fill import fill_plan, group_infos
+from edgeprune.planning.fill import fill_plan, finer_levels, group_infos, rounding_details
 from edgeprune.planning.measure import pruned_copy, settle_and_score
 from edgeprune.planning.options import PlanOptions
 from edgeprune.planning.result import Planned
@@ -77,25 +77,36 @@ def uniform_to_budget(
     """The least uniform ratio meeting ``opts.budget``, filled back toward it; scored on choosing ``samples``."""
     base_macs, base_params = count_macs_params(model, example)
     base = base_macs if opts.kind == "macs" else base_params
+    infos = group_infos(model, example, opts.ignored_layers)
+    roots = [r for r, i in infos.items() if i.prunable and i.kind != "head" and not i.extra.get("with_heads")]
+    finer: dict[str, int] = {}
 
     def prune_at(ratio: float) -> tuple[Plan, int]:
         plan = make_plan(
             model, example, ratio, importance=criterion, round_to=opts.round_to,
-            ignored_layers=opts.ignored_layers, max_ratio=opts.max_ratio,
+            ignored_layers=opts.ignored_layers, max_ratio=opts.max_ratio, finer=finer,
         )  # fmt: skip
         _, macs, params = pruned_copy(model, plan, example)
         return plan, macs if opts.kind == "macs" else params
 
-    ratio, plan, _ = smallest_ratio_meeting(prune_at, int(opts.budget * base), opts.max_ratio, kind=opts.kind)
-    infos = group_infos(model, example, opts.ignored_layers)
+    # round_to may leave narrow groups no width to give (16 wide at round_to 16): then finer steps, as in the fill
+    for level in [opts.round_to, *finer_levels(opts.round_to)]:
+        finer = {root: level for root in roots} if level < opts.round_to else {}
+        try:
+            ratio, plan, _ = smallest_ratio_meeting(prune_at, int(opts.budget * base), opts.max_ratio, kind=opts.kind)
+            break
+        except EdgepruneError:
+            if level == 1:
+                raise
     plan, pruned, macs, params = fill_plan(
         model, example, plan, infos, opts.budget, opts.kind, criterion, opts.round_to, opts.max_ratio,
-        opts.ignored_layers,
+        opts.ignored_layers, fill=opts.fill,
     )  # fmt: skip
     plan.model = spec
     base_metric = settle_and_score(copy.deepcopy(model), *samples, 0, task) if samples else None
     predicted = settle_and_score(pruned, *samples, opts.recalibrate, task, calibration) if samples else None
+    fraction = (macs / base_macs) if opts.kind == "macs" else (params / base_params)
     return Planned(
         plan, pruned, opts.kind, opts.budget, macs, params, base_macs, base_params, "uniform", predicted, base_metric,
-        {"ratio": round(ratio, 4), "groups": len(plan.groups)},
+        {"ratio": round(ratio, 4), "groups": len(plan.groups), **rounding_details(plan, infos, fraction, opts)},
     )  # fmt: skip

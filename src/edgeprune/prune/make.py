@@ -28,7 +28,7 @@ from edgeprune.prune.blocks import drop_blocks
 from edgeprune.prune.heads import head_keep_count, head_scores
 from edgeprune.prune.importance import Scorer, resolve_importance
 from edgeprune.prune.plan import GroupKeep, LeftAlone, Plan
-from edgeprune.prune.rounding import keep_count
+from edgeprune.prune.rounding import keep_count, keep_step
 
 
 def keep_indices(scores: torch.Tensor, width: int, channel_groups: int, keep: int) -> list[int]:
@@ -209,6 +209,25 @@ def _ratio_table(
     return table, skipped
 
 
+def _finer_step(unit: Any, keep: list[int], step: int, round_to: int) -> int | None:
+    """The coarsest halving of ``round_to`` the kept width is a multiple of, when ``round_to`` itself does not allow
+    it (the group needed a finer step than ``round_to``); None when it does."""
+    if step >= round_to:
+        return None
+    cells = unit.cell_count
+    if unit.plain:
+        kept, per_level = len(keep) // cells, lambda r: keep_step(cells, r)
+    else:
+        kept = len(keep) // (cells * unit.bundle_size)
+        per_level = lambda r: max(1, r // math.gcd(r, unit.bundle_size))  # noqa: E731
+    level = round_to
+    while kept % per_level(level):
+        level = level // 2 if level % 2 == 0 and level // 2 >= step else step
+        if level == step:
+            break
+    return None if level == round_to else level
+
+
 def make_plan(
     model: nn.Module,
     example_input: torch.Tensor,
@@ -220,6 +239,7 @@ def make_plan(
     max_ratio: float = 0.9,
     spec: Any = None,
     split_heads: bool = True,
+    finer: Mapping[str, int] | None = None,
 ) -> Plan:
     """Plan to prune ``ratios`` of each coupled group (by root name, or one float for all) and drop ``blocks``.
 
@@ -229,12 +249,15 @@ def make_plan(
     recorded so the plan can be replayed. With ``split_heads``, self-attention ``nn.MultiheadAttention`` layers are
     rebuilt as ``SplitAttention`` (recorded in ``plan.attention``) and get a ``head`` group each (key: the attention's
     path), pruned in whole heads, as are attention layers written as a qkv Linear plus a reshape into heads;
-    ``blocks`` may name residual branches (``"encoder.layers.encoder_layer_0:mlp"``).
+    ``blocks`` may name residual branches (``"encoder.layers.encoder_layer_0:mlp"``). ``finer`` maps group roots
+    to a smaller step than ``round_to`` for those groups (recorded on each group whose width needs it).
     """
     if round_to < 1:
         raise EdgepruneError(f"round_to is {round_to}; it must be >= 1")
     blocks = list(blocks)
-    found = prunable_groups(model, example_input, blocks, ignored_layers, round_to, split_heads)
+    finer = dict(finer or {})
+    verify_step = min([round_to, *finer.values()])  # a group too narrow for round_to may take a finer step
+    found = prunable_groups(model, example_input, blocks, ignored_layers, verify_step, split_heads)
     table, skipped = _ratio_table(ratios, [i for i, _ in found.groups + found.heads], max_ratio)
     scorer = resolve_importance(importance)
     kept: list[GroupKeep] = []
@@ -243,19 +266,20 @@ def make_plan(
         ratio = table.get(info.root, 0.0)
         if not info.prunable or ratio <= 0.0:
             continue
+        step = finer.get(info.root, round_to)
         if info.extra.get("with_heads"):
-            kept += _with_heads(
-                info, unit, [heads_by_root[r] for r in info.extra["with_heads"]], scorer, ratio, round_to
-            )
+            kept += _with_heads(info, unit, [heads_by_root[r] for r in info.extra["with_heads"]], scorer, ratio, step)
             continue
-        if unit_keep(unit, torch.zeros(info.width), ratio, round_to) is None:
+        if unit_keep(unit, torch.zeros(info.width), ratio, step) is None:
             continue  # rounding keeps every index
         with torch.no_grad():
             scores = scorer(unit)
         if scores is None or scores.numel() != info.width:
             raise EdgepruneError(f"importance gave no scores for group '{info.root}'; {ignore_advice(info.root)}")
-        keep_idxs = unit_keep(unit, scores, ratio, round_to)
-        kept.append(GroupKeep(info.root, info.kind, info.width, keep_idxs))
+        keep_idxs = unit_keep(unit, scores, ratio, step)
+        kept.append(
+            GroupKeep(info.root, info.kind, info.width, keep_idxs, _finer_step(unit, keep_idxs, step, round_to))
+        )
     for info, group in found.heads:
         ratio = table.get(info.root, 0.0)
         if not info.prunable or ratio <= 0.0:

@@ -8,6 +8,7 @@ from typing import Any
 
 from edgeprune.atomic import read_json, write_json
 from edgeprune.errors import EdgepruneError
+from edgeprune.prune.schema import check_plan
 
 PLAN_VERSION = 1
 
@@ -26,12 +27,16 @@ def _text(value: Any, field_name: str) -> str:
 
 @dataclass
 class GroupKeep:
-    """Output indices kept for one coupled group, in the root layer's original numbering."""
+    """Output indices kept for one coupled group, in the root layer's original numbering.
+
+    ``round_to`` is set when this group's width follows a finer step than the plan's ``round_to`` (a narrow group
+    whose coarse widths could not reach the budget); None: the plan's."""
 
     root: str
     kind: str
     width: int
     keep: list[int]
+    round_to: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.root, str) or not isinstance(self.kind, str):
@@ -47,9 +52,14 @@ class GroupKeep:
             raise EdgepruneError(f"plan group '{self.root}': keeps no index (a group cannot be emptied)")
         if len(set(self.keep)) != len(self.keep) or self.keep[0] < 0 or self.keep[-1] >= self.width:
             raise EdgepruneError(f"plan group '{self.root}': keep indices must be unique, in 0..{self.width - 1}")
+        if self.round_to is not None and (
+            isinstance(self.round_to, bool) or not isinstance(self.round_to, int) or self.round_to < 1
+        ):
+            raise EdgepruneError(f"plan group '{self.root}': field 'round_to' must be a positive integer")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"root": self.root, "kind": self.kind, "width": self.width, "keep": list(self.keep)}
+        d = {"root": self.root, "kind": self.kind, "width": self.width, "keep": list(self.keep)}
+        return d if self.round_to is None else {**d, "round_to": self.round_to}
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,11 @@ class Plan:
 
     ``model`` holds the :class:`edgeprune.models.ModelSpec` fields (``spec``, ``num_classes``,
     ``in_channels``) when known, so :func:`edgeprune.prune.load_pruned` can rebuild the architecture.
+
+    ``data`` records the data the plan was made on (``spec`` with absolute paths, and the user's ``preprocessing``
+    or None), so the next command (``prune``, ``finetune``, ``export``, ``compare``) runs on the same data
+    without ``--data``; ``baseline`` the unpruned weights it was made on (the user's ``checkpoint``, or the
+    ``train_epochs`` of the cached baseline), so they replay it on the same weights without ``--checkpoint``.
     """
 
     input_shape: list[int]
@@ -88,9 +103,16 @@ class Plan:
     importance: str = "magnitude"
     version: int = PLAN_VERSION
     left_alone: list[LeftAlone] = field(default_factory=list)
+    data: dict[str, Any] | None = None
+    baseline: dict[str, Any] | None = None
 
     def group(self, root: str) -> GroupKeep | None:
         return next((g for g in self.groups if g.root == root), None)
+
+    @property
+    def finer(self) -> dict[str, int]:
+        """Group root -> the finer step its width follows (groups that could not stay on ``round_to``)."""
+        return {g.root: g.round_to for g in self.groups if g.round_to is not None}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +125,8 @@ class Plan:
             "attention": list(self.attention),
             "groups": [g.to_dict() for g in self.groups],
             "left_alone": [g.to_dict() for g in self.left_alone],
+            **({"data": dict(self.data)} if self.data else {}),
+            **({"baseline": dict(self.baseline)} if self.baseline else {}),
         }
 
     @classmethod
@@ -114,9 +138,13 @@ class Plan:
             raise EdgepruneError(f"plan: field 'version' is {version!r}; this edgeprune reads version {PLAN_VERSION}")
         if "input_shape" not in data:
             raise EdgepruneError("plan: missing field 'input_shape'")
+        check_plan(data)
         data = {"groups": [], **data}
         try:
-            groups = [GroupKeep(g["root"], g.get("kind", "channel"), g["width"], g["keep"]) for g in data["groups"]]
+            groups = [
+                GroupKeep(g["root"], g.get("kind", "channel"), g["width"], g["keep"], g.get("round_to"))
+                for g in data["groups"]
+            ]
         except KeyError as exc:
             raise EdgepruneError(f"plan: a group entry lacks field {exc}") from None
         except (TypeError, ValueError, AttributeError) as exc:
@@ -139,6 +167,8 @@ class Plan:
                 importance=_text(data.get("importance", "magnitude"), "importance"),
                 version=version,
                 left_alone=left,
+                data=data.get("data"),
+                baseline=data.get("baseline"),
             )
         except TypeError as exc:
             raise EdgepruneError(f"plan: a field holds the wrong type ({exc})") from None

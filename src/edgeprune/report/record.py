@@ -71,6 +71,7 @@ class GroupWidth:
     root: str
     before: int
     after: int
+    step: int = 1  # the rounding its width follows: round_to, or the finer step a narrow group fell back to
 
     @property
     def kept(self) -> float:
@@ -123,6 +124,7 @@ class PruneFigures:
     when: str = "after"  # "before": pruned at initialization and trained from scratch
     connections: ConnectionFigures | None = None  # None: no connection pruning
     latency: LatencyFigures | None = None  # None: a MACs or params budget
+    finer: dict[str, int] = field(default_factory=dict)  # group root -> finer step than round_to (narrow groups)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PruneFigures:
@@ -138,7 +140,10 @@ class PruneFigures:
     @property
     def group_widths(self) -> list[GroupWidth]:
         """Every cut group's width before and after, in plan order."""
-        return [GroupWidth(root, int(w[0]), int(w[1])) for root, w in self.widths.items()]
+        return [
+            GroupWidth(root, int(w[0]), int(w[1]), self.finer.get(root, self.round_to))
+            for root, w in self.widths.items()
+        ]
 
 
 @dataclass(frozen=True)
@@ -152,11 +157,15 @@ class EpochFigures:
     select_loss: float
 
 
+def _number(value: float | None) -> float:
+    """A figure read back from strict JSON, where a missing value (NaN when written) is null."""
+    return float("nan") if value is None else float(value)
+
+
 def _epoch(index: int, h: dict[str, float]) -> EpochFigures:
-    nan = float("nan")
     return EpochFigures(
-        int(h.get("epoch", index + 1)), float(h.get("lr", nan)), float(h["train_loss"]), float(h["select_metric"]),
-        float(h.get("select_loss", nan)),
+        int(h.get("epoch", index + 1)), _number(h.get("lr")), _number(h["train_loss"]), _number(h["select_metric"]),
+        _number(h.get("select_loss")),
     )  # fmt: skip
 
 

@@ -65,9 +65,11 @@ def artifact_table(r: DeployReport) -> Table:
 
 
 def widths_table(r: DeployReport) -> Table:
-    rows = [[g.root, str(g.before), str(g.after), f"{g.kept:.0%}"] for g in r.prune.group_widths]
-    rows += [[f"block {b}", "-", "dropped", "0%"] for b in r.prune.blocks]
-    return Table(["group", "width before", "width after", "kept"], rows, ["l", "r", "r", "r"])
+    """Every cut group's widths and the step its width follows (a finer one than round_to is marked)."""
+    finer = lambda g: f"{g.step} (finer than round_to {r.prune.round_to})" if g.root in r.prune.finer else str(g.step)  # noqa: E731
+    rows = [[g.root, str(g.before), str(g.after), f"{g.kept:.0%}", finer(g)] for g in r.prune.group_widths]
+    rows += [[f"block {b}", "-", "dropped", "0%", "-"] for b in r.prune.blocks]
+    return Table(["group", "width before", "width after", "kept", "multiple of"], rows, ["l", "r", "r", "r", "l"])
 
 
 def versions_table(r: DeployReport) -> Table:
