@@ -23,6 +23,7 @@ from edgeprune.finetune import FitResult, fit
 from edgeprune.hashing import sha256_file
 from edgeprune.pipeline import outputs
 from edgeprune.pipeline.connections import connection_figures, sparsity_callback
+from edgeprune.pipeline.embedded import embedded_figures
 from edgeprune.pipeline.latency_budget import prune_to_latency
 from edgeprune.pipeline.prepruned import from_scratch_recipe, prune_before
 from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request, prune_to_budget
@@ -286,6 +287,10 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     save_pruned(staging / PRUNED_DIR, planned.model, planned.plan)
 
     exported = export_all(planned.model, baseline.model, staging, target, data, task)
+    embedded = None
+    if target.embedded:
+        int8 = [(r, base.macs) for r in exported.unpruned] + [(r, pruned.macs) for r in exported.pruned]
+        embedded = embedded_figures(int8, target, data, task, staging, out)
     measured = time_together(exported.paths, protocol_for(target.bench, target.runtime))
     reference_row, unpruned_rows, pruned_rows = timed(exported, measured, out)
     for row in [*unpruned_rows, *pruned_rows]:
@@ -312,6 +317,7 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
         notes=notes,
         unpruned_artifacts=unpruned_rows,
         sensitivity=scan_used(request, planned),
+        embedded=embedded,
     )
     write_reports(report, staging)
     return report
