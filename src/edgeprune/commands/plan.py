@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
         default="tflite",
-        help="with --latency-ms/--speedup: the target whose format, runtime, threads and board measure latency",
+        help="with --latency-ms/--speedup: the target whose format, runtime, threads and board (or NPU) measure"
+        " latency; with --sram-kib/--flash-kib/--arena-kib: the embedded target whose tools measure memory",
     )
 
 
@@ -29,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.pipeline.overrides import budget_override
     from edgeprune.pipeline.strategies import Request, prune_to_budget
 
-    budget_override({"macs": args.macs, "params": args.params, "latency_ms": args.latency_ms, "speedup": args.speedup})
+    memory = {"sram_kib": args.sram_kib, "flash_kib": args.flash_kib, "arena_kib": args.arena_kib}
+    budget_override(
+        {"macs": args.macs, "params": args.params, "latency_ms": args.latency_ms, "speedup": args.speedup, **memory}
+    )
     out = Path(args.out or "build/plan")
     if (out / "plan.json").exists() and not args.force:
         raise EdgepruneError(f"{out / 'plan.json'} already exists; pass --force to replace it")
@@ -45,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
         ignored_layers=tuple(args.ignore) if args.ignore else None,
         latency_ms=args.latency_ms,
         speedup=args.speedup,
+        **memory,
     )
     measured_on = None
-    if cfg.latency:
+    if cfg.latency or cfg.memory is not None:
         import dataclasses
 
         from edgeprune.pipeline.targets import check_names, load_target
@@ -57,9 +62,11 @@ def run(args: argparse.Namespace) -> int:
     base = baseline(args, ins)
     request = Request(base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key)
     if measured_on is not None:
+        from edgeprune.pipeline.device_budget import on_device, prune_on_device
         from edgeprune.pipeline.latency_budget import prune_to_latency
 
-        planned = prune_to_latency(request, measured_on)
+        on_npu = on_device(measured_on)
+        planned = prune_on_device(request, measured_on) if on_npu else prune_to_latency(request, measured_on)
     else:
         planned = prune_to_budget(request, with_changes(FinetuneConfig(epochs=2), epochs=args.epochs, lr=args.lr))
     summary = planned.summary()
@@ -72,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     say(f"plan ({planned.method}): {planned.macs:,} MACs ({summary['macs_fraction']:.3f}x), {planned.params:,} params"
         f" ({summary['params_fraction']:.3f}x){predicted}; {len(planned.plan.groups)} group(s),"
         f" blocks {list(planned.plan.blocks)}")  # fmt: skip
+    if planned.kind == "memory":
+        mem = summary["memory"]
+        say(f"{mem['tool']} on {args.target}: unpruned {mem['base_kib']:.1f} KiB, planned {mem['measured_kib']:.1f} KiB"
+            f" (budget {mem['budget']['kib']:g} KiB{'' if mem['met'] else ', MISSED'})")  # fmt: skip
     if planned.kind == "latency":
         lat = summary["latency"]
         say(f"latency on {args.target}: unpruned {lat['base_ms']:.3f} ms, predicted {lat['predicted_ms']:.3f} ms,"

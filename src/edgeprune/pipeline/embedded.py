@@ -14,14 +14,40 @@ from edgeprune.data import Data, take
 from edgeprune.embedded.records import EmbeddedArtifact, EmbeddedFigures
 from edgeprune.embedded.vela import check_npu_config, compile_for_npu
 from edgeprune.embedded.verify import check_on_tflm
+from edgeprune.errors import ConfigError
 from edgeprune.export import VerifiedArtifact
 from edgeprune.export.metadata import read_metadata
 from edgeprune.task import Task
 
 
 def check_embedded(target: Target) -> None:
-    """Refuse what Vela's configuration file does not define, before any work starts."""
+    """Refuse what Vela's configuration file does not define, and what a memory budget cannot be combined with,
+    before any work starts."""
     check_npu_config(target.npu)
+    memory = target.prune.memory
+    if memory is not None and target.prune.max_drop is not None:
+        raise ConfigError(f"prune.{memory[0]} and prune.max_drop are two budgets; keep one")
+    if memory is not None and target.prune.when == "before":
+        raise ConfigError(f"prune.when 'before' budgets MACs only; prune.{memory[0]} prunes after training")
+
+
+def budget_notes(target: Target, figures: EmbeddedFigures) -> list[str]:
+    """A note when the shipped pruned artifact is over the memory budget its plan met (re-exported after
+    fine-tuning, its quantization is calibrated anew)."""
+    memory = target.prune.memory
+    pruned = figures.of("pruned")
+    if memory is None or pruned is None:
+        return []
+    field, kib = memory
+    values = {
+        "arena_kib": pruned.tflm.arena_kib if pruned.tflm else None,
+        "sram_kib": pruned.npu.sram_kib if pruned.npu else None,
+        "flash_kib": pruned.npu.flash_kib if pruned.npu else (pruned.tflm.model_bytes / 1024 if pruned.tflm else None),
+    }
+    shipped = values.get(field)
+    if shipped is None or shipped <= kib:
+        return []
+    return [f"the shipped {pruned.name} measures {shipped:.1f} KiB against prune.{field} = {kib:g} KiB"]
 
 
 def _log(msg: str) -> None:
