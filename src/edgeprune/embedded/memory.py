@@ -188,7 +188,8 @@ def peak_activation(
     return peak
 
 
-PERSISTENT_PER_CHANNEL = 8  # TFLM int8 kernels keep an int32 multiplier and an int32 shift per output channel
+# TFLM int8 kernels keep an int32 multiplier and an int32 shift per output channel (two arrays, 16-byte aligned)
+PERSISTENT_ARRAYS = 2
 BUFFER_ALIGNMENT = 16  # TFLM aligns every arena buffer to 16 bytes
 
 
@@ -219,12 +220,16 @@ def arena_bytes(
 ) -> Callable[[Mapping[str, int]], float]:
     """TFLM's arena: the head its greedy planner lays out (:func:`greedy_head`), or with ``smooth`` the peak live
     activation plus ``smooth`` x the mean (a price the allocator can lower one cut at a time), plus what the
-    kernels keep per output channel of every layer in the persistent tail (``PERSISTENT_PER_CHANNEL`` bytes;
-    measured here: the default model's tail is 10,928 bytes, 7,472 of them kernel data for 762 output channels)."""
+    kernels keep per output channel of every layer in the persistent tail (an int32 multiplier and shift per channel,
+    each array 16-byte aligned; measured here: the default model's tail is 10,928 bytes, 7,472 of them kernel data
+    for 762 output channels)."""
     peak = peak_activation(tensors, operators, smooth) if smooth is not None else None
     outputs = [t for t in tensors if t.layer]
     first = [max(t.first, 0) for t in tensors]
     last = [t.last for t in tensors]
+
+    def channels(t: Activation, counts: Mapping[str, int]) -> int:
+        return round(t.channels * (counts.get(t.root, t.width) / t.width if t.root else 1.0))
 
     def arena(counts: Mapping[str, int]) -> float:
         share = [counts.get(t.root, t.width) / t.width if t.root else 1.0 for t in tensors]
@@ -233,8 +238,7 @@ def arena_bytes(
         else:
             sizes = [_aligned(round(t.nbytes * f)) for t, f in zip(tensors, share, strict=True)]
             head = greedy_head(sizes, first, last)
-        kept = sum(t.channels * (counts.get(t.root, t.width) / t.width if t.root else 1.0) for t in outputs)
-        return head + PERSISTENT_PER_CHANNEL * kept
+        return head + sum(PERSISTENT_ARRAYS * _aligned(4 * channels(t, counts)) for t in outputs)
 
     return arena
 
