@@ -6,9 +6,12 @@ examples/embedded/mobilenet_v2_035.py, with seeded random weights on synthetic d
 configuration (ethos-u55-128 and ethos-u65-256 with Vela's defaults for them, as targets/ethos-u55.toml and
 ethos-u65.toml state):
 
-  latency-planned   pipeline.device_budget.prune_on_npu at a 2x speedup on Vela's estimate, round_to 8
-  macs-planned      the allocator with the MACs cost at 0.5x MACs, round_to 8 (the same damage as latency-planned
-                    for the trained default, its sensitivity scan; weight magnitude for the random models)
+  latency-planned   pipeline.device_budget.prune_on_npu at a 2x speedup on Vela's estimate, round_to 8, no scan
+                    (damage: the capacity a cut removes, edgeprune.embedded.damage)
+  latency-planned-scan  the trained default only, on the U55: the same with its sensitivity scan as damage (what
+                    targets/ethos-u55.toml does: accuracy first, MACs be what they may)
+  macs-planned      the allocator with the MACs cost at 0.5x MACs, round_to 8 (no-scan magnitude damage, as the
+                    latency planner's on the CPU)
   uniform-r8/r16    one magnitude ratio for every group, bisected to 0.5x MACs
 
 and, on the default model and mobilenet_v2-0.35, an arena budget of 0.5x the unpruned TFLM arena
@@ -46,14 +49,14 @@ from edgeprune.config import FinetuneConfig, NpuConfig, PruneConfig, Target
 from edgeprune.data import Data, load_data, take
 from edgeprune.embedded.vela import compile_for_npu
 from edgeprune.embedded.verify import check_on_tflm
-from edgeprune.errors import run_script
+from edgeprune.errors import EdgepruneError, run_script
 from edgeprune.export import export_model
 from edgeprune.latency.noscan import magnitude_sensitivity
 from edgeprune.models import ModelSpec, build_model
 from edgeprune.pipeline.device_budget import prune_on_npu, prune_to_memory
 from edgeprune.pipeline.strategies import Request
 from edgeprune.pipeline.targets import load_target
-from edgeprune.planning.budget import allocate_to_budget
+from edgeprune.planning.budget import allocate_to_budget, plan_to_budget
 from edgeprune.planning.options import PlanOptions
 from edgeprune.planning.uniform import prune_uniform, smallest_ratio_meeting
 from edgeprune.prune import Plan, count_macs_params
@@ -180,13 +183,14 @@ def measure(path: Path, data: Data, npus: dict[str, NpuConfig], samples: int) ->
     return out
 
 
-def fine_tuned_top1(model: nn.Module, teacher: nn.Module, data: Data, epochs: int) -> float:
+def fine_tuned(model: nn.Module, teacher: nn.Module, data: Data, epochs: int) -> tuple[nn.Module, float]:
+    """A copy fine-tuned with distillation from ``teacher`` (seed 0) and its validation top-1."""
     from edgeprune.finetune import fit
     from edgeprune.task import evaluate
 
-    copy_ = copy.deepcopy(model)
-    fit(copy_, data, FinetuneConfig(epochs=epochs, seed=SEED, distill=True), teacher=copy.deepcopy(teacher))
-    return float(evaluate(copy_, data.val)[0])
+    tuned = copy.deepcopy(model)
+    fit(tuned, data, FinetuneConfig(epochs=epochs, seed=SEED, distill=True), teacher=copy.deepcopy(teacher))
+    return tuned.eval(), float(evaluate(tuned, data.val)[0])
 
 
 def run_arch(arch: Arch, args: argparse.Namespace, results: dict[str, Any], path: Path) -> None:
@@ -196,33 +200,39 @@ def run_arch(arch: Arch, args: argparse.Namespace, results: dict[str, Any], path
     base_macs, _ = count_macs_params(model, example)
     npus = {t: load_target(t).npu for t in NPU_TARGETS}
     scan = None
-    if arch.trained:
-        scan = request(model, data, arch, PruneConfig(method="sensitivity", round_to=8)).scan()
-    damage = "sensitivity scan (select split)" if scan is not None else "weight magnitude (no scan)"
+    if arch.trained:  # the arena comparison plans on the scan at round_to 4
+        scan = request(model, data, arch, PruneConfig(method="sensitivity", round_to=4)).scan()
     entry: dict[str, Any] = {"spec": arch.spec, "data": arch.data, "macs": base_macs, "trained": arch.trained,
-                             "damage": damage, "variants": {}}  # fmt: skip
+                             "variants": {}}  # fmt: skip
     results["models"][arch.name] = entry
     variants: list[Variant] = [Variant("unpruned", model, None, base_macs, {})]
     start = time.perf_counter()
-    for target in NPU_TARGETS:
-        cfg = PruneConfig(speedup=SPEEDUP, round_to=8, method="sensitivity" if arch.trained else "uniform")
+    runs = [(t, "uniform", "latency-planned") for t in NPU_TARGETS]
+    if arch.trained:
+        runs.append((NPU_TARGETS[0], "sensitivity", "latency-planned-scan"))
+    for target, method, label in runs:
+        cfg = PruneConfig(speedup=SPEEDUP, round_to=8, method=method)
         planned = prune_on_npu(request(model, data, arch, cfg), npu_target(target, cfg))
         lat = planned.details["latency"]
         kept = {k: lat[k] for k in ("probes", "converted", "table_error", "attempts", "damage")}
-        variants.append(Variant(f"latency-planned@{target}", planned.model, planned.plan, planned.macs, kept))
-        _log(f"{arch.name} latency-planned on {target}: {lat['measured_speedup']:.3f}x on Vela,"
+        variants.append(Variant(f"{label}@{target}", planned.model, planned.plan, planned.macs, kept))
+        _log(f"{arch.name} {label} on {target}: {lat['measured_speedup']:.3f}x on Vela,"
              f" {base_macs / planned.macs:.2f}x fewer MACs, {len(lat['attempts'])} attempt(s)")  # fmt: skip
     entry["planning_s"] = round(time.perf_counter() - start, 1)
-    sens = scan or magnitude_sensitivity(model, example, "l2", 8)
-    objective = "metric" if scan is not None else "estimate"
     req = request(model, data, arch, PruneConfig(macs=MACS, round_to=8))
-    variants.append(macs_variant(model, req, sens, objective))
+    variants.append(macs_variant(model, req, magnitude_sensitivity(model, example, "l2", 8), "estimate"))
     variants += [uniform_variant(model, example, 8), uniform_variant(model, example, 16)]
     if arch.arena:
-        variants += arena_variants(arch, model, data, sens, objective, args, entry)
+        sens = scan or magnitude_sensitivity(model, example, "l2", 4)
+        variants += arena_variants(arch, model, data, sens, "metric" if scan is not None else "estimate", args, entry)
     with tempfile.TemporaryDirectory(prefix="edgeprune-embedded-bench-") as tmp:
         for v in variants:
-            file = exported(v.model, data, Path(tmp), v.name.replace("@", "_"))
+            try:
+                file = exported(v.model, data, Path(tmp), v.name.replace("@", "_"))
+            except EdgepruneError as exc:  # recorded: an artifact that fails its int8 check is not measured
+                entry["variants"][v.name] = {"macs": v.macs, "error": str(exc)}
+                _log(f"{arch.name} {v.name}: not shipped: {exc}")
+                continue
             figures = measure(file, data, npus, args.tflm_samples)
             entry["variants"][v.name] = {"macs": v.macs, "macs_reduction": round(base_macs / v.macs, 4),
                                          **v.details, **figures}  # fmt: skip
@@ -257,22 +267,28 @@ def arena_variants(
                     "attempts": len(mem["attempts"])})]  # fmt: skip
     _log(f"{arch.name} arena-planned: {mem['measured_kib']:.1f} KiB of {base_arena / 1024:.1f} KiB,"
          f" {planned.macs / entry['macs']:.3f}x MACs")  # fmt: skip
-    if arch.trained:
-        equal = macs_variant(model, probe, sens, objective, budget=planned.macs / entry["macs"])
-        equal = dataclasses.replace(equal, name="macs-planned@arena-macs")
+    if arch.trained:  # the sensitivity MACs planner (with its fill toward the budget) at the arena plan's MACs
+        fraction = planned.macs / entry["macs"]
+        opts = PlanOptions(budget=fraction, kind="macs", round_to=4, use_blocks=False)
+        req = dataclasses.replace(probe, cfg=PruneConfig(macs=fraction, round_to=4, method="sensitivity"))
+        mp = plan_to_budget(model, data.example(), sens, opts, req.criterion(), req.holdout(), CLASSIFICATION,
+                            None, req.calibration())  # fmt: skip
+        from edgeprune.task import evaluate
+
+        arena_model, arena_top1 = fine_tuned(planned.model, model, data, args.epochs)
+        macs_model, macs_top1 = fine_tuned(mp.model, model, data, args.epochs)
         entry["accuracy"] = {
             "epochs": args.epochs,
             "seed": SEED,
             "split": data.describe()["split"],
-            "unpruned_top1": None,
-            "arena-planned": fine_tuned_top1(planned.model, model, data, args.epochs),
-            "macs-planned@arena-macs": fine_tuned_top1(equal.model, model, data, args.epochs),
-            "macs": {"arena-planned": planned.macs, "macs-planned@arena-macs": equal.macs},
+            "unpruned_top1": float(evaluate(model, data.val)[0]),
+            "arena-planned": arena_top1,
+            "macs-planned@arena-macs": macs_top1,
+            "macs": {"arena-planned": planned.macs, "macs-planned@arena-macs": mp.macs},
         }
-        from edgeprune.task import evaluate
-
-        entry["accuracy"]["unpruned_top1"] = float(evaluate(model, data.val)[0])
-        out.append(equal)
+        # the fine-tuned models are what would ship: those are exported and measured
+        out = [dataclasses.replace(out[0], model=arena_model)]
+        out.append(Variant("macs-planned@arena-macs", macs_model, mp.plan, mp.macs, {"budget": round(fraction, 4)}))
     return out
 
 
@@ -286,6 +302,8 @@ def derive(entry: dict[str, Any]) -> None:
     """Speedup on each NPU (unpruned ms / variant ms), MACs reduction, and their ratio."""
     base = entry["variants"]["unpruned"]
     for v in entry["variants"].values():
+        if "error" in v:
+            continue
         for target in NPU_TARGETS:
             speedup = base[target]["ms"] / v[target]["ms"]
             v[target]["speedup"] = round(speedup, 4)
@@ -317,10 +335,29 @@ def markdown(results: dict[str, Any]) -> str:
               "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, entry in results["models"].items():
         for v, row in entry.get("variants", {}).items():
+            if "error" in row:
+                lines.append(f"| {name} | {v} | not shipped: {row['error'][:80]} | | | | |")
+                continue
             t = row["tflm"]
             lines.append(f"| {name} | {v} | {t['top1_agreement']:.1f}% ({t['samples']}) | {t['max_abs_diff']} |"
                          f" {t['arena_bytes'] / 1024:.1f} KiB | {row['ethos-u55']['sram_bytes'] / 1024:.1f} KiB |"
                          f" {row['ethos-u55']['flash_bytes'] / 1024:.1f} KiB |")  # fmt: skip
+    lines += ["", "| model | arena budget (0.5x) | arena-planned: TFLM arena, MACs | val top-1 after fine-tune |",
+              "|---|---:|---|---|"]  # fmt: skip
+    for name, entry in results["models"].items():
+        row = entry.get("variants", {}).get("arena-planned")
+        if row is None or "error" in row:
+            continue
+        base = entry["variants"]["unpruned"]
+        acc = entry.get("accuracy")
+        tuned = "-"
+        if acc:
+            tuned = (f"arena-planned {acc['arena-planned']:.2f}% vs MACs-planned at equal MACs"
+                     f" {acc['macs-planned@arena-macs']:.2f}% (unpruned {acc['unpruned_top1']:.2f}%, {acc['epochs']}"
+                     " epochs)")  # fmt: skip
+        arena, share = row["tflm"]["arena_bytes"], row["tflm"]["arena_bytes"] / base["tflm"]["arena_bytes"]
+        lines.append(f"| {name} | {row['arena_budget_bytes'] / 1024:.1f} KiB | {arena / 1024:.1f} KiB"
+                     f" ({share:.3f}x), {1 / row['macs_reduction']:.3f}x MACs | {tuned} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
