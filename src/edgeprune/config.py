@@ -1,7 +1,8 @@
 """Frozen, validated configs of every stage: one dataclass per section of a target file.
 
 A target file (``targets/<name>.toml``) has the sections ``[model]``, ``[data]``, ``[task]``, ``[prune]``,
-``[finetune]``, ``[export]`` and ``[bench]``; each maps onto one dataclass below. Every value is checked by type
+``[finetune]``, ``[export]``, ``[bench]`` and, for embedded targets, ``[npu]`` and ``[tflm]``; each maps onto one
+dataclass below. Every value is checked by type
 and range here (tuple elements too, non-finite numbers refused); names that registries own (criteria,
 strategies) are checked where the target is loaded (:mod:`edgeprune.targets`). Errors name the field.
 """
@@ -84,7 +85,8 @@ class TaskConfig:
 WHEN = ("after", "before")
 # The budget fields of [prune]: a target sets at most one (none: DEFAULT_MACS of the MACs). A budget given on the
 # command line replaces the target's (edgeprune.pipeline.overrides).
-BUDGETS = ("macs", "params", "latency_ms", "speedup")
+BUDGETS = ("macs", "params", "latency_ms", "speedup", "sram_kib", "flash_kib", "arena_kib")
+MEMORY_BUDGETS = ("sram_kib", "flash_kib", "arena_kib")  # KiB on the device: Vela's SRAM / flash, TFLM's arena
 DEFAULT_MACS = 0.5  # prune a trained model (then fine-tune), or prune at initialization (then train)
 
 
@@ -106,9 +108,15 @@ class PruneConfig:
     when: str = "after"  # "before": prune at initialization and train the small model from scratch
     latency_ms: float | None = None  # set: a latency budget measured on the target's runtime (ms per inference)
     speedup: float | None = None  # set: a latency budget as a measured speedup over the unpruned model
+    sram_kib: float | None = None  # set: Vela's SRAM use on the NPU target, KiB
+    flash_kib: float | None = None  # set: the model's flash on the device (Vela's flash, or the .tflite for TFLM), KiB
+    arena_kib: float | None = None  # set: TFLM's tensor arena (recording allocator), KiB
 
     def __post_init__(self) -> None:
         _check(self.macs is None or 0.0 < self.macs <= 1.0, "prune.macs", f"must be in (0, 1], got {self.macs}")
+        for name in MEMORY_BUDGETS:
+            value = getattr(self, name)
+            _check(value is None or value > 0, f"prune.{name}", f"must be > 0 KiB, got {value}")
         given = self.budgets_given
         if len(given) > 1:
             both = " and ".join(f"prune.{b} = {getattr(self, b)}" for b in given)
@@ -132,6 +140,12 @@ class PruneConfig:
     def latency(self) -> bool:
         """True when the budget is a latency measured on the target (``latency_ms`` or ``speedup``)."""
         return self.latency_ms is not None or self.speedup is not None
+
+    @property
+    def memory(self) -> tuple[str, float] | None:
+        """(field, KiB) of a memory budget on the device (``sram_kib``, ``flash_kib`` or ``arena_kib``), or None."""
+        given = [name for name in MEMORY_BUDGETS if getattr(self, name) is not None]
+        return (given[0], float(getattr(self, given[0]))) if given else None
 
     @property
     def connections(self) -> bool:
@@ -283,6 +297,62 @@ class BenchConfig:
         _check("\n" not in self.remote + self.remote_key, "bench.remote", "must be one line")
 
 
+# ``vela --accelerator-config`` choices (ethos-u-vela 5.2.0): the NPU and its MACs per cycle
+ACCELERATORS = (
+    "ethos-u55-32", "ethos-u55-64", "ethos-u55-128", "ethos-u55-256", "ethos-u65-256", "ethos-u65-512",
+    "ethos-u85-128", "ethos-u85-256", "ethos-u85-512", "ethos-u85-1024", "ethos-u85-2048",
+)  # fmt: skip
+VELA_OPTIMISE = ("Performance", "Size")
+
+
+@dataclass(frozen=True)
+class NpuConfig:
+    """An Arm Ethos-U NPU as Vela compiles for it (``[npu]``); an empty ``accelerator`` means no NPU.
+
+    ``system_config`` and ``memory_mode`` name sections of Vela's configuration file (``config_file``, default
+    Vela's own ``Arm/vela.ini``); empty means Vela's default for the accelerator, which Vela warns may not be the
+    board's (ethos-u-vela 5.2.0: U55 -> Ethos_U55_High_End_Embedded + Shared_Sram, U65 -> Ethos_U65_Client_Server
+    + Dedicated_Sram_384KB, U85 -> Ethos_U85_SYS_DRAM_Mid + Dedicated_Sram_384KB)."""
+
+    accelerator: str = ""
+    system_config: str = ""
+    memory_mode: str = ""
+    config_file: str = ""  # a Vela .ini holding the two sections above; "" = Vela's Arm/vela.ini
+    optimise: str = "Performance"  # Vela --optimise: Performance or Size
+
+    def __post_init__(self) -> None:
+        _check(
+            self.accelerator in ("", *ACCELERATORS),
+            "npu.accelerator",
+            f"must be one of {list(ACCELERATORS)}, got {self.accelerator!r}",
+        )
+        for name in ("system_config", "memory_mode"):
+            value = getattr(self, name)
+            _check(value == "" or bool(SAFE_NAME.match(value)), f"npu.{name}", f"is not a section name: {value!r}")
+        _check(self.optimise in VELA_OPTIMISE, "npu.optimise", f"must be one of {list(VELA_OPTIMISE)}")
+        _check("\n" not in self.config_file, "npu.config_file", "must be one line")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.accelerator)
+
+
+@dataclass(frozen=True)
+class TflmConfig:
+    """Verification on TensorFlow Lite Micro's interpreter (``[tflm]``): every int8 artifact is run there on
+    validation samples and compared with the LiteRT run of the same file; one TFLM refuses is not shipped."""
+
+    verify: bool = False
+    samples: int = 200  # validation samples run on both interpreters
+    min_agreement: float = 99.0  # percent of samples whose TFLM top-1 equals LiteRT's
+    arena_kib: int = 4096  # the arena handed to TFLM while measuring (what it uses is recorded)
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.samples <= 100_000, "tflm.samples", f"must be in 1..100000, got {self.samples}")
+        _check(0.0 <= self.min_agreement <= 100.0, "tflm.min_agreement", "must be in [0, 100]")
+        _check(16 <= self.arena_kib <= 1_048_576, "tflm.arena_kib", f"must be in 16..1048576, got {self.arena_kib}")
+
+
 @dataclass(frozen=True)
 class Target:
     """A deploy target: everything ``edgeprune deploy`` needs, from one TOML file."""
@@ -296,8 +366,11 @@ class Target:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
+    npu: NpuConfig = field(default_factory=NpuConfig)
+    tflm: TflmConfig = field(default_factory=TflmConfig)
 
     def __post_init__(self) -> None:
+        self._check_embedded()
         _check(
             bool(SAFE_NAME.match(self.name)),
             "name",
@@ -310,6 +383,32 @@ class Target:
             f"{self.bench.runtime!r} cannot run export.format {self.export.format!r} (its runtime is {runtime!r});"
             " make the two fields agree",
         )
+
+    def _check_embedded(self) -> None:
+        """An NPU or TFLM target deploys full-integer int8 TFLite; its memory budgets need the tool that measures
+        them (SRAM: Vela, arena: TFLM, flash: either)."""
+        for section, on in (("npu.accelerator", self.npu.enabled), ("tflm.verify", self.tflm.verify)):
+            if on:
+                _check(
+                    self.export.format == "tflite" and self.export.precision == "int8",
+                    section,
+                    f"needs export.format 'tflite' and export.precision 'int8', not {self.export.format!r}"
+                    f" {self.export.precision!r}",
+                )
+        memory = self.prune.memory
+        if memory is None:
+            return
+        name = memory[0]
+        needs = {"sram_kib": self.npu.enabled, "arena_kib": self.tflm.verify}
+        ok = needs.get(name, self.npu.enabled or self.tflm.verify)
+        tool = {"sram_kib": "an [npu] section (Vela measures SRAM)", "arena_kib": "[tflm] verify = true (TFLM"
+                " measures the arena)"}.get(name, "an [npu] section or [tflm] verify = true")  # fmt: skip
+        _check(ok, f"prune.{name}", f"needs {tool}; target '{self.name}' has none")
+
+    @property
+    def embedded(self) -> bool:
+        """True for NPU and microcontroller targets (Vela and/or TFLM check the int8 artifacts)."""
+        return self.npu.enabled or self.tflm.verify
 
     @property
     def runtime(self) -> str:
@@ -329,6 +428,8 @@ SECTIONS: dict[str, type] = {
     "finetune": FinetuneConfig,
     "export": ExportConfig,
     "bench": BenchConfig,
+    "npu": NpuConfig,
+    "tflm": TflmConfig,
 }
 _SIMPLE = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
 

@@ -15,6 +15,8 @@ PACKAGES = (
     "litert-torch",
     "ai-edge-litert",
     "ai-edge-quantizer",
+    "ethos-u-vela",
+    "tflite-micro",
     "numpy",
 )
 

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("export", {"export"}),
     ("bench", {"bench"}),
     ("latency", {"latency"}),
+    ("embedded", {"embedded"}),
     ("report", {"report"}),
     ("pipeline", {"pipeline"}),
     ("commands", {"commands", "cli", "__main__", "__init__"}),

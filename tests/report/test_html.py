@@ -111,14 +111,15 @@ def test_markdown_has_widths_unpruned_int8_and_bounds(report) -> None:
 
 def test_report_round_trips_and_reads_version_2(report) -> None:
     data = report.to_dict()
-    assert data["version"] == 3
+    assert data["version"] == 4
     again = DeployReport.from_dict(data)
     assert again == report and again.sensitivity.groups[0].points[2].macs == report.sensitivity.groups[0].points[2].macs
-    old = {k: v for k, v in data.items() if k not in ("unpruned_artifacts", "sensitivity")}
+    old = {k: v for k, v in data.items() if k not in ("unpruned_artifacts", "sensitivity", "embedded")}
     v2 = DeployReport.from_dict({**old, "version": 2})
-    assert v2.version == 3 and v2.unpruned_artifacts == [] and v2.sensitivity is None
+    assert v2.version == 4 and v2.unpruned_artifacts == [] and v2.sensitivity is None and v2.embedded is None
     assert len(_images(render_html(v2))) == 4  # an old report still renders
-    with pytest.raises(EdgepruneError, match=r"report: field 'version' is 1; this edgeprune reads versions \[2, 3\]"):
+    unreadable = r"report: field 'version' is 1; this edgeprune reads versions \[2, 3, 4\]"
+    with pytest.raises(EdgepruneError, match=unreadable):
         DeployReport.from_dict({**data, "version": 1})
     with pytest.raises(EdgepruneError, match="report: malformed record"):
         DeployReport.from_dict({k: v for k, v in data.items() if k != "prune"})

@@ -101,6 +101,9 @@ def _budget() -> Parser:
     g.add_argument("--max-drop", type=float, help="tolerance mode: smallest budget within this many metric points")
     g.add_argument("--latency-ms", type=float, help="latency budget in ms, measured on the target's runtime")
     g.add_argument("--speedup", type=float, help="latency budget as a measured speedup over the unpruned model")
+    g.add_argument("--sram-kib", type=float, help="NPU targets: SRAM budget in KiB on Vela's allocation")
+    g.add_argument("--flash-kib", type=float, help="embedded targets: flash budget in KiB (Vela's, or the .tflite)")
+    g.add_argument("--arena-kib", type=float, help="TFLM targets: tensor arena budget in KiB, measured on TFLM")
     g.add_argument("--method", help="strategy: uniform | sensitivity")
     return p
 

@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
         default="tflite",
-        help="with --latency-ms/--speedup: the target whose format, runtime, threads and board measure latency",
+        help="with --latency-ms/--speedup: the target whose format, runtime, threads and board (or NPU) measure"
+        " latency; with --sram-kib/--flash-kib/--arena-kib: the embedded target whose tools measure memory",
     )
     for group in parser._action_groups:  # argparse has no public accessor; the groups are this parser's copies
         if group.title in GROUP_NOTES:
@@ -65,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     from edgeprune.pipeline.strategies import Request, prune_to_budget
     from edgeprune.planning import rounding_notes
 
-    budget_override({"macs": args.macs, "params": args.params, "latency_ms": args.latency_ms, "speedup": args.speedup})
+    memory = {"sram_kib": args.sram_kib, "flash_kib": args.flash_kib, "arena_kib": args.arena_kib}
+    budget_override(
+        {"macs": args.macs, "params": args.params, "latency_ms": args.latency_ms, "speedup": args.speedup, **memory}
+    )
     cfg = with_changes(
         PruneConfig(method="sensitivity"),
         macs=args.macs,
@@ -78,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         ignored_layers=tuple(args.ignore) if args.ignore else None,
         latency_ms=args.latency_ms,
         speedup=args.speedup,
+        **memory,
     )
     settings = scan_settings(args)  # bad flags fail before any loading
     if settings and cfg.method != "sensitivity":
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         )
     out = out_folder(args, "build/plan", "plan", replace=False, writes=("plan.json",))
     measured_on = None
-    if cfg.latency:
+    if cfg.latency or cfg.memory is not None:
         import dataclasses
 
         from edgeprune.pipeline.targets import check_names, load_target
@@ -104,9 +109,11 @@ def run(args: argparse.Namespace) -> int:
             base.model, ins.data.example(), base.spec.to_dict(), cfg, ins.data, ins.task, ins.task_key, settings
         )
         if measured_on is not None:
+            from edgeprune.pipeline.device_budget import on_device, prune_on_device
             from edgeprune.pipeline.latency_budget import prune_to_latency
 
-            planned = prune_to_latency(request, measured_on)
+            on_npu = on_device(measured_on)
+            planned = prune_on_device(request, measured_on) if on_npu else prune_to_latency(request, measured_on)
         else:
             planned = prune_to_budget(request, with_changes(FinetuneConfig(epochs=2), epochs=args.epochs, lr=args.lr))
         summary = planned.summary()
@@ -123,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
         f" blocks {list(planned.plan.blocks)}")  # fmt: skip
     for note in rounding_notes(planned, cfg.round_to):
         say(f"note: {note}")
+    if planned.kind == "memory":
+        mem = summary["memory"]
+        say(f"{mem['tool']} on {args.target}: unpruned {mem['base_kib']:.1f} KiB, planned {mem['measured_kib']:.1f} KiB"
+            f" (budget {mem['budget']['kib']:g} KiB{'' if mem['met'] else ', MISSED'})")  # fmt: skip
     if planned.kind == "latency":
         lat = summary["latency"]
         say(f"latency on {args.target}: unpruned {lat['base_ms']:.3f} ms, predicted {lat['predicted_ms']:.3f} ms,"

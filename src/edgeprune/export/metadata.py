@@ -49,7 +49,14 @@ def build_metadata(
     verification: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Plain-data record of how an artifact was produced and checked."""
+    """Plain-data record of how an artifact was produced and checked; an integer input also records how raw
+    samples become it (``quantization.raw_to_input``, :mod:`edgeprune.export.inputq`)."""
+    if quantization and quantization.get("io", {}).get("input"):
+        from edgeprune.export.inputq import fold_preprocessing
+
+        folded = fold_preprocessing(preprocessing, quantization["io"]["input"], input_layout)
+        if folded is not None:
+            quantization = {**quantization, "raw_to_input": folded.to_dict()}
     return {
         "metadata_version": METADATA_VERSION,
         "artifact": artifact_path.name,

@@ -84,12 +84,18 @@ def _calibrate(engine: Any, float_model: bytes, calibration: np.ndarray) -> Any:
 
 
 def quantize_tflite(
-    float_model: bytes, precision: str, calibration: np.ndarray | None = None, io_dtype: str = "float"
+    float_model: bytes,
+    precision: str,
+    calibration: np.ndarray | None = None,
+    io_dtype: str = "float",
+    relax_clamps: bool = True,
 ) -> tuple[bytes, dict[str, Any]]:
     """Quantize ``float_model``; returns the new flatbuffer and the parameters to record in metadata.
 
     ``calibration`` (N samples in the model's input layout) is required for int8; it must come from a
-    split the reported accuracy does not use (the dataset's ``select`` split).
+    split the reported accuracy does not use (the dataset's ``select`` split). int8 files get their weights inside
+    the flatbuffer and, with ``relax_clamps``, fused bounds their outputs cannot reach dropped
+    (:mod:`edgeprune.export.clamps`; identical outputs, and TFLM can prepare them).
     """
     from ai_edge_quantizer import quantizer
 
@@ -108,6 +114,15 @@ def quantize_tflite(
         result = engine.quantize(result_qsv, enable_progress_report=False)
         bar.advance()
     model = bytes(result.quantized_model)
+    relaxed: list[dict[str, Any]] = []
+    if precision == "int8":  # what microcontrollers run: weights inside the flatbuffer, clamps TFLM can quantize
+        from edgeprune.export.clamps import relax_unreachable_clamps
+        from edgeprune.export.flatbuffer import inline_buffers
+
+        model = inline_buffers(model)
+        if relax_clamps:
+            model, changed = relax_unreachable_clamps(model)
+            relaxed = [c.to_dict() for c in changed]
     params = {
         "tool": "ai-edge-quantizer",
         "scheme": SCHEMES[precision],
@@ -115,5 +130,6 @@ def quantize_tflite(
         "io": io_quantization(model),
         "io_dtype": "float" if precision == "fp16" else io_dtype,
         "calibration_samples": len(calibration) if precision == "int8" and calibration is not None else 0,
+        "relaxed_clamps": relaxed,
     }
     return model, params

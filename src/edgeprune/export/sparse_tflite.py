@@ -17,19 +17,19 @@ makes the XNNPACK delegate fail to prepare the whole model, so int8 FC weights s
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from edgeprune.errors import EdgepruneError
+from edgeprune.export.flatbuffer import inline_external_buffers as _inline_buffers
+from edgeprune.export.flatbuffer import pack
 from edgeprune.export.sparse_encoding import SparseLayout, index_array, smallest
 
 WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 DTYPES = {0: np.float32, 1: np.float16, 9: np.int8}  # schema TensorType: FLOAT32, FLOAT16, INT8
 MIN_SPARSITY = 0.5
-BUFFER_ALIGNMENT = 16
 INT8 = 9
 INT8_FC_NOTE = "int8 FULLY_CONNECTED fed by DENSIFY makes XNNPACK fail to prepare (ai-edge-litert 2.3.0, measured)"
 
@@ -221,55 +221,7 @@ class _Rewriter:
         return densify
 
     def output(self) -> bytes:
-        import flatbuffers
-
-        self.model.buffers = [_aligned(self.schema, b) for b in self.model.buffers]
-        builder = flatbuffers.Builder(1024)
-        builder.Finish(self.model.Pack(builder), file_identifier=b"TFL3")
-        out = bytes(builder.Output())
-        if len(out) >= 2**31:
-            raise EdgepruneError(f"sparse encoding: the rewritten model has {len(out):,} bytes (flatbuffers: < 2 GB)")
-        return out
-
-
-def _inline_buffers(model: Any, data: bytes) -> None:
-    """Move buffers stored after the flatbuffer (``offset`` > 1, as litert-torch writes them) into it."""
-    for buffer in model.buffers:
-        if (buffer.offset or 0) > 1:
-            start, size = int(buffer.offset), int(buffer.size)
-            if start + size > len(data):
-                raise EdgepruneError(f"sparse encoding: a buffer points past the end of the file ({start}+{size})")
-            buffer.data = np.frombuffer(data[start : start + size], dtype=np.uint8)
-            buffer.offset = buffer.size = 0
-
-
-@functools.cache
-def _aligned_buffer_type(schema: Any) -> type:
-    """A ``BufferT`` whose bytes are packed 16-byte aligned (the schema's ``force_align: 16`` on Buffer.data)."""
-
-    class AlignedBuffer(schema.BufferT):
-        def Pack(self, builder: Any) -> int:
-            payload = None
-            if self.data is not None:
-                raw = bytes(np.asarray(self.data, dtype=np.uint8))
-                builder.StartVector(1, len(raw), BUFFER_ALIGNMENT)
-                builder.head -= len(raw)
-                builder.Bytes[builder.head : builder.head + len(raw)] = raw
-                payload = builder.EndVector()
-            schema.BufferStart(builder)
-            if payload is not None:
-                schema.BufferAddData(builder, payload)
-            schema.BufferAddOffset(builder, self.offset)
-            schema.BufferAddSize(builder, self.size)
-            return schema.BufferEnd(builder)
-
-    return AlignedBuffer
-
-
-def _aligned(schema: Any, buffer: Any) -> Any:
-    packed = _aligned_buffer_type(schema)()
-    packed.data, packed.offset, packed.size = buffer.data, buffer.offset, buffer.size
-    return packed
+        return pack(self.model)
 
 
 def encode_sparse_weights(data: bytes, min_sparsity: float = MIN_SPARSITY) -> tuple[bytes, SparseReport]:

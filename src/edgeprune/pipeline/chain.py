@@ -25,6 +25,8 @@ from edgeprune.finetune import FitResult, fit
 from edgeprune.hashing import sha256_file
 from edgeprune.pipeline import outputs
 from edgeprune.pipeline.connections import connection_figures, sparsity_callback
+from edgeprune.pipeline.device_budget import device_notes, on_device, prune_on_device
+from edgeprune.pipeline.embedded import budget_notes, embedded_figures
 from edgeprune.pipeline.latency_budget import prune_to_latency
 from edgeprune.pipeline.preflight import check_before_training
 from edgeprune.pipeline.prepruned import from_scratch_recipe, prune_before
@@ -266,6 +268,9 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     request = Request(baseline.model, data.example(), baseline.spec.to_dict(), target.prune, data, task, task_key)
     if target.prune.when == "before":
         planned = prune_before(baseline.spec, data, target, task)
+    elif on_device(target):
+        planned = prune_on_device(request, target)
+        notes += device_notes(planned)
     elif target.prune.latency:
         planned = prune_to_latency(request, target)
     else:
@@ -294,6 +299,11 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     save_pruned(staging / PRUNED_DIR, planned.model, planned.plan)
 
     exported = export_all(planned.model, baseline.model, staging, target, data, task)
+    embedded = None
+    if target.embedded:
+        int8 = [(r, base.macs) for r in exported.unpruned] + [(r, pruned.macs) for r in exported.pruned]
+        embedded = embedded_figures(int8, target, data, task, staging, out)
+        notes += budget_notes(target, embedded)
     measured = time_together(exported.paths, protocol_for(target.bench, target.runtime))
     reference_row, unpruned_rows, pruned_rows = timed(exported, measured, out)
     for row in [*unpruned_rows, *pruned_rows]:
@@ -320,6 +330,7 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
         notes=notes,
         unpruned_artifacts=unpruned_rows,
         sensitivity=scan_used(request, planned),
+        embedded=embedded,
     )
     write_reports(report, staging)
     return report

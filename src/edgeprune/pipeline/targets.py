@@ -54,12 +54,14 @@ def check_names(target: Target, where: str = "target") -> Target:
     if target.prune.method not in known_strategies():
         raise ConfigError(f"{where}: prune.method '{target.prune.method}' is unknown (known: {known_strategies()})")
     from edgeprune.pipeline.connections import sparsity_options
+    from edgeprune.pipeline.embedded import check_embedded
     from edgeprune.pipeline.latency_budget import check_latency
     from edgeprune.pipeline.prepruned import check_before
 
     try:
         sparsity_options(target.prune)  # pattern and sparsity agree
         check_latency(target)
+        check_embedded(target)
         if target.prune.when == "before":
             check_before(target)
     except ConfigError as exc:

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from edgeprune.errors import EdgepruneError
 
-KINDS = ("macs", "params", "latency")  # latency: served by an injected cost (edgeprune.latency)
+# latency: served by an injected cost (edgeprune.latency, or Vela's cycles in edgeprune.embedded); memory: device
+# memory from edgeprune.embedded (TFLM's arena, Vela's SRAM or flash)
+KINDS = ("macs", "params", "latency", "memory")
 
 
 @dataclass(frozen=True)

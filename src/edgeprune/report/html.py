@@ -56,6 +56,28 @@ def _p(text: str, cls: str = "") -> str:
     return f"<p{attr}>{escape(text)}</p>"
 
 
+def _embedded_html(r: DeployReport) -> list[str]:
+    from edgeprune.report.embedded import (
+        cpu_ops_text,
+        embedded_figures,
+        embedded_table,
+        embedded_text,
+        top_ops_table,
+    )
+
+    table = embedded_table(r)
+    if table is None:
+        return []
+    parts = ["<h2>Embedded targets</h2>", table_html(table), _p(embedded_text(r))]
+    if cpu_ops_text(r):
+        parts.append(_p(cpu_ops_text(r)))
+    parts += [figure_html(f) for f in embedded_figures(r)]
+    ops = top_ops_table(r)
+    if ops is not None:
+        parts += [_p("Most expensive NPU operators of the pruned artifact:"), table_html(ops)]
+    return parts
+
+
 def render_html(r: DeployReport) -> str:
     """The whole page as one string."""
     figures = report_figures(r)
@@ -78,6 +100,7 @@ def render_html(r: DeployReport) -> str:
         table_html(artifact_table(r)),
         _p(timing_text(r)),
         _p(memory_text(r)),
+        *_embedded_html(r),
         "<h2>Widths per group</h2>",
         table_html(widths_table(r)),
         "<h2>Preprocessing and data</h2>",

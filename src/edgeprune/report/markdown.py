@@ -27,6 +27,21 @@ def _sensitivity_lines(r: DeployReport) -> list[str]:
     ]
 
 
+def _embedded_lines(r: DeployReport) -> list[str]:
+    from edgeprune.report.embedded import cpu_ops_text, embedded_table, embedded_text, top_ops_table
+
+    table = embedded_table(r)
+    if table is None:
+        return []
+    lines = ["## Embedded targets", "", *to_markdown(table), "", embedded_text(r), ""]
+    if cpu_ops_text(r):
+        lines += [cpu_ops_text(r), ""]
+    ops = top_ops_table(r)
+    if ops is not None:
+        lines += ["Most expensive NPU operators of the pruned artifact:", "", *to_markdown(ops), ""]
+    return lines
+
+
 def render_markdown(r: DeployReport) -> str:
     """The human summary: model sizes, metric, widths, artifacts with parity bounds, sizes and latency ratios."""
     lines = [
@@ -45,6 +60,7 @@ def render_markdown(r: DeployReport) -> str:
         timing_text(r),
         memory_text(r),
         "",
+        *_embedded_lines(r),
         "## What was cut",
         "",
         prune_text(r),

@@ -51,6 +51,9 @@ def _render(name: str, caption: str, height_in: float, draw: Callable[[Any], Non
     return Figure(name, caption, buf.getvalue(), round(WIDTH_IN * DPI), round(height_in * DPI))
 
 
+render_figure = _render  # for the report's other figure modules
+
+
 def _mmacs(macs: int) -> float:
     return macs / 1e6
 

@@ -10,12 +10,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeprune.bench.measurement import Latency, Measurement
+from edgeprune.embedded.records import EmbeddedFigures
 from edgeprune.errors import EdgepruneError
 from edgeprune.export.verified import VerifiedArtifact
 from edgeprune.sensitivity.result import Sensitivity
 
-REPORT_VERSION = 3
-READABLE_VERSIONS = (2, 3)  # version 2 lacks the optional fields added in 3 (sensitivity, unpruned_artifacts)
+REPORT_VERSION = 4
+# version 2 lacks the optional fields added in 3 (sensitivity, unpruned_artifacts), 3 the one added in 4 (embedded)
+READABLE_VERSIONS = (2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,7 @@ class DeployReport:
     notes: list[str] = field(default_factory=list)
     unpruned_artifacts: list[TimedArtifact] = field(default_factory=list)  # the unpruned model at other precisions
     sensitivity: Sensitivity | None = None  # the scan the sensitivity strategy planned from (None: not run)
+    embedded: EmbeddedFigures | None = None  # TFLM's check and Vela's estimate of the int8 artifacts (None: not run)
     version: int = REPORT_VERSION
 
     @property
@@ -257,13 +260,14 @@ class DeployReport:
             def timed(d: dict[str, Any]) -> TimedArtifact:
                 return TimedArtifact(VerifiedArtifact.from_dict(d["artifact"]), Latency(**d["latency"]), d["speedup"])
 
-            sens = data.get("sensitivity")
+            sens, embedded = data.get("sensitivity"), data.get("embedded")
             return cls(
                 **{
                     **data,
                     "version": REPORT_VERSION,
                     "unpruned_artifacts": [timed(a) for a in data.get("unpruned_artifacts", [])],
                     "sensitivity": None if sens is None else Sensitivity.from_dict(sens),
+                    "embedded": None if embedded is None else EmbeddedFigures.from_dict(embedded),
                     "data": DataSummary(**data["data"]),
                     "task": TaskSummary(**data["task"]),
                     "baseline": ModelFigures(**data["baseline"]),
