@@ -49,6 +49,7 @@ def _first_line(exc: BaseException) -> str:
 def check_fits(model: nn.Module, spec: ModelSpec, data: Data, task: Task = CLASSIFICATION) -> None:
     """Fail early, naming model and data, when the model cannot take the data's samples or the task's targets."""
     x, y = take(data.select, 2)
+    task.see(model, x)
     try:
         with torch.no_grad():
             out = model.eval()(x)

@@ -67,9 +67,9 @@ def inputs(args: argparse.Namespace) -> Inputs:
         metric=getattr(args, "metric", None) or "",
         higher_is_better=not getattr(args, "lower_is_better", False),
         distill=getattr(args, "distill", None) or "",
+        kind=data.task if data.task != "classification" else "",
     )
-    key = "classification" if spec.is_default else f"{spec.loss}|{spec.metric}|{spec.higher_is_better}|{spec.distill}"
-    return Inputs(data, resolve_task(spec), key)
+    return Inputs(data, resolve_task(spec), spec.key)
 
 
 def baseline(args: argparse.Namespace, ins: Inputs, spec: str | None = None) -> Baseline:

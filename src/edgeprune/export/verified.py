@@ -85,14 +85,14 @@ def artifact_metric(artifact: Artifact, data: Data, task: Task) -> float:
     """The task's metric of the artifact's outputs over the whole validation split (streamed)."""
     from edgeprune.progress import progress_bar
 
-    total, n = 0.0, 0
+    scorer = task.scorer()
     with progress_bar(f"scoring {artifact.path.name} on validation", total=len(data.val)) as bar:
         for x, y in batches(data.val, 256):
-            out = torch.from_numpy(artifact.run_batch(np.ascontiguousarray(x.numpy(), dtype=np.float32)))
-            total += float(task.metric(out, y)) * len(x)
-            n += len(x)
+            found = artifact.run_batch_outputs(np.ascontiguousarray(x.numpy(), dtype=np.float32))
+            outs = [torch.from_numpy(o) for o in found]
+            scorer.update(outs[0] if len(outs) == 1 else tuple(outs), y)
             bar.advance(len(x))
-    return total / max(n, 1)
+    return scorer.compute()
 
 
 def export_verified(
