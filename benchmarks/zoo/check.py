@@ -244,6 +244,7 @@ def check(arch: Arch, progress: Path | None = None, export: bool = True) -> dict
             groups=len(analysis.groups),
             prunable=len(analysis.groups) - len(left),
             prunable_macs_share=round(sum(g["macs_share"] for g in analysis.groups if g["prunable"]), 3),
+            macs_covered=analysis.prunable_macs_share,
             left_alone_reasons=sorted({g["note"][:160] for g in left})[:6],
         )
         row.stage("prune")
@@ -267,7 +268,7 @@ def check(arch: Arch, progress: Path | None = None, export: bool = True) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("source", choices=["torchvision", "timm"])
+    parser.add_argument("source", choices=["torchvision", "timm", "detector"])
     parser.add_argument("name")
     parser.add_argument("--out", required=True)
     parser.add_argument("--threads", type=int, default=2)
