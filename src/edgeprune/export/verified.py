@@ -120,6 +120,7 @@ def export_verified(
         force=force,
         samples=samples,
         labels=labels if (int8 and task.classification) else None,
+        agreement=task.agreement if int8 else None,
         plan_hash=plan_hash,
         preprocessing=data.preprocessing.to_dict(),
         **_format_options(cfg, precision, data),

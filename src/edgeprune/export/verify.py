@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,10 +12,11 @@ from torch import nn
 
 from edgeprune.errors import ParityError
 from edgeprune.export.artifact import Artifact
-from edgeprune.export.parity import check_parity
+from edgeprune.export.parity import check_parity, torch_outputs
 
 INT8_MAX_ACCURACY_DROP = 1.0  # points of top-1 on validation
 INT8_MIN_AGREEMENT = 97.0  # percent of samples whose top-1 matches the fp32 model
+INT8_MIN_BOX_AGREEMENT = 90.0  # detectors: mAP50 of the int8 boxes against the torch model's confident boxes
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,52 @@ def check_int8_accuracy(
     return report
 
 
+@dataclass(frozen=True)
+class BoxAgreementReport:
+    """A detector's int8 artifact against the torch model: box-level agreement after the same decoding and NMS
+    (the task's ``agreement``: mAP50 of the artifact's boxes against the model's confident boxes), in points."""
+
+    box_agreement: float
+    samples: int
+    min_agreement: float = INT8_MIN_BOX_AGREEMENT
+
+    @property
+    def passed(self) -> bool:
+        return self.box_agreement >= self.min_agreement
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def check_box_agreement(
+    artifact: Artifact,
+    model: nn.Module,
+    x: torch.Tensor,
+    agreement: Callable[[Any, Any], float],
+    min_agreement: float = INT8_MIN_BOX_AGREEMENT,
+    strict: bool = True,
+) -> BoxAgreementReport:
+    """Compare a detector's int8 ``artifact`` with ``model`` box by box (``agreement(reference, outputs)``)."""
+    refs = [torch.from_numpy(r) for r in torch_outputs(model, x)]
+    outs = [torch.from_numpy(o) for o in artifact.run_batch_outputs(x.numpy())]
+    report = BoxAgreementReport(float(agreement(tuple(refs), tuple(outs))), len(x), min_agreement)
+    if strict and not report.passed:
+        raise ParityError(
+            f"{artifact.path} (int8) fails the box check on {report.samples} samples: box agreement with the torch"
+            f" model {report.box_agreement:.1f} (mAP50 against its confident boxes; limit >= {min_agreement})"
+        )
+    return report
+
+
 def verify_artifact(
-    artifact: Artifact, model: nn.Module, samples: torch.Tensor, labels: torch.Tensor | None = None
+    artifact: Artifact,
+    model: nn.Module,
+    samples: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    agreement: Callable[[Any, Any], float] | None = None,
 ) -> dict[str, Any]:
-    """Run the checks ``artifact.precision`` calls for against the torch ``model``; returns the numbers."""
+    """Run the checks ``artifact.precision`` calls for against the torch ``model``; returns the numbers. An int8
+    detector (``agreement`` given: the task's box-level comparison) is judged on its boxes, not on arg-maxes."""
     int8 = artifact.precision == "int8"
     parity = check_parity(artifact, model, samples, strict=not int8)
     record: dict[str, Any] = {
@@ -103,6 +147,8 @@ def verify_artifact(
         "max_abs_err": parity.max_abs_err,
         "top1_agreement": parity.top1_agreement,
     }
-    if int8:
+    if int8 and agreement is not None:
+        record["int8"] = check_box_agreement(artifact, model, samples, agreement).to_dict()
+    elif int8:
         record["int8"] = check_int8_accuracy(artifact, model, samples, labels).to_dict()
     return record

@@ -22,8 +22,11 @@ back: :func:`to_ultralytics` returns the pruned ``DetectionModel`` sharing the p
 
 from __future__ import annotations
 
+import copy
 import os
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -68,15 +71,15 @@ class YoloOutputs(nn.Module):
         super().__init__()
         head = detection_model.model[-1]
         kind = type(head).__name__
+        if getattr(head, "one2one_cv2", None) is not None:
+            raise SpecError(
+                f"Ultralytics model with an end-to-end (NMS-free, one-to-one) '{kind}' head (YOLOv10/YOLO26): not"
+                " supported yet; use a YOLOv8/YOLO11-style model"
+            )
         if kind != "Detect":
             raise SpecError(
                 f"Ultralytics model with a '{kind}' head: edgeprune prunes detection models (a 'Detect' head);"
                 " segmentation, pose, OBB and classification heads are not supported yet"
-            )
-        if getattr(head, "one2one_cv2", None) is not None:
-            raise SpecError(
-                "Ultralytics model with an end-to-end (NMS-free, one-to-one) head (YOLOv10/YOLO26): not supported"
-                " yet; use a YOLOv8/YOLO11-style model"
             )
         if not isinstance(getattr(head, "cv2", None), nn.ModuleList):
             raise SpecError("Ultralytics 'Detect' head without box branches (fused for inference?): not supported")
@@ -221,3 +224,66 @@ def build_torchvision_detector(name: str, num_classes: int | None = None) -> nn.
     classes = (num_classes or 90) + 1
     model = detection.__dict__[name](weights=None, weights_backbone=None, num_classes=classes)
     return TorchvisionHeads(model)
+
+
+def save_for_ultralytics(
+    model: nn.Module, path: str | os.PathLike[str], names: dict[int, str] | None = None, imgsz: int | None = None
+) -> Path:
+    """Write a (pruned) YOLO in edgeprune's form as an Ultralytics checkpoint that ``YOLO(path)`` loads, so its
+    ``val``, ``predict`` and exporters run on the pruned model. Like Ultralytics' own ``.pt`` files it is a pickle
+    of the module (edgeprune writes it; it never reads one back)."""
+    import datetime
+
+    from edgeprune.atomic import write_with
+
+    detection_model = copy.deepcopy(to_ultralytics(model)).float().eval()
+    for name, module in list(detection_model.named_modules()):
+        if type(module).__module__.startswith("edgeprune"):
+            if not isinstance(module, nn.Identity):
+                raise SpecError(f"save_for_ultralytics: module '{name}' is edgeprune's {type(module).__name__}")
+            detection_model.set_submodule(name, nn.Identity())  # a removed block: plain torch for Ultralytics
+    train_args = {"task": "detect", **({"imgsz": imgsz} if imgsz else {})}
+    detection_model.args = dict(train_args)
+    if names is not None:
+        detection_model.names = dict(names)
+    version = getattr(sys.modules.get("ultralytics"), "__version__", "")
+    checkpoint = {
+        "date": datetime.datetime.now().isoformat(),
+        "version": version,
+        "license": "AGPL-3.0 (Ultralytics)",
+        "epoch": -1,
+        "best_fitness": None,
+        "model": detection_model,
+        "ema": None,
+        "updates": None,
+        "optimizer": None,
+        "train_args": train_args,
+        "train_metrics": None,
+        "train_results": None,
+        "edgeprune": "pruned by edgeprune",
+    }
+    target = Path(path)
+    write_with(target, lambda tmp: torch.save(checkpoint, tmp))
+    return target
+
+
+def read_ultralytics_checkpoint(path: str | os.PathLike[str], allow_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """The state_dict of an Ultralytics ``.pt`` checkpoint (``best.pt``), for ``--checkpoint``.
+
+    Ultralytics' checkpoints are pickled modules. edgeprune never unpickles by default; with ``allow_pickle`` (your
+    own file, your explicit choice) it reads it through Ultralytics' restricted loader (``torch.load`` with
+    ``weights_only=True`` and Ultralytics' allow-list of its own classes) and returns the float weights."""
+    if not allow_pickle:
+        raise SpecError(
+            f"{path}: an Ultralytics .pt checkpoint is a pickle, which edgeprune does not load by default; save"
+            " its weights once (YOLO('best.pt').model.float().state_dict() with safetensors or torch.save) and"
+            " pass that file, or call read_ultralytics_checkpoint(path, allow_pickle=True) for your own file"
+        )
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics.nn.tasks import torch_safe_load
+
+    checkpoint, _ = torch_safe_load(str(path), safe_only=True)
+    module = checkpoint.get("ema") or checkpoint.get("model")
+    if not isinstance(module, nn.Module):
+        raise SpecError(f"{path}: no model in this Ultralytics checkpoint")
+    return {k: v.float() if v.is_floating_point() else v for k, v in module.state_dict().items()}

@@ -34,6 +34,7 @@ from edgeprune.errors import EdgepruneError
 from edgeprune.models.detectors import TorchvisionHeads, YoloOutputs
 
 IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10)
+CONFIDENT = 0.25  # the score a deployed detector keeps a box at (Ultralytics' predict default)
 YOLO_VAL = {"conf": 0.001, "iou": 0.7, "max_det": 300}  # Ultralytics' DetectionValidator defaults
 
 
@@ -288,6 +289,15 @@ class MeanAveragePrecision:
         return value
 
 
+def _cpu(outputs: Any) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.as_tensor(o).detach().float().cpu() for o in outputs)
+
+
+def _confident(found: list[Detections]) -> list[Detections]:
+    return [Detections(d.boxes[d.scores >= CONFIDENT].cpu(), d.scores[d.scores >= CONFIDENT].cpu(),
+                       d.labels[d.scores >= CONFIDENT].cpu()) for d in found]  # fmt: skip
+
+
 class DetectorBinding:
     """The detection task's link to the detector it scores: set by :meth:`prepare` the first time the task sees a
     detector (and again when it sees a different head); every loss, metric and distillation call reads it."""
@@ -329,6 +339,18 @@ class DetectorBinding:
 
     def accumulator(self) -> MeanAveragePrecision:
         return MeanAveragePrecision(self.bound())
+
+    def agreement(self, reference: Any, outputs: Any) -> float:
+        """Box-level agreement of ``outputs`` with ``reference`` (say int8 with fp32) after the same decoding and
+        NMS: the mAP50 of ``outputs``' boxes scored against ``reference``'s confident boxes (score >= 0.25) as
+        ground truth, in points (100: every confident box found again, same class, IoU >= 0.5, ranked first)."""
+        binding = self.bound()
+        ref = [Detections(d.boxes, torch.empty(0), d.labels) for d in _confident(binding.decode(_cpu(reference)))]
+        got = [Detections(d.boxes.cpu(), d.scores.cpu(), d.labels.cpu()) for d in binding.decode(_cpu(outputs))]
+        score = _ultralytics_map if isinstance(binding, YoloBinding) else _coco_map
+        if not sum(len(r.labels) for r in ref):
+            return 100.0 if not sum(len(g.labels) for g in _confident(got)) else 0.0
+        return score(got, ref)[1]
 
     def distill(self, student: Any, teacher: Any, temperature: float) -> torch.Tensor:
         return self.bound().distill(student, teacher, temperature)

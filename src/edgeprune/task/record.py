@@ -52,6 +52,7 @@ class Task:
     classification: bool = False
     accumulate: Callable[[], Accumulator] | None = None  # a whole-split metric (mAP); None: batch means of metric
     prepare: Callable[[Any, torch.Tensor], None] | None = None  # reads what it needs from the model (a detector)
+    agreement: Callable[[Any, Any], float] | None = None  # outputs vs reference outputs, in points (int8 check)
 
     def scorer(self) -> Accumulator:
         """A fresh accumulator of this task's metric over one split."""

@@ -65,6 +65,7 @@ def detection_task() -> Task:
         distill=binding.distill,
         accumulate=binding.accumulator,
         prepare=binding.prepare,
+        agreement=binding.agreement,
     )
 
 
