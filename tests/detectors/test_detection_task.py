@@ -93,3 +93,19 @@ def test_reading_an_ultralytics_checkpoint_needs_an_explicit_opt_in(tmp_path) ->
     path.write_bytes(b"not read")
     with pytest.raises(SpecError, match="allow_pickle=True"):
         read_ultralytics_checkpoint(path)
+
+
+def test_ultralytics_is_not_imported_by_the_product() -> None:
+    """Ultralytics (AGPL-3.0) is a dev/test dependency: importing edgeprune and its detector modules and resolving
+    the detection task never import it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edgeprune, edgeprune.models.detectors, edgeprune.task.detection, edgeprune.data.detection\n"
+        "from edgeprune.task import TaskSpec, resolve_task\n"
+        "resolve_task(TaskSpec(kind='detection'))\n"
+        "assert 'ultralytics' not in sys.modules, 'imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-500:]
