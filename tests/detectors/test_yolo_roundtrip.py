@@ -79,4 +79,4 @@ def test_pruned_yolo_exports_with_parity_on_every_head(trained, tmp_path) -> Non
         if precision == "fp32":
             assert record.parity.rel_err <= 1e-4 and abs(record.metric - unpruned_map) < 0.05
         else:
-            assert record.int8["passed"] and record.int8["box_agreement"] >= 90.0
+            assert record.int8["passed"] and record.int8["metric_drop"] <= 2.0 and record.int8["box_agreement"] > 50.0

@@ -109,6 +109,7 @@ def export_verified(
     """Export ``model`` as ``<role>_<precision>.<suffix>`` in ``out_dir``; the exporter verifies parity (and int8
     accuracy on validation) before the file appears; then the artifact is scored on validation."""
     int8 = precision == "int8"
+    task.see(model, data.example())  # a task that reads the model (a detector's head) binds here at the latest
     n = INT8_VERIFY_SAMPLES if int8 else cfg.parity_samples
     samples, labels = take(data.val, n)
     artifact = export_model(
@@ -119,8 +120,8 @@ def export_verified(
         precision,
         force=force,
         samples=samples,
-        labels=labels if (int8 and task.classification) else None,
-        agreement=task.agreement if int8 else None,
+        labels=labels if (int8 and (task.classification or task.agreement is not None)) else None,
+        task=task if int8 else None,
         plan_hash=plan_hash,
         preprocessing=data.preprocessing.to_dict(),
         **_format_options(cfg, precision, data),

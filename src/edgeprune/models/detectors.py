@@ -93,6 +93,12 @@ class YoloOutputs(nn.Module):
         return self.model[-1]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        step = max((int(s) for s in self.head.stride.tolist()), default=0) or 32
+        if x.shape[-2] % step or x.shape[-1] % step:
+            raise SpecError(
+                f"input {x.shape[-2]}x{x.shape[-1]}: this YOLO needs height and width that are multiples of its"
+                f" largest stride ({step}), e.g. {step * max(1, round(x.shape[-2] / step))}"
+            )
         saved: list[Any] = []
         layers = list(self.model)
         for layer in layers[:-1]:
