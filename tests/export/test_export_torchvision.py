@@ -14,11 +14,13 @@ from edgeprune.export import check_int8_accuracy, export_model
 def _pruned(name: str) -> tuple[torch.nn.Module, torch.Tensor]:
     import torchvision
 
+    from edgeprune.models.init import make_non_degenerate
     from edgeprune.prune import apply_plan, make_plan
 
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(weights=None, num_classes=10).eval()
     example = torch.randn(1, 3, 64, 64)
+    make_non_degenerate(model, seed=0, example=example)  # every branch carries signal into the parity check
     apply_plan(model, make_plan(model, example, 0.3), example)
     return model.eval(), example
 
