@@ -137,15 +137,10 @@ class TorchvisionHeads(nn.Module):
         self.backbone = detector.backbone
         self.head = detector.head
         _hide(self, "detector", detector)
-        self.output_names: tuple[str, ...] = ()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        feats = self.backbone(x)
-        levels = list(feats.values()) if isinstance(feats, dict) else [feats]
-        out = self.head(levels)
-        names = tuple(k for k in TORCHVISION_HEAD_OUTPUTS if k in out)
-        self.output_names = names
-        return tuple(out[k] for k in names)
+        out = self.head(self.features(x))
+        return tuple(out[k] for k in TORCHVISION_HEAD_OUTPUTS if k in out)
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The backbone's feature maps (for anchors: only their shapes are read)."""
