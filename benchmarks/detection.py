@@ -144,7 +144,7 @@ def ultralytics_train(yaml: Path, arch: str, size: int, epochs: int, out: Path) 
     """Ultralytics trains ``arch`` on the digits; returns ``best.pt`` (chosen on the select split)."""
     from ultralytics import YOLO
 
-    run = out / "ultralytics"
+    run = out.resolve() / "ultralytics"  # absolute: Ultralytics puts a relative project under runs/detect/
     best = run / "train" / "weights" / "best.pt"
     if best.exists():
         return best
@@ -227,10 +227,12 @@ def run(args: argparse.Namespace, out: Path, results: Results) -> None:
                           "round_to": ROUND_TO, "epochs": args.epochs, "finetune_epochs": args.finetune_epochs,
                           "method": args.method})  # fmt: skip
 
-    t = time.perf_counter()
     best = ultralytics_train(yaml, args.arch, args.size, args.epochs, out)
-    if not results.done("train"):
-        results.put("train", {"seconds": round(time.perf_counter() - t, 1), "best_pt": str(best)})
+    if "epochs" not in results.data.get("train", {}):
+        rows = (best.parents[1] / "results.csv").read_text().strip().splitlines()
+        header, last = rows[0].split(","), rows[-1].split(",")
+        results.put("train", {"seconds": float(last[header.index("time")]), "epochs": int(float(last[0])),
+                              "best_pt": str(best)})  # fmt: skip
     weights = out / "baseline.safetensors"
     if not weights.exists():
         model = build_model(ModelSpec(spec, num_classes=10, in_channels=3))
