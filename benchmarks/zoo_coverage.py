@@ -100,6 +100,7 @@ def _add_wall(cache: Path, seconds: float) -> None:
 
 
 NOT_RUN = "not run"
+SOURCES = ("torchvision", "timm", "detector")
 
 
 def _cached_or_not_run(cache: Path, arch: Arch) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def _cell(value: Any, digits: int = 3) -> str:
 
 
 def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
-    by_source = {s: [r for r in rows if r["source"] == s and r["stage"] != NOT_RUN] for s in ("torchvision", "timm")}
+    by_source = {s: [r for r in rows if r["source"] == s and r["stage"] != NOT_RUN] for s in SOURCES}
     unrun = {s: sum(r["source"] == s and r["stage"] == NOT_RUN for r in rows) for s in by_source}
     summary = ", ".join(
         f"{s} {sum(r['passed'] for r in rs)} / {len(rs)} run "
@@ -144,6 +145,16 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         "`torchvision.models.list_models(module=torchvision.models)` and a fixed set of timm architectures chosen",
         "across families (`benchmarks/zoo/archs.py`), random weights, 10 classes, at native resolution (torchvision:",
         "the smallest crop size among the model's published weights; timm: the default config's input size).",
+        "The weights are made non-degenerate first (`edgeprune.models.init.make_non_degenerate`, seed 0): every",
+        "norm's weight and bias random per channel, its running statistics measured on random inputs and then",
+        "shifted and scaled per channel at random, and every other constant parameter (timm's zero-init-last norms,",
+        "ConvNeXt's 1e-6 layer scales, ViT's zeroed head) random, so every branch carries signal and parity tests",
+        "the channels pruned in it (each row's `init` says how many norms and constants were set).",
+        "",
+        "Detectors (source `detector`): Ultralytics YOLOv8n/s and YOLO11n/s (640x640, their native size),",
+        "torchvision's SSDlite320 (320x320) and FCOS ResNet50-FPN (512x512; its native 800x800 is ~130 GMACs), each in",
+        "edgeprune's export form (`edgeprune.models.detectors`: image in, raw head tensors out, decoding and NMS",
+        "outside the graph), 10 classes; parity is checked on every head output (the worst relative error counts).",
         "Each: `analyze` (every group verified by pruning it on a copy), prune to <= 0.5x MACs with one uniform",
         "ratio over the verified groups (bisected, `round_to` 8, at most 90% of a group), export ONNX and TFLite fp32",
         "through `edgeprune.export.export_model`, each checked against the pruned torch model on 2 random inputs",
@@ -161,8 +172,9 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         f"torch {_versions()}; code at commit(s) {', '.join(commits) or '-'}.",
         "",
         "| source | arch | input | result | MACs (G) | MACs after / before | params after / before | ratio "
-        "| groups (prunable) | analyze s | prune s | ONNX s / rel err | TFLite s / rel err | reason |",
-        "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---|---|---|",
+        "| groups (prunable) | MACs in prunable groups | analyze s | prune s | ONNX s / rel err | TFLite s / rel err"
+        " | reason |",
+        "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|---|",
     ]
     for r in rows:
         side = "x".join(str(d) for d in r["input_shape"][2:])
@@ -178,7 +190,8 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         reason = (r.get("reason") or "-").replace("|", "/").replace("\n", " ")
         lines.append(
             f"| {r['source']} | {r['arch']} | {side} | {result} | {macs} | {_cell(r.get('macs_ratio'))} "
-            f"| {_cell(r.get('params_ratio'))} | {_cell(r.get('ratio'))} | {groups} | {_cell(r.get('analyze_s'))} "
+            f"| {_cell(r.get('params_ratio'))} | {_cell(r.get('ratio'))} | {groups} | {_cell(r.get('macs_covered'))}"
+            f" | {_cell(r.get('analyze_s'))} "
             f"| {_cell(r.get('prune_s'))} | {onnx} | {tfl} | {reason} |"
         )
     return "\n".join(lines) + "\n"
@@ -194,7 +207,7 @@ def _versions() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", default="", help="comma-separated names (default: the whole set)")
-    parser.add_argument("--source", choices=["all", "torchvision", "timm"], default="all")
+    parser.add_argument("--source", choices=["all", *SOURCES], default="all")
     parser.add_argument("--force", action="store_true", help="redo models that have a cached result")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per model (the largest get more)")
     parser.add_argument("--threads", type=int, default=2)
@@ -234,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = _meta(cache)
     write_text(args.markdown, markdown(rows, meta["wall_s"]))
     write_json(args.json, {"wall_s": meta["wall_s"], "rows": rows})
-    for source in ("torchvision", "timm"):
+    for source in SOURCES:
         rs = [r for r in rows if r["source"] == source]
         run = [r for r in rs if r["stage"] != NOT_RUN]
         print(f"{source}: {sum(r['passed'] for r in rs)}/{len(rs)} pass ({len(rs) - len(run)} not run)")

@@ -76,11 +76,12 @@ def time_limit(arch: Arch, default: int) -> int:
 class Arch:
     """One model of the run."""
 
-    source: str  # "torchvision" or "timm"
+    source: str  # "torchvision", "timm" or "detector"
     name: str
     family: str
     input_shape: tuple[int, ...]
     gflops: float = 2.0  # published GMACs at this resolution (torchvision's weights meta); a guess for timm
+    spec: str = ""  # detectors: the edgeprune model spec that builds the export form
 
     @property
     def key(self) -> str:
@@ -134,8 +135,26 @@ def timm_archs() -> list[Arch]:
     return found
 
 
+# detectors, in edgeprune's export form (raw head outputs): Ultralytics at its native 640, SSDlite at 320, the FPN
+# detector at 512 (its native 800 is ~130 GMACs, more than this 2-core machine converts in the time limit);
+# GMACs measured by edgeprune's counter at these sizes
+DETECTORS: list[tuple[str, str, int, float]] = [
+    ("ultralytics:yolov8n.yaml", "yolov8n", 640, 4.4),
+    ("ultralytics:yolo11n.yaml", "yolo11n", 640, 3.2),
+    ("ultralytics:yolov8s.yaml", "yolov8s", 640, 14.3),
+    ("ultralytics:yolo11s.yaml", "yolo11s", 640, 10.7),
+    ("torchvision:ssdlite320_mobilenet_v3_large", "ssdlite320_mobilenet_v3_large", 320, 0.6),
+    ("torchvision:fcos_resnet50_fpn", "fcos_resnet50_fpn", 512, 50.0),
+]
+
+
+def detector_archs() -> list[Arch]:
+    family = lambda spec: spec.partition(":")[0]  # noqa: E731
+    return [Arch("detector", n, family(s), (1, 3, side, side), gmacs, s) for s, n, side, gmacs in DETECTORS]
+
+
 def all_archs() -> list[Arch]:
-    return torchvision_archs() + timm_archs()
+    return torchvision_archs() + timm_archs() + detector_archs()
 
 
 def cheapest_first(archs: list[Arch]) -> list[Arch]:
@@ -144,7 +163,14 @@ def cheapest_first(archs: list[Arch]) -> list[Arch]:
 
 
 def build(arch: Arch, num_classes: int = 10):
-    """The model with random weights (seed set by the caller)."""
+    """The model with random weights (seed set by the caller); a detector in its export form."""
+    if arch.source == "detector":
+        import os
+
+        from edgeprune.models import ModelSpec, build_model
+
+        os.environ.setdefault("YOLO_OFFLINE", "1")
+        return build_model(ModelSpec(arch.spec, num_classes=num_classes, in_channels=3))
     if arch.source == "torchvision":
         import torchvision.models as tvm
 

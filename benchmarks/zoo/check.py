@@ -205,14 +205,27 @@ def _blame_exporter(arch: Arch, x: torch.Tensor, row: Row, tmp: Path, exc: Excep
     from edgeprune.export import export_model
 
     fmt = row.data["stage"]
-    torch.manual_seed(0)
     try:
-        export_model(build(arch).eval(), x, tmp / f"unpruned.{fmt}", fmt, "fp32", force=True)
+        export_model(_built(arch)[0], x, tmp / f"unpruned.{fmt}", fmt, "fp32", force=True)
     except Exception:
         row.update(unpruned_exports=False)
         return EdgepruneError(f"exporter limit, the unpruned model fails too: {one_line(exc)}")
     row.update(unpruned_exports=True)
     return exc
+
+
+def _built(arch: Arch, row: Row | None = None) -> tuple[torch.nn.Module, torch.Tensor]:
+    """The model in eval mode with non-degenerate random weights (seed 0; every norm's weight, bias and running
+    statistics, and every other constant parameter: see ``edgeprune.models.init``), and its example input."""
+    from edgeprune.models.init import make_non_degenerate
+
+    torch.manual_seed(0)
+    model = build(arch).eval()
+    x = torch.randn(*arch.input_shape)
+    done = make_non_degenerate(model, seed=0, example=x)
+    if row is not None:
+        row.update(init={"norms": done.norms, "constants": done.constants, "statistics_measured": done.calibrated})
+    return model, x
 
 
 def check(arch: Arch, progress: Path | None = None, export: bool = True) -> dict[str, Any]:
@@ -221,9 +234,7 @@ def check(arch: Arch, progress: Path | None = None, export: bool = True) -> dict
 
     row = Row(arch, progress)
     try:
-        torch.manual_seed(0)
-        model = build(arch).eval()
-        x = torch.randn(*arch.input_shape)
+        model, x = _built(arch, row)
         row.stage("analyze")
         start = time.perf_counter()
         analysis = analyze(model, x, round_to=ROUND_TO, verify_blocks=False, name=arch.name)
@@ -233,6 +244,7 @@ def check(arch: Arch, progress: Path | None = None, export: bool = True) -> dict
             groups=len(analysis.groups),
             prunable=len(analysis.groups) - len(left),
             prunable_macs_share=round(sum(g["macs_share"] for g in analysis.groups if g["prunable"]), 3),
+            macs_covered=analysis.prunable_macs_share,
             left_alone_reasons=sorted({g["note"][:160] for g in left})[:6],
         )
         row.stage("prune")
@@ -256,7 +268,7 @@ def check(arch: Arch, progress: Path | None = None, export: bool = True) -> dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("source", choices=["torchvision", "timm"])
+    parser.add_argument("source", choices=["torchvision", "timm", "detector"])
     parser.add_argument("name")
     parser.add_argument("--out", required=True)
     parser.add_argument("--threads", type=int, default=2)

@@ -61,6 +61,7 @@ def _first_line(exc: BaseException) -> str:
 def check_fits(model: nn.Module, spec: ModelSpec, data: Data, task: Task = CLASSIFICATION) -> None:
     """Fail early, naming model and data, when the model cannot take the data's samples or the task's targets."""
     x, y = take(data.select, 2)
+    task.see(model, x)
     try:
         with torch.no_grad():
             out = model.eval()(x)
@@ -206,7 +207,7 @@ def load_baseline(
     chance on select samples stops the run (None: not checked)."""
     spec, model = unpruned_structure(spec, data, task, checkpoint, estimate_bn_stats)
     if checkpoint:
-        state = read_state_dict(checkpoint)
+        state = read_state_dict(checkpoint, set(model.state_dict()))
         adopt_statistics(model, state)
         if mismatch(model, state):
             raise_explained(spec, state, checkpoint, data)  # the channels or the labels, when they are the cause

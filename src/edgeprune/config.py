@@ -80,6 +80,7 @@ class TaskConfig:
     metric: str = ""  # module:function or path/file.py:function, (outputs, targets) -> batch mean
     higher_is_better: bool = True
     distill: str = ""  # "kl" (softmax over dim 1) or "mse"; "" = kl
+    kind: str = ""  # "classification" or "detection"; "" = what the data is for (detect-digits: detection)
 
 
 WHEN = ("after", "before")

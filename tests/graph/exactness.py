@@ -63,9 +63,10 @@ def silenced(model: nn.Module, x: torch.Tensor, plan: Plan) -> nn.Module:
 
 
 def max_change(model: nn.Module, x: torch.Tensor, plan: Plan) -> float:
-    """Largest output difference between the silenced model and the same model pruned by ``plan``."""
+    """Largest output difference between the silenced model and the same model pruned by ``plan``, relative to
+    the largest output when that is above 1 (float noise grows with the outputs of non-degenerate weights)."""
     quiet = silenced(model, x, plan)
     with torch.no_grad():
         reference = quiet(x)
         pruned = apply_plan(copy.deepcopy(quiet), plan, x).eval()
-        return float((pruned(x) - reference).abs().max())
+        return float((pruned(x) - reference).abs().max()) / max(1.0, float(reference.abs().max()))

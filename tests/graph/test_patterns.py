@@ -11,6 +11,7 @@ from tests.graph.exactness import max_change
 from tests.models_patterns import patterns as P
 
 from edgeprune.graph import analyze
+from edgeprune.models.init import make_non_degenerate
 from edgeprune.prune import apply_plan, count_macs_params, make_plan
 
 IMAGE = (1, 3, 16, 16)
@@ -20,12 +21,9 @@ TOKENS = (1, 8, 6)
 def _setup(factory, shape=IMAGE):
     torch.manual_seed(0)
     model = factory().eval()
-    for m in model.modules():  # random BN statistics, so that silencing matters
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.5, 0.5)
-    return model, torch.randn(*shape)
+    x = torch.randn(*shape)
+    make_non_degenerate(model, seed=0, example=x)  # random norms and statistics, so that silencing matters
+    return model, x
 
 
 def _prunes(model, x, ratio=0.5, **kwargs):

@@ -146,9 +146,9 @@ def inputs(args: argparse.Namespace, plan: Plan | None = None, where: Path | Non
         metric=getattr(args, "metric", None) or "",
         higher_is_better=not getattr(args, "lower_is_better", False),
         distill=getattr(args, "distill", None) or "",
+        kind=data.task if data.task != "classification" else "",
     )
-    key = "classification" if task.is_default else f"{task.loss}|{task.metric}|{task.higher_is_better}|{task.distill}"
-    return Inputs(data, resolve_task(task), key)
+    return Inputs(data, resolve_task(task), task.key)
 
 
 def baseline(

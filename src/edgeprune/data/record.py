@@ -67,6 +67,7 @@ class Data:
     split: Split
     fingerprint: str  # content key: same data + same preprocessing -> same fingerprint
     notes: tuple[str, ...] = field(default=())
+    task: str = "classification"  # the task the targets are for when none is named ("detection": padded boxes)
 
     def describe(self) -> dict[str, Any]:
         """Plain data for reports and metadata."""

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgeprune.data.arrays import digits, mnist5k, npz, synthetic
+from edgeprune.data.detection import detect_digits
 from edgeprune.data.factory import factory_data
 from edgeprune.data.imagefolder import imagefolder
 from edgeprune.data.preprocessing import Preprocessing
@@ -19,6 +20,7 @@ LOADERS: dict[str, Loader] = {
     "synthetic": synthetic,
     "npz": npz,
     "imagefolder": imagefolder,
+    "detect-digits": detect_digits,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,24 +64,31 @@ class Artifact:
 
         An artifact exported with NHWC input gets ``x`` transposed here, so callers never change.
         """
+        return self.outputs(x)[0]
+
+    def outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output of one run, float32, in the order the torch model returns them (a detector's heads)."""
         sess = self._session = self._session or self._load()
         if self.input_layout == "NHWC" and x.ndim == 4:
             x = np.transpose(x, (0, 2, 3, 1))
         if self.runtime == "onnxruntime":
-            return sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+            found = sess.run(None, {sess.get_inputs()[0].name: np.ascontiguousarray(x, dtype=np.float32)})
+            return [np.asarray(o, dtype=np.float32) for o in found]
         return self._run_litert(sess, x)
 
-    def _run_litert(self, interp: Any, x: np.ndarray) -> np.ndarray:
+    def _run_litert(self, interp: Any, x: np.ndarray) -> list[np.ndarray]:
         inp = interp.get_input_details()[0]
-        out = interp.get_output_details()[0]
         x = self._quantize_input(x, inp)
         interp.set_tensor(inp["index"], x)
         interp.invoke()
-        y = interp.get_tensor(out["index"])
-        scale, zero = out.get("quantization", (0.0, 0))
-        if y.dtype != np.float32 and scale:
-            y = (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
+        found = []
+        for out in _in_model_order(interp.get_output_details()):
+            y = interp.get_tensor(out["index"])
+            scale, zero = out.get("quantization", (0.0, 0))
+            if y.dtype != np.float32 and scale:
+                y = (y.astype(np.float32) - zero) * scale
+            found.append(y.astype(np.float32))
+        return found
 
     @staticmethod
     def _quantize_input(x: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
@@ -95,6 +103,22 @@ class Artifact:
     def run_batch(self, x: np.ndarray) -> np.ndarray:
         """Run a batch one sample at a time (artifacts have a static batch of 1)."""
         return np.concatenate([self(x[i : i + 1]) for i in range(len(x))])
+
+    def run_batch_outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every output over a batch run one sample at a time, each concatenated over the batch."""
+        runs = [self.outputs(x[i : i + 1]) for i in range(len(x))]
+        return [np.concatenate([r[k] for r in runs]) for k in range(len(runs[0]))]
+
+
+_OUTPUT_NUMBER = re.compile(r"output_(\d+)")
+
+
+def _in_model_order(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """LiteRT output details in the torch model's order: litert-torch names them ``..._output_<k>...``."""
+    numbers = [_OUTPUT_NUMBER.search(str(d.get("name", ""))) for d in details]
+    if len(details) < 2 or any(n is None for n in numbers):
+        return list(details)
+    return [d for _, d in sorted(zip([int(n.group(1)) for n in numbers], details, strict=True), key=lambda p: p[0])]
 
 
 def load_artifact(path: str | Path, precision: str | None = None, threads: int = 1) -> Artifact:

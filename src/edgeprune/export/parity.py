@@ -35,17 +35,32 @@ class ParityReport:
         return self.bound is None or self.rel_err <= self.bound
 
 
+def torch_outputs(model: nn.Module, samples: torch.Tensor) -> list[np.ndarray]:
+    """Every tensor the model returns (nested outputs flattened in order), as arrays."""
+    from edgeprune.graph.record import tensors
+
+    with torch.no_grad():
+        out = model.eval()(samples)
+    return [t.numpy() for t in tensors(out)]
+
+
 def check_parity(
     artifact: Artifact, model: nn.Module, samples: torch.Tensor, bound: float | None = None, strict: bool = True
 ) -> ParityReport:
-    """Compare ``artifact`` with ``model`` on ``samples``; raise :class:`ParityError` if over ``bound``."""
+    """Compare ``artifact`` with ``model`` on ``samples``; raise :class:`ParityError` if over ``bound``. A model
+    with several outputs (a detector's raw heads) is compared output by output; the worst relative error counts."""
     bound = BOUNDS.get(artifact.precision) if bound is None else bound
-    with torch.no_grad():
-        ref = model.eval()(samples).numpy()
-    out = artifact.run_batch(samples.numpy())
+    refs = torch_outputs(model, samples)
+    outs = artifact.run_batch_outputs(samples.numpy()) if len(refs) > 1 else [artifact.run_batch(samples.numpy())]
+    if len(outs) != len(refs) or any(o.shape != r.shape for o, r in zip(outs, refs, strict=False)):
+        raise ParityError(
+            f"{artifact.path} ({artifact.runtime}) returns outputs {[o.shape for o in outs]}, the torch model"
+            f" {[r.shape for r in refs]}"
+        )
+    out, ref = outs[0], refs[0]
     report = ParityReport(
-        rel_err=relative_error(out, ref),
-        max_abs_err=float(np.max(np.abs(out - ref))),
+        rel_err=max(relative_error(o, r) for o, r in zip(outs, refs, strict=True)),
+        max_abs_err=max(float(np.max(np.abs(o - r))) for o, r in zip(outs, refs, strict=True)),
         top1_agreement=float(np.mean(out.argmax(1) == ref.argmax(1)) * 100.0),
         samples=len(samples),
         bound=bound,

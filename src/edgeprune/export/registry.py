@@ -61,6 +61,7 @@ def export_model(
     model_hash: str | None = None,
     plan_hash: str | None = None,
     preprocessing: dict[str, Any] | None = None,
+    task: Any = None,
     **options: object,
 ) -> Artifact:
     """Export ``model`` (put in eval mode) to ``path`` in format ``fmt``, verify it, and return the artifact.
@@ -69,7 +70,8 @@ def export_model(
     torch model within the precision's bound; for int8 ``labels`` enable the accuracy check. A failed
     check raises :class:`edgeprune.errors.ParityError` and leaves no file behind. ``<path>.json`` records
     hashes (``model_hash`` defaults to the state-dict hash), input shape, ``preprocessing``, precision,
-    quantization parameters, verification numbers and versions. Format options: onnx ``opset``,
+    quantization parameters, verification numbers and versions. A detector's int8 file is judged by its ``task``
+    (mAP drop on ``labels``, box agreement with the torch model). Format options: onnx ``opset``,
     ``dynamic_batch``; tflite ``calibration`` (required for int8), ``io_dtype``, ``nhwc``.
     """
     exporter = _exporter(fmt)
@@ -85,7 +87,7 @@ def export_model(
         bar.advance()
         bar.status(f"verifying against the torch model on {len(checked)} samples")
         try:
-            verification = verify_artifact(artifact, model, checked, labels)
+            verification = verify_artifact(artifact, model, checked, labels, task)
         except ParityError as exc:
             raise ParityError(f"{str(exc).replace(str(tmp), str(path))}; {path} was not written") from None
         bar.advance()

@@ -85,14 +85,14 @@ def artifact_metric(artifact: Artifact, data: Data, task: Task) -> float:
     """The task's metric of the artifact's outputs over the whole validation split (streamed)."""
     from edgeprune.progress import progress_bar
 
-    total, n = 0.0, 0
+    scorer = task.scorer()
     with progress_bar(f"scoring {artifact.path.name} on validation", total=len(data.val)) as bar:
         for x, y in batches(data.val, 256):
-            out = torch.from_numpy(artifact.run_batch(np.ascontiguousarray(x.numpy(), dtype=np.float32)))
-            total += float(task.metric(out, y)) * len(x)
-            n += len(x)
+            found = artifact.run_batch_outputs(np.ascontiguousarray(x.numpy(), dtype=np.float32))
+            outs = [torch.from_numpy(o) for o in found]
+            scorer.update(outs[0] if len(outs) == 1 else tuple(outs), y)
             bar.advance(len(x))
-    return total / max(n, 1)
+    return scorer.compute()
 
 
 def export_verified(
@@ -109,6 +109,7 @@ def export_verified(
     """Export ``model`` as ``<role>_<precision>.<suffix>`` in ``out_dir``; the exporter verifies parity (and int8
     accuracy on validation) before the file appears; then the artifact is scored on validation."""
     int8 = precision == "int8"
+    task.see(model, data.example())  # a task that reads the model (a detector's head) binds here at the latest
     n = INT8_VERIFY_SAMPLES if int8 else cfg.parity_samples
     samples, labels = take(data.val, n)
     artifact = export_model(
@@ -119,7 +120,8 @@ def export_verified(
         precision,
         force=force,
         samples=samples,
-        labels=labels if (int8 and task.classification) else None,
+        labels=labels if (int8 and (task.classification or task.agreement is not None)) else None,
+        task=task if int8 else None,
         plan_hash=plan_hash,
         preprocessing=data.preprocessing.to_dict(),
         **_format_options(cfg, precision, data),

@@ -144,6 +144,7 @@ class _Run:
         dev = ctx.device
         model.to(dev)
         self.train_set, self.select_set = data.train, data.select
+        task.see(model, take(data.select, 1)[0].to(dev))  # a task that reads the model (detection) binds here
         self.n = len(self.train_set)
         self.per_epoch = -(-self.n // cfg.batch_size)
         self.total = cfg.steps or cfg.epochs * self.per_epoch

@@ -38,6 +38,7 @@ class Analysis:
     model: str = ""
     warnings: list[str] = field(default_factory=list)
     round_to: int = 1
+    prunable_macs_share: float = 0.0  # MACs of layers some verified-prunable group shrinks (outputs or inputs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -155,7 +156,7 @@ def analyze(
     order = {n: i for i, n in enumerate(module_names.values())}
     rows.sort(key=lambda r: order.get(r["root"], len(order)))
     blocks = []
-    reference = dg.output_shapes[0] if len(dg.output_shapes) == 1 else None
+    reference = dg.output_shapes[0] if len(dg.output_shapes) == 1 else list(dg.output_shapes)
     check = example_input if check_input is None else check_input  # same output shapes (checked when chosen)
     found = find_blocks(model, check, verify_blocks, True, calls=dg.block_calls, reference=reference)
     for b in found:
@@ -166,7 +167,9 @@ def analyze(
                 "params_share": round(_block_cost(params, model, b.path) / max(total[1], 1), 6),
             }
         )
+    touched = {n for r in rows if r["prunable"] for n in [*r["members"], *r["consumers"]]}
     return Analysis(
+        prunable_macs_share=round(sum(macs.get(n, 0) for n in touched) / max(total[0], 1), 4),
         input_shape=list(example_input.shape),
         macs=total[0],
         params=total[1],

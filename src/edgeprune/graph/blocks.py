@@ -107,9 +107,12 @@ def _below(path: str, others: list[str]) -> bool:
 
 
 def _output_shapes(model: nn.Module, example_input: torch.Tensor) -> Any:
+    """The output's shape (one tensor), or the shapes of every tensor it holds (nested outputs, as traced)."""
+    from edgeprune.graph.record import output_shapes  # record imports this module
+
     with torch.no_grad():
         out = model(example_input)
-    return tuple(out.shape) if isinstance(out, torch.Tensor) else repr(type(out))
+    return tuple(out.shape) if isinstance(out, torch.Tensor) else output_shapes(out)
 
 
 def verify_blocks(model: nn.Module, paths: list[str], example_input: torch.Tensor, reference: Any) -> bool:

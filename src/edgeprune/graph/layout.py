@@ -793,7 +793,26 @@ class _Mapper:
                 sizes = [s[dim] for s in (_out_shape(fn, k) for k in range(len(fn._input_metadata))) if s is not None]
                 if len(sizes) > 1 and len(set(sizes)) == 1 and name != "SplitWithSizesBackward0":
                     self.layout.partitions.append(Partition(node, len(sizes), space.width, f"chunk at {_label(node)}"))
+                elif len(sizes) > 1 and len(set(sizes)) == 1 and self.one_size_attribute(fn, sizes[0], sizes):
+                    why = f"split into equal sizes held by one attribute at {_label(node)}"
+                    self.layout.partitions.append(Partition(node, len(sizes), space.width, why))
             return
+
+    def one_size_attribute(self, fn: Any, size: int, sizes: list[int]) -> bool:
+        """True when the module running a split holds its piece size as one int attribute and no list of the
+        sizes (Ultralytics' ``split((self.c, self.c))``): the pieces can only shrink together."""
+        owner = getattr(self.dg, "op_owner", {}).get(fn)
+        model = getattr(self.dg, "model", None)
+        if owner is None or model is None:
+            return False
+        try:
+            attributes = vars(model.get_submodule(owner))
+        except AttributeError:
+            return False
+        values = [v for k, v in attributes.items() if not k.startswith("_")]
+        ints = any(isinstance(v, int) and not isinstance(v, bool) and v == size for v in values)
+        lists = any(isinstance(v, (list, tuple)) and list(v) == sizes for v in values)
+        return ints and not lists
 
 
 def _mixes(labels: torch.Tensor) -> bool:

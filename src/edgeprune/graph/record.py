@@ -7,6 +7,7 @@ reference output shape); the dependency graph's traced forward now answers all o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -115,15 +116,46 @@ class Recorder(TorchFunctionMode):
         return Cost(layers=layers, macs=sum(layers.values()), params=sum(p.numel() for p in self.model.parameters()))
 
     def output_layers(self, out: Any) -> list[str]:
-        """Layers whose output tensor *is* a model output; else the last Conv/Linear executed."""
+        """Layers whose output channels reach a model output unmixed: the output tensor itself, or (when traced
+        with autograd) through reshapes, concatenations and elementwise activations only (a detector's heads,
+        viewed and concatenated over levels); else the last Conv/Linear executed."""
         found: list[str] = []
+        producers = {id(t.grad_fn): name for t, name in self.produced if t.grad_fn is not None}
         for tensor in tensors(out):
             for candidate, name in self.produced:
                 if candidate is tensor and name not in found:
                     found.append(name)
+            for name in _reaching_layers(tensor.grad_fn, producers):
+                if name not in found:
+                    found.append(name)
         if not found and self.order:
             found.append(self.order[-1])
         return found
+
+
+# autograd nodes that move or keep channels without mixing them with other channels
+_PASS_THROUGH = re.compile(
+    r"^(View|UnsafeView|Reshape\w*|Cat|Permute|Transpose|Clone|Unsqueeze\w*|Squeeze\w*|Expand|Relu|Sigmoid|Exp"
+    r"|Tanh|Hardsigmoid|Hardswish|Silu)Backward\d*$"
+)
+
+
+def _reaching_layers(node: Any, producers: dict[int, str], limit: int = 10_000) -> list[str]:
+    """Layers (by ``producers``: autograd node id -> layer) whose outputs reach ``node`` through pass-through
+    ops only."""
+    found: list[str] = []
+    todo, seen = [node], set()
+    while todo and len(seen) < limit:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if id(current) in producers:
+            found.append(producers[id(current)])
+            continue
+        if _PASS_THROUGH.match(type(current).__name__):
+            todo.extend(fn for fn, _ in current.next_functions)
+    return found
 
 
 def output_shapes(out: Any) -> list[tuple[int, ...]]:

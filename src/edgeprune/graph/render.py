@@ -48,3 +48,13 @@ def render(analysis: Analysis, console: Any = None) -> None:
             b["path"], b["type"], b["kind"], f"{100 * b['macs_share']:.1f}", f"{100 * b['params_share']:.1f}"
         )
     console.print(blocks)
+    prunable = sum(bool(g["prunable"]) for g in analysis.groups)
+    console.print(
+        f"{prunable} of {len(analysis.groups)} groups verified prunable; the layers they shrink hold"
+        f" {100 * analysis.prunable_macs_share:.1f}% of the MACs"
+    )
+    left = [g for g in analysis.groups if not g["prunable"]]
+    if left:
+        console.print("Left alone, and why:")
+        for g in left:
+            console.print(f"  {g['root']}: {g['note']}", markup=False, highlight=False)

@@ -28,6 +28,7 @@ from torch import nn
 from edgeprune.errors import EdgepruneError
 from edgeprune.graph import cache as graph_cache
 from edgeprune.graph.depgraph import GroupInfo
+from edgeprune.graph.record import output_shapes
 from edgeprune.graph.surgery import (
     execute,
     follow_cut,
@@ -115,10 +116,25 @@ def candidates(
 
 
 def _outputs(model: nn.Module, example_input: torch.Tensor, stage: str) -> list[tuple[int, ...]]:
+    """Shapes of every tensor the model returns (nested tuples, lists and dicts flattened as the trace does)."""
     with torch.no_grad():
         out = run_traced(model, lambda: model(example_input), stage=stage)
-    outs = out if isinstance(out, (tuple, list)) else [out]
-    return [tuple(o.shape) for o in outs if isinstance(o, torch.Tensor)]
+    return output_shapes(out)
+
+
+def changed_outputs(reference: Sequence[tuple[int, ...]], shapes: Sequence[tuple[int, ...]]) -> str:
+    """Why a pruned copy's outputs differ from the unpruned model's, in words a user can act on."""
+    if len(shapes) != len(reference):
+        return (
+            f"the model returned {len(reference)} tensors when traced and {len(shapes)} on a later call"
+            f" ({reference} then {shapes}): its forward returns a different structure with its mode or state"
+            " (a detection head that switches output form?), not because of the cut; give edgeprune the form the"
+            " model is exported in (one fixed set of tensors; a YOLO DetectionModel or torchvision detector is"
+            " wrapped automatically through --model)"
+        )
+    changed = [(i, a, b) for i, (a, b) in enumerate(zip(reference, shapes, strict=True)) if a != b]
+    parts = ", ".join(f"output {i} {a} -> {b}" for i, a, b in changed[:3])
+    return f"output shapes changed ({parts}): the cut reaches a model output; add the layer producing it to ignored"
 
 
 # what a pruned copy's forward may raise when the cut does not fit the model
@@ -174,7 +190,7 @@ class _Checker:
                 return exc.reason  # the planner leaves a failing group alone itself: no advice needed
             return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if shapes != self.reference:
-            return f"output shapes changed from {self.reference} to {shapes}"
+            return changed_outputs(self.reference, shapes)
         return ""
 
     def settle(self, base: list[Candidate], todo: list[Candidate]) -> list[Candidate]:

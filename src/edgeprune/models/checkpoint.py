@@ -49,7 +49,11 @@ def read_torch_file(path: Path, hint: str = SAVE_HINT) -> object:
         raise EdgepruneError(f"checkpoint {path}: cannot be read (truncated or not a torch file: {first})") from None
 
 
-def _strip_prefix(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+def _strip_prefix(
+    state: dict[str, torch.Tensor], path: Path, expected: set[str] | None = None
+) -> dict[str, torch.Tensor]:
+    if expected is not None and set(state) == expected:
+        return state  # the model's own names (an Ultralytics model's keys all start with 'model.')
     for prefix in WRAPPER_PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
             print(
@@ -60,13 +64,14 @@ def _strip_prefix(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch
     return state
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict from ``.safetensors`` or a torch file (weights only, never arbitrary pickle)."""
+def read_state_dict(path: str | Path, expected: set[str] | None = None) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors`` or a torch file (weights only, never arbitrary pickle). A wrapper's
+    prefix is dropped unless the keys are already ``expected`` (the model's own)."""
     path = Path(path)
     if not path.is_file():
         raise EdgepruneError(f"checkpoint {path} does not exist")
     if path.suffix == ".safetensors":
-        return _strip_prefix(_read_safetensors(path), path)
+        return _strip_prefix(_read_safetensors(path), path, expected)
     obj = read_torch_file(path)
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # Lightning and many training scripts
@@ -79,7 +84,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         kind = type(obj).__name__ if not isinstance(obj, dict) else "a dict with non-tensor values"
         raise EdgepruneError(f"checkpoint {path}: expected a state_dict of tensors, found {kind}; {SAVE_HINT}")
-    return _strip_prefix({str(k): v for k, v in obj.items()}, path)
+    return _strip_prefix({str(k): v for k, v in obj.items()}, path, expected)
 
 
 def adopt_statistics(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -125,7 +130,7 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | Pat
 
 def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """Load weights into ``model``; shape or key mismatches are reported by parameter name."""
-    return load_state(model, read_state_dict(path), path)
+    return load_state(model, read_state_dict(path, set(model.state_dict())), path)
 
 
 def save_weights(model: nn.Module, path: str | Path) -> None:

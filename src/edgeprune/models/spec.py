@@ -1,5 +1,7 @@
-"""Model specs: ``edgeprune:default``, ``torchvision:<name>``, ``timm:<name>`` (built-in registries), and the
-user's ``module:factory`` or ``path/to/file.py:factory``."""
+"""Model specs: ``edgeprune:default``, ``torchvision:<name>``, ``timm:<name>``, ``ultralytics:<config>.yaml``
+(built-in registries), and the user's ``module:factory`` or ``path/to/file.py:factory``. Detectors (Ultralytics
+YOLO, torchvision's single-stage detectors, from a spec or a factory) are built in their export form
+(:mod:`edgeprune.models.detectors`)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from dataclasses import asdict, dataclass
 from torch import nn
 
 from edgeprune.errors import SpecError
+from edgeprune.models.detectors import build_torchvision_detector, build_ultralytics, export_form, ultralytics_config
 from edgeprune.userload import call_user, resolve_user_object
 
-BUILTIN_PREFIXES = ("edgeprune", "torchvision", "timm")
+BUILTIN_PREFIXES = ("edgeprune", "torchvision", "timm", "ultralytics")
 MAX_CLASSES = 1 << 20  # a record asking for more would allocate a classifier of absurd size before any check
 MAX_CHANNELS = 4096
 
@@ -73,7 +76,14 @@ def is_builtin(spec: str) -> bool:
 
 def known_model_kinds() -> list[str]:
     """Accepted spec forms, for error messages."""
-    return ["edgeprune:default", "torchvision:<name>", "timm:<name>", "module:factory", "path/to/file.py:factory"]
+    return [
+        "edgeprune:default",
+        "torchvision:<name>",
+        "timm:<name>",
+        "ultralytics:<config>.yaml",
+        "module:factory",
+        "path/to/file.py:factory",
+    ]
 
 
 def _call_factory(factory: Callable[..., nn.Module], spec: ModelSpec) -> nn.Module:
@@ -99,6 +109,12 @@ def _torchvision_factory(name: str) -> Callable[..., nn.Module]:
     import torchvision.models as tvm
 
     names = tvm.list_models(module=tvm)
+    if name in tvm.list_models(module=tvm.detection):
+
+        def detector(num_classes: int = 90) -> nn.Module:
+            return build_torchvision_detector(name, num_classes)
+
+        return detector
     if name not in names:
         close = [n for n in names if name.split("_")[0] in n][:8]
         hint = f"; did you mean one of {close}" if close else ""
@@ -124,6 +140,15 @@ def _timm_factory(name: str) -> Callable[..., nn.Module]:
     return build
 
 
+def _ultralytics_factory(name: str) -> Callable[..., nn.Module]:
+    ultralytics_config(name)  # a bad name fails here, before anything is built
+
+    def build(num_classes: int | None = None, in_channels: int = 3) -> nn.Module:
+        return build_ultralytics(name, num_classes, in_channels)
+
+    return build
+
+
 def resolve_factory(spec: str) -> Callable[..., nn.Module]:
     """Return the callable a spec names, with a clear error naming the wrong part."""
     prefix, sep, name = spec.partition(":")
@@ -138,6 +163,8 @@ def resolve_factory(spec: str) -> Callable[..., nn.Module]:
         return _torchvision_factory(name)
     if prefix == "timm":
         return _timm_factory(name)
+    if prefix == "ultralytics":
+        return _ultralytics_factory(name)
     factory = resolve_user_object(spec, "model spec")
     if not callable(factory):
         raise SpecError(f"model spec '{spec}' names a {type(factory).__name__}, not a factory function or class")
@@ -145,8 +172,13 @@ def resolve_factory(spec: str) -> Callable[..., nn.Module]:
 
 
 def build_model(spec: ModelSpec) -> nn.Module:
-    """Build the unpruned architecture in eval mode."""
+    """Build the unpruned architecture in eval mode (a detector in its export form)."""
     model = _call_factory(resolve_factory(spec.spec), spec)
     if not isinstance(model, nn.Module):
+        if type(model).__name__ == "YOLO" and isinstance(getattr(model, "model", None), nn.Module):
+            raise SpecError(
+                f"model spec '{spec.spec}': factory returned an Ultralytics YOLO object; return its .model"
+                " (the DetectionModel), e.g. YOLO('yolo11n.yaml').model"
+            )
         raise SpecError(f"model spec '{spec.spec}': factory returned {type(model).__name__}, not a torch.nn.Module")
-    return model.eval()
+    return export_form(model).eval()

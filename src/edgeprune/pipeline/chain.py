@@ -82,12 +82,12 @@ def preprocessing_of(target: Target) -> Preprocessing | None:
     )  # fmt: skip
 
 
-def task_of(target: Target) -> tuple[Task, str]:
-    """The task and the key that names it in caches."""
+def task_of(target: Target, data: Data | None = None) -> tuple[Task, str]:
+    """The task and the key that names it in caches; with no kind named, the one ``data`` is for."""
     t = target.task
-    spec = TaskSpec(loss=t.loss, metric=t.metric, higher_is_better=t.higher_is_better, distill=t.distill)
-    key = "classification" if spec.is_default else f"{t.loss}|{t.metric}|{t.higher_is_better}|{t.distill}"
-    return resolve_task(spec), key
+    kind = t.kind or (data.task if data is not None and data.task != "classification" else "")
+    spec = TaskSpec(loss=t.loss, metric=t.metric, higher_is_better=t.higher_is_better, distill=t.distill, kind=kind)
+    return resolve_task(spec), spec.key
 
 
 def figures(model: nn.Module, data: Data, task: Task) -> ModelFigures:
@@ -249,7 +249,7 @@ def deploy(req: DeployRequest) -> DeployReport:
 
 def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport:
     data = with_class_count(load_data(target.data.spec, preprocessing_of(target)), target.data.num_classes or None)
-    task, task_key = task_of(target)
+    task, task_key = task_of(target, data)
     notes = list(data.notes)
     for note in notes:
         _log(f"note: {note}")

@@ -199,6 +199,8 @@ class TimedArtifact:
         a = self.artifact
         if a.parity.bound is not None:
             return f"rel. err <= {a.parity.bound:.0e}"
+        if a.int8 and "box_agreement" in a.int8:
+            return f"int8: mAP drop <= {a.int8['max_drop']:g} pt (box agreement {a.int8['box_agreement']:.1f})"
         if a.int8:
             drop = a.int8.get("accuracy_drop")
             limit = f"drop <= {a.int8['max_drop']:g} pt, " if drop is not None else ""

@@ -39,19 +39,23 @@ def score_batches(model: nn.Module, pairs: Any, task: Task = CLASSIFICATION, dev
     """Score ``model`` (eval mode, restored after) over an iterable of ``(x, y)`` batches."""
     was = model.training
     model.eval()
-    total_metric = total_loss = 0.0
+    scorer = None
+    total_loss = 0.0
     n = 0
     try:
         for x, y in pairs:
+            if scorer is None:
+                task.see(model, x if device is None else x.to(device))
+                scorer = task.scorer()
             out = _run(model, x, device)
             y = y.to(device) if device is not None and isinstance(y, torch.Tensor) else y
             size = len(x)
-            total_metric += float(task.metric(out, y)) * size
+            scorer.update(out, y)
             total_loss += float(task.loss(out, y)) * size
             n += size
     finally:
         model.train(was)
-    return Score(total_metric / max(n, 1), total_loss / max(n, 1), n)
+    return Score(scorer.compute() if scorer is not None else 0.0, total_loss / max(n, 1), n)
 
 
 def evaluate(

@@ -31,10 +31,42 @@ class TaskSpec:
     metric: str = ""  # "" = top-1 accuracy
     higher_is_better: bool = True
     distill: str = ""  # "kl" | "mse"; "" = kl for classification-shaped outputs, else the task's default
+    kind: str = ""  # "" / "classification", or "detection" (mAP, the detector's own loss)
 
     @property
     def is_default(self) -> bool:
-        return not (self.loss or self.metric) and self.distill in ("", "kl")
+        return not (self.loss or self.metric) and self.distill in ("", "kl") and self.kind in ("", "classification")
+
+    @property
+    def key(self) -> str:
+        """The name caches know this task by."""
+        if self.kind == "detection":
+            return "detection"
+        return (
+            "classification" if self.is_default else f"{self.loss}|{self.metric}|{self.higher_is_better}|{self.distill}"
+        )
+
+
+KINDS = ("classification", "detection")
+
+
+def detection_task() -> Task:
+    """mAP50-95 in points over a whole split, with the detector's own loss and decoding
+    (:mod:`edgeprune.task.detection`); bound to the detector the first time the task sees one."""
+    from edgeprune.task.detection import DetectorBinding
+
+    binding = DetectorBinding()
+    return Task(
+        name="detection",
+        loss=binding.loss,
+        metric=binding.metric,
+        metric_name="mAP50-95",
+        higher_is_better=True,
+        distill=binding.distill,
+        accumulate=binding.accumulator,
+        prepare=binding.prepare,
+        agreement=binding.agreement,
+    )
 
 
 def _user_fn(spec: str, what: str) -> Any:
@@ -55,6 +87,12 @@ def _wrapped(fn: Any, spec: str, what: str) -> Any:
 def resolve_task(spec: TaskSpec | None = None) -> Task:
     """The task ``spec`` names (the classification task when empty)."""
     spec = spec or TaskSpec()
+    if spec.kind and spec.kind not in KINDS:
+        raise SpecError(f"task kind '{spec.kind}' is unknown (known: {list(KINDS)})")
+    if spec.kind == "detection":
+        if spec.loss or spec.metric:
+            raise SpecError("task kind 'detection' brings its own loss and metric (mAP); leave task loss/metric empty")
+        return detection_task()
     if spec.distill and spec.distill not in DISTILL:
         raise SpecError(f"task distill '{spec.distill}' is unknown (known: {sorted(DISTILL)})")
     if spec.is_default:
