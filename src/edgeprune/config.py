@@ -154,7 +154,7 @@ class FinetuneConfig:
 
     epochs: int = 6
     lr: float = 2e-3
-    batch_size: int = 64
+    batch_size: int = 32  # measured: twice the optimizer steps of 64 in the same epochs recover pruned models better
     optimizer: str = "adamw"
     weight_decay: float = 1e-4
     label_smoothing: float = 0.0

@@ -51,7 +51,9 @@ def _data() -> Parser:
     p = _group("data")
     g = p.add_argument_group("data and its preprocessing")
     g.add_argument(
-        "--data", help="mnist5k | digits | synthetic[:CxHxW] | npz:FILE | imagefolder:DIR | DIR | module:factory"
+        "--data",
+        help="mnist5k | digits | synthetic[:CxHxW] | kws-synth | speechcommands:DIR | npz:FILE | imagefolder:DIR | DIR"
+        " | module:factory",
     )
     g.add_argument("--resize", help="image folders: resize to H[xW] first")
     g.add_argument("--crop", help="image folders: center-crop to H[xW]")

@@ -7,13 +7,12 @@ or cut to 1 s), optional ``DIR/_background_noise_/*.wav`` and optional ``validat
 other word folder is "unknown" (subsampled per split to the mean keyword count); "silence" clips are 1 s windows
 of the background files at a random volume (digital silence without them). Splits: the lists' files go to select
 (validation) and val (testing), the rest to train; without lists, whole speakers are assigned by a hash of their
-name (20% val, 10% select), so no speaker is in two splits either way.
+in a seeded order (20% val, 10% select), so no speaker is in two splits either way.
 """
 
 from __future__ import annotations
 
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +50,14 @@ def _speaker(path: Path) -> str:
     return path.name.split("_nohash_")[0] if "_nohash_" in path.name else path.stem
 
 
-def _split_of(rel: str, speaker: str, listed: dict[str, int]) -> int:
-    if listed:
-        return listed.get(rel, 0)
-    bucket = zlib.crc32(speaker.encode()) % 100
-    return 2 if bucket < 20 else 1 if bucket < 30 else 0
+def speaker_splits(speakers: list[str]) -> dict[str, int]:
+    """Without lists: whole speakers in a seeded order, the first 20% (at least one) to val, the next 10% (at least
+    one) to select, the rest to train."""
+    order = sorted(set(speakers))
+    np.random.default_rng(SEED).shuffle(order)
+    n_val = max(1, round(0.2 * len(order))) if len(order) >= 3 else 0
+    n_select = max(1, round(0.1 * len(order))) if len(order) >= 3 else 0
+    return {s: 2 if i < n_val else 1 if i < n_val + n_select else 0 for i, s in enumerate(order)}
 
 
 def _listed(root: Path) -> dict[str, int]:
@@ -111,12 +113,14 @@ def build(root: Path, spec: FeatureSpec) -> Corpus:
     listed = _listed(root)
     classes = (*keywords, UNKNOWN, SILENCE)
     rng = np.random.default_rng(SEED)
+    by_speaker = speaker_splits([_speaker(f) for files in words.values() for f in files])
     entries = []  # (path, label, speaker, split)
     for word, files in words.items():
         label = keywords.index(word) if word in keywords else len(keywords)
         for f in files:
             speaker = _speaker(f)
-            entries.append((f, label, speaker, _split_of(f"{word}/{f.name}", speaker, listed)))
+            part = listed.get(f"{word}/{f.name}", 0) if listed else by_speaker[speaker]
+            entries.append((f, label, speaker, part))
     kept = []
     for part in range(len(SPLITS)):
         here = [e for e in entries if e[3] == part]

@@ -5,11 +5,11 @@ Synthesized speech, not recordings: ten Speech Commands keywords (Warden 2018, a
 Every eSpeak NG voice variant is a speaker; each clip draws an English accent, a speaking rate, a pitch and a pitch
 range, is trimmed, scaled, shifted in time by up to 100 ms (Speech Commands' ``time_shift_ms``) and mixed with
 background noise (white, pink, brown, or babble of reversed words) at a random SNR. Speakers are split
-train / select / val, and variants sharing a name stem (``klatt``, ``klatt2`` ...) stay in one split, so no
-voice is heard in two splits. Each clip's draws are seeded by (seed, speaker, class, index); eSpeak NG itself
-carries its pitch-flutter phase from one utterance to the next (not reset by re-initializing it), so a clip's
-samples also depend slightly on what was spoken before it: the corpus is built in one fixed order, and a build
-in a fresh process reproduces it exactly (then it is cached and read back).
+train / select / val, and variants sharing a name stem (``klatt``, ``klatt2`` ...: one voice with other synthesis
+settings) stay in one split, so no voice is heard in two splits. Each clip's draws are seeded by (seed, speaker,
+class, index); eSpeak NG itself carries its pitch-flutter phase from one utterance to the next (not reset by
+re-initializing it), so a clip's samples also depend slightly on what was spoken before it: the corpus is built in
+one fixed order, and a build in a fresh process reproduces it exactly (then it is cached and read back).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from edgeprune.data.speech.features import FeatureSpec, mfcc, place, resample
 from edgeprune.errors import SpecError
 from edgeprune.progress import progress_bar
 
-VERSION = 1  # bump when the synthesis changes what a recipe produces
+VERSION = 2  # bump when the synthesis changes what a recipe produces
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN = "unknown"
 SILENCE = "silence"
@@ -73,8 +73,10 @@ class Recipe:
 
 
 def stem(variant: str) -> str:
-    """A variant's family: its name without trailing digits, lower-cased (``klatt3`` -> ``klatt``, ``m4`` -> ``m``)."""
-    return variant.rstrip("0123456789").lower() or variant
+    """A variant's family: its name without trailing digits, lower-cased (``klatt3`` -> ``klatt``, ``iven2`` ->
+    ``iven``); eSpeak NG's numbered voices ``m1``-``m8`` and ``f1``-``f5`` are distinct speakers, each its own."""
+    base = variant.rstrip("0123456789").lower()
+    return base if len(base) > 1 else variant
 
 
 def split_speakers(variants: list[str], recipe: Recipe) -> dict[str, int]:
