@@ -90,7 +90,7 @@ class PruneConfig:
 
     macs: float | None = None  # keep at most this fraction of the MACs (0 < macs <= 1); DEFAULT_MACS when no budget
     params: float | None = None  # set: budget the parameter count (fraction) instead of MACs
-    method: str = "uniform"  # a strategy in edgeprune.planning.strategies
+    method: str = "auto"  # a strategy in edgeprune.pipeline.strategies (auto: the better of uniform and sensitivity)
     importance: str = "magnitude"  # a criterion in edgeprune.importance
     round_to: int = 1
     max_ratio: float = 0.9

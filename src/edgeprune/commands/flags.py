@@ -82,7 +82,7 @@ def _budget() -> Parser:
     g.add_argument("--max-drop", type=float, help="tolerance mode: smallest budget within this many metric points")
     g.add_argument("--latency-ms", type=float, help="latency budget in ms, measured on the target's runtime")
     g.add_argument("--speedup", type=float, help="latency budget as a measured speedup over the unpruned model")
-    g.add_argument("--method", help="strategy: uniform | sensitivity")
+    g.add_argument("--method", help="strategy: auto (default: the better scored of the two) | uniform | sensitivity")
     return p
 
 

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if (out / "plan.json").exists() and not args.force:
         raise EdgepruneError(f"{out / 'plan.json'} already exists; pass --force to replace it")
     cfg = with_changes(
-        PruneConfig(method="sensitivity"),
+        PruneConfig(),
         macs=args.macs,
         params=args.params,
         max_drop=args.max_drop,
