@@ -117,3 +117,32 @@ def test_kws_synth_refuses_arguments_and_user_preprocessing():
 def test_unknown_voice_variant_is_named():
     with pytest.raises(SpecError, match=r"no voice variant\(s\) \['nobody'\]"):
         build(Recipe(clips_per_class=1, variants=("m1", "nobody")))
+
+
+@pytest.mark.slow
+def test_a_fresh_process_builds_the_same_corpus_byte_for_byte(tmp_path):
+    """Breathy voices draw from eSpeak NG's own noise generator, whose start differs between processes; it is seeded
+    per utterance, so two fresh processes (one busy with other imports first) build identical features."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import edgeprune
+
+    env = {**os.environ, "PYTHONPATH": str(Path(edgeprune.__file__).resolve().parents[1])}
+    code = (
+        "import hashlib, sys\n"
+        "if sys.argv[1] == 'busy':\n"
+        "    import random, torch; torch.manual_seed(3); random.random()\n"
+        "from edgeprune.data.speech.synth import Recipe, build\n"
+        "c = build(Recipe(clips_per_class=1, variants=('whisper', 'f3', 'Demonic', 'm1')))\n"
+        "print(hashlib.sha256(c.x.tobytes()).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", code, mode], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
+        ).stdout.strip()
+        for mode in ("plain", "busy")
+    }
+    assert len(digests) == 1 and len(next(iter(digests))) == 64

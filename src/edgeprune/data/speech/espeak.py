@@ -4,6 +4,8 @@ The ``espeakng-loader`` wheel carries the shared library and its data (voices, d
 the library's C API (``speak_lib.h``: ``espeak_Initialize`` in synchronous mode, a synth callback that collects
 16-bit samples, ``espeak_SetVoiceByName`` with ``language+variant``, ``espeak_SetParameter`` for rate, pitch and
 pitch range). The library keeps global state, so one process-wide :class:`Speaker` exists; calls are serialized.
+Breathy and whispered variants draw noise from the library's own random generator, whose start differs between
+processes: every utterance first sets it (``espeak_ng_SetRandSeed``) from the caller's seed.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Speaker:
             ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
             ctypes.c_void_p, ctypes.c_void_p,
         ]  # fmt: skip
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_Info.restype = ctypes.c_char_p
         lib.espeak_Info.argtypes = [ctypes.c_void_p]
         rate = lib.espeak_Initialize(
@@ -86,9 +89,12 @@ class Speaker:
         """The voice variants shipped with the data, sorted."""
         return list(self._variants)
 
-    def say(self, text: str, voice: Voice, rate: int = 175, pitch: int = 50, pitch_range: int = 50) -> np.ndarray:
+    def say(
+        self, text: str, voice: Voice, rate: int = 175, pitch: int = 50, pitch_range: int = 50, seed: int = 0
+    ) -> np.ndarray:
         """``text`` spoken by ``voice`` at ``rate`` words per minute (80-450), ``pitch`` and ``pitch_range``
-        (0-100); float32 samples in [-1, 1] at :attr:`sample_rate` Hz."""
+        (0-100), the library's noise generator seeded with ``seed``; float32 samples in [-1, 1] at
+        :attr:`sample_rate` Hz."""
         if voice.variant not in self._variants:
             raise EdgepruneError(f"eSpeak NG has no voice variant '{voice.variant}' in {self.data_path}")
         with self._lock:
@@ -97,6 +103,7 @@ class Speaker:
                 raise EdgepruneError(f"eSpeak NG has no voice '{voice.name}'")
             for parameter, value in ((RATE, rate), (PITCH, pitch), (RANGE, pitch_range), (VOLUME, 100)):
                 lib.espeak_SetParameter(parameter, int(value), 0)
+            lib.espeak_ng_SetRandSeed(int(seed))
             self._chunks = []
             raw = text.encode()
             lib.espeak_Synth(raw, len(raw) + 1, 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)

@@ -7,9 +7,10 @@ range, is trimmed, scaled, shifted in time by up to 100 ms (Speech Commands' ``t
 background noise (white, pink, brown, or babble of reversed words) at a random SNR. Speakers are split
 train / select / val, and variants sharing a name stem (``klatt``, ``klatt2`` ...: one voice with other synthesis
 settings) stay in one split, so no voice is heard in two splits. Each clip's draws are seeded by (seed, speaker,
-class, index); eSpeak NG itself carries its pitch-flutter phase from one utterance to the next (not reset by
-re-initializing it), so a clip's samples also depend slightly on what was spoken before it: the corpus is built in
-one fixed order, and a build in a fresh process reproduces it exactly (then it is cached and read back).
+class, index), eSpeak NG's own noise generator (breathy and whispered voices) included; eSpeak NG also carries its
+pitch-flutter phase from one utterance to the next (not reset by re-initializing it), so a clip's samples depend
+slightly on what was spoken before it: the corpus is built in one fixed order, and a build in a fresh process
+reproduces it exactly (then it is cached and read back).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from edgeprune.data.speech.features import FeatureSpec, mfcc, place, resample
 from edgeprune.errors import SpecError
 from edgeprune.progress import progress_bar
 
-VERSION = 2  # bump when the synthesis changes what a recipe produces
+VERSION = 3  # bump when the synthesis changes what a recipe produces
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN = "unknown"
 SILENCE = "silence"
@@ -110,7 +111,8 @@ def _spoken(sp: Speaker, word: str, variant: str, rng: np.random.Generator, reci
     rate = int(rng.integers(recipe.rate[0], recipe.rate[1] + 1))
     pitch = int(rng.integers(recipe.pitch[0], recipe.pitch[1] + 1))
     spread = int(rng.integers(recipe.pitch_range[0], recipe.pitch_range[1] + 1))
-    wave = resample(sp.say(word, voice, rate, pitch, spread), sp.sample_rate, recipe.features)
+    seed = int(rng.integers(2**31 - 1))
+    wave = resample(sp.say(word, voice, rate, pitch, spread, seed), sp.sample_rate, recipe.features)
     trimmed, _ = librosa.effects.trim(wave, top_db=40)
     if len(trimmed) == 0:
         raise SpecError(f"kws-synth: eSpeak NG produced no sound for '{word}' with voice {voice.name}")
