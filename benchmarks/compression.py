@@ -212,6 +212,39 @@ def summarize(rows: list[dict], bases: dict[str, dict]) -> list[dict]:
     return out
 
 
+GOALS = {("mnist", 0.1): 1.0, ("mnist", 0.05): 3.0, ("kws", 0.2): 1.0}  # issue 23: largest drop from unpruned (pt)
+
+
+def verdicts(summary: list[dict], reference: str = "edgeprune") -> list[dict]:
+    """Per (setting, budget): ``reference`` against the best other method. Ahead beyond the seed spread means the
+    mean lead exceeds the sum of both sample standard deviations (and the worst reference seed beats the best
+    seed of every other method, reported apart as ``every_seed_ahead``)."""
+    out = []
+    for setting, budget in sorted({(c["setting"], c["budget"]) for c in summary}):
+        cells = [c for c in summary if (c["setting"], c["budget"]) == (setting, budget)]
+        ref = next((c for c in cells if c["method"] == reference), None)
+        others = [c for c in cells if c["method"] != reference]
+        if ref is None or not others:
+            continue
+        best = max(others, key=lambda c: c["mean"])
+        goal = GOALS.get((setting, budget))
+        out.append(
+            {
+                "setting": setting,
+                "budget": budget,
+                "lead_pt": round(ref["mean"] - best["mean"], 2),
+                "best_other": best["method"],
+                "spread_pt": round(ref["std"] + best["std"], 2),
+                "ahead_beyond_spread": ref["mean"] - best["mean"] > ref["std"] + best["std"],
+                "every_seed_ahead": ref["min"] > max(c["max"] for c in others),
+                "drop_pt": ref["drop_pt"],
+                "goal_drop_pt": goal,
+                "goal_met": None if goal is None or ref["drop_pt"] is None else ref["drop_pt"] <= goal,
+            }
+        )
+    return out
+
+
 def markdown(summary: list[dict], bases: dict[str, dict], methods: list[str]) -> str:
     lines = []
     for setting, base in bases.items():
@@ -302,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             "round_to": PruneConfig().round_to,
             "bases": bases,
             "summary": summary,
+            "verdicts": verdicts(summary),
             "rows": chosen,
             "wall_s_this_run": round(time.perf_counter() - wall, 1),
             "versions": versions(),

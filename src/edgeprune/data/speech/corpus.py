@@ -85,7 +85,9 @@ def load(path: Path) -> Corpus | None:
         return None
 
 
-def to_data(name: str, corpus: Corpus, features: str, fingerprint: Any, seed: int = 0) -> Data:
+def to_data(
+    name: str, corpus: Corpus, features: str, fingerprint: Any, seed: int = 0, notes: tuple[str, ...] = ()
+) -> Data:
     """The corpus as train / select / val datasets, normalized by its train split's mean and std (one scalar
     each, declared as the data's preprocessing with the feature front end)."""
     counts = corpus.counts()
@@ -109,5 +111,5 @@ def to_data(name: str, corpus: Corpus, features: str, fingerprint: Any, seed: in
         preprocessing=pre,
         split=Split(counts["train"], counts["select"], counts["val"], seed, "speakers"),
         fingerprint=json_hash([fingerprint, pre.to_dict()]),
-        notes=(),
+        notes=notes,
     )

@@ -27,7 +27,11 @@ def kws_synth(arg: str | None, pre: Preprocessing | None) -> Data:
     _no_user_preprocessing(NAME, pre)
     recipe = Recipe()
     corpus, key, _ = load_or_build(recipe)
-    return to_data(NAME, corpus, recipe.features.describe(), key, recipe.seed)
+    note = (
+        f"{NAME} is speech synthesized by eSpeak NG ({len(corpus.speakers)} voices, split by voice), not recordings:"
+        " accuracy on real speech will differ"
+    )
+    return to_data(NAME, corpus, recipe.features.describe(), key, recipe.seed, (note,))
 
 
 def speech_commands(arg: str | None, pre: Preprocessing | None) -> Data:
