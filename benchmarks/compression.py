@@ -1,17 +1,21 @@
-"""Compression quality: accuracy after the same fine-tune budget at MACs budgets 0.5 / 0.3 / 0.2.
+"""The accuracy frontier: accuracy after the same fine-tune budget at MACs budgets 0.5 / 0.2 / 0.1 / 0.05, several
+fine-tune seeds, edgeprune's default method against the peers users have today.
 
-Methods, each pruned to the budget then fine-tuned identically (distillation from the unpruned model):
-  tp-uniform     plain torch-pruning MetaPruner, uniform L2 magnitude (what users have today)
-  uniform-<c>    one ratio for every group, channels chosen by edgeprune criterion <c>
-  global-<c>     one score threshold over every group (planning/global_rank.py), criterion <c>: the base
-                 criteria are mean-normalized per group; relative-<c> L2-normalizes each group (Molchanov et
-                 al. 2017); global-lamp-<c> uses LAMP per group (Lee et al. 2021)
-  planned        per-group ratios + blocks from the sensitivity scan (greedy marginal cost)
+Methods (each prunes the same unpruned model to the budget, then gets the same fine-tuning: ``--epochs`` epochs with
+distillation from the unpruned model, the seed's data order, edgeprune's recovery recipe: FinetuneConfig defaults
+with the peak learning rate divided by sqrt(budget), pipeline/method.py):
+  edgeprune      what ``edgeprune deploy`` / ``plan`` do by default (pipeline.method.prune_and_train)
+  tp-uniform     torch-pruning MetaPruner, uniform L2 magnitude (benchmarks/peers.py)
+  fastnas        NVIDIA ModelOpt FastNAS, its finest search space (benchmarks/peers.py)
+  uniform        edgeprune's uniform strategy;  sensitivity: edgeprune's sensitivity strategy (plan + fine-tune)
+  uniform-<c>, global-<c>: one ratio / one global threshold with criterion <c> (older comparisons)
 
-Settings: the default model on mnist5k, and an over-wide plain CNN on digits (8x8) where most MACs sit in
-two wide convs. Selection (sensitivity, planning, early stopping) sees select+train only; accuracy is val.
-Writes build/bench/compression.json and build/bench/compression.png and prints a markdown table.
-Usage: PYTHONPATH=src python benchmarks/compression.py [--settings default,wide-digits] [--quick]
+Settings: ``mnist`` (edgeprune:default on mnist5k: train 3,500 / select 500 / val 1,000), ``kws`` (edgeprune:dscnn
+on kws-synth, split by voice), ``wide-digits`` (an over-wide CNN on 8x8 digits). Baselines are the ones deploy
+trains (12 epochs, cached). Selection (scans, planning, FastNAS scores, early stopping) sees select + train only;
+accuracy is on val. Rows are appended to ``<out>/compression.rows.json`` as they finish and skipped when the
+script runs again (resumable); ``compression.json`` holds rows + summary (mean, sample std, min/max per cell).
+Usage: PYTHONPATH=src python benchmarks/compression.py [--settings mnist,kws] [--methods ...] [--seeds 0,1,2]
 """
 
 from __future__ import annotations
@@ -19,43 +23,37 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
+import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from edgeprune.atomic import write_json, write_with
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers
+from edgeprune.atomic import read_json, write_json, write_with
 from edgeprune.baseline import load_baseline
-from edgeprune.config import FinetuneConfig, training_recipe
-from edgeprune.data import Data, choosing_samples, load_data, take
+from edgeprune.config import FinetuneConfig, PruneConfig, training_recipe
+from edgeprune.data import Data, choosing_samples, load_data
 from edgeprune.finetune import evaluate, fit
-from edgeprune.graph import output_layers
 from edgeprune.importance import get_importance
 from edgeprune.models import load_checkpoint, save_weights
-from edgeprune.planning.budget import plan_to_budget
+from edgeprune.pipeline.method import prune_and_train, recovery_recipe
+from edgeprune.pipeline.strategies import Request, prune_to_budget
 from edgeprune.planning.global_rank import prune_global
-from edgeprune.planning.options import PlanOptions
 from edgeprune.planning.uniform import smallest_ratio_meeting
 from edgeprune.prune import apply_plan, count_macs_params, make_plan
-from edgeprune.sensitivity import ScanOptions, sensitivity
+from edgeprune.task import CLASSIFICATION
 from edgeprune.versions import versions
 
 OUT = Path("build/bench")
-BUDGETS = (0.5, 0.3, 0.2)
+BUDGETS = (0.5, 0.2, 0.1, 0.05)
 CRITERIA = ("l1", "l2", "taylor", "activation", "hessian", "bn_scale", "random", "entropy")
-GLOBAL = (
-    "global-l2",
-    "global-relative-l2",
-    "global-lamp-l2",
-    "global-taylor",
-    "global-relative-taylor",
-    "global-entropy",
-    "global-relative-entropy",
-)
-SEED = 0
+DEFAULT_METHODS = ("edgeprune", "tp-uniform", "fastnas")
 
 
 class WideCNN(nn.Module):
@@ -77,42 +75,52 @@ class WideCNN(nn.Module):
         return self.classifier(self.hidden(self.features(x)))
 
 
-def _wide_digits(epochs: int = 30) -> tuple[nn.Module, Data]:
+@dataclass
+class Setting:
+    """One task: the unpruned model, its data, its spec (for plans) and its unpruned val accuracy."""
+
+    name: str
+    model: nn.Module
+    data: Data
+    spec: dict
+
+
+def _wide_digits(epochs: int = 30) -> Setting:
     data = load_data("digits")
-    torch.manual_seed(SEED)
+    torch.manual_seed(0)
     model = WideCNN(data.num_classes, data.input_shape[0])
     tag = hashlib.sha256(repr(model).encode() + repr(data.describe()).encode() + str(epochs).encode()).hexdigest()[:12]
     path = Path("build/models") / f"bench-widecnn-digits-{tag}.safetensors"
     if path.is_file():
-        return load_checkpoint(model, path).eval(), data
-    fit(model, data, training_recipe(epochs, SEED), description="train WideCNN on digits")
-    save_weights(model, path)
-    return model.eval(), data
+        load_checkpoint(model, path)
+    else:
+        fit(model, data, training_recipe(epochs, 0), description="train WideCNN on digits")
+        save_weights(model, path)
+    return Setting("wide-digits", model.eval(), data, {"spec": "bench:WideCNN"})
 
 
-def _default() -> tuple[nn.Module, Data]:
-    data = load_data("mnist5k")
-    model = load_baseline("edgeprune:default", data, train_epochs=12).model
-    return model.eval(), data
+def _built_in(name: str, model: str, data: str) -> Callable[[], Setting]:
+    def make() -> Setting:
+        d = load_data(data)
+        baseline = load_baseline(model, d, train_epochs=12)  # what deploy trains (targets/*.toml: 12 epochs)
+        return Setting(name, baseline.model.eval(), d, baseline.spec.to_dict())
+
+    return make
 
 
-SETTINGS: dict[str, Callable[[], tuple[nn.Module, Data]]] = {"default": _default, "wide-digits": _wide_digits}
+SETTINGS: dict[str, Callable[[], Setting]] = {
+    "mnist": _built_in("mnist", "edgeprune:default", "mnist5k"),
+    "kws": _built_in("kws", "edgeprune:dscnn", "kws-synth"),
+    "wide-digits": _wide_digits,
+}
 
 
-def tp_uniform_copy(model: nn.Module, example: torch.Tensor, ratio: float) -> tuple[nn.Module, int]:
-    """Plain torch-pruning: MetaPruner, uniform ratio, L2 magnitude, classifier ignored (their README recipe)."""
-    import torch_pruning as tp
-
-    pruned = copy.deepcopy(model).eval()
-    heads = [pruned.get_submodule(n) for n in output_layers(pruned, example)]
-    importance = tp.importance.MagnitudeImportance(p=2)
-    tp.pruner.MetaPruner(pruned, example, importance=importance, pruning_ratio=ratio, ignored_layers=heads).step()
-    return pruned, count_macs_params(pruned, example)[0]
+def request(s: Setting, budget: float, method: str = "") -> Request:
+    cfg = PruneConfig(macs=budget, method=method) if method else PruneConfig(macs=budget)
+    return Request(s.model, s.data.example(), s.spec, cfg, s.data, CLASSIFICATION, "classification")
 
 
-def uniform_with(model: nn.Module, example: torch.Tensor, criterion: object, budget_macs: int) -> nn.Module:
-    """Bisect one ratio for every group (edgeprune make_plan with ``criterion``) to the MACs budget."""
-
+def _uniform_with(model: nn.Module, example: torch.Tensor, criterion: object, budget_macs: int) -> nn.Module:
     def prune_at(ratio: float) -> tuple[nn.Module, int]:
         plan = make_plan(model, example, ratio, importance=criterion)
         pruned = apply_plan(copy.deepcopy(model), plan, example)
@@ -121,114 +129,158 @@ def uniform_with(model: nn.Module, example: torch.Tensor, criterion: object, bud
     return smallest_ratio_meeting(prune_at, budget_macs)[1]
 
 
-def run_setting(
-    name: str, methods: list[str], epochs: int, samples: int, on_row: Callable[[dict], None] = lambda r: None
-) -> dict:
-    torch.manual_seed(SEED)
-    model, data = SETTINGS[name]()
-    example = take(data.select, 1)[0].clone()
-    base_macs, base_params = count_macs_params(model, example)
-    base_acc, _ = evaluate(model, data.val)
-    xs, ys = choosing_samples(data, min(samples, len(data.select) + len(data.train)))
-    start = time.perf_counter()
-    sens = sensitivity(model, data, ScanOptions(samples=len(xs)), name=name) if "planned" in methods else None
-    sens_s = round(time.perf_counter() - start, 2)
-    scan = f"; sensitivity {sens.seconds}s (cache read {sens_s}s)" if sens is not None else ""
-    print(f"[{name}] base val {base_acc:.2f}%, {base_macs:,} MACs{scan}")
-    criteria = {c: get_importance(c, model, xs, ys) for c in CRITERIA if f"uniform-{c}" in methods}
-    for method in (m for m in methods if m.startswith("global-")):
+def prune_only(s: Setting, method: str, budget: float, out: Path) -> nn.Module:
+    """A peer's (or an older comparison's) pruned copy of the unpruned model, before fine-tuning."""
+    example = s.data.example()
+    target = int(budget * count_macs_params(s.model, example)[0])
+    if method == "tp-uniform":
+        return peers.tp_uniform(s.model, example, target)
+    if method == "fastnas":
+        return peers.fastnas(s.model, example, budget, s.data, str(out / f"fastnas-{s.name}.pth"))
+    if method in ("uniform", "sensitivity"):
+        return prune_to_budget(request(s, budget, method), FinetuneConfig()).model
+    xs, ys = choosing_samples(s.data, min(1000, len(s.data.select) + len(s.data.train)))
+    if method.startswith("global-"):
         criterion = method.removeprefix("global-")
         if criterion.startswith("lamp-"):
-            base = criterion.removeprefix("lamp-")
-            criteria[method] = get_importance(f"relative-{base}", model, xs, ys, norm="lamp")
+            imp = get_importance(f"relative-{criterion.removeprefix('lamp-')}", s.model, xs, ys, norm="lamp")
         else:
-            criteria[method] = get_importance(criterion, model, xs, ys)
-    cfg = FinetuneConfig(epochs=epochs, seed=SEED)
-    rows = []
-    for budget in BUDGETS:
-        target = int(budget * base_macs)
-        for method in methods:
-            t0 = time.perf_counter()
-            if method == "tp-uniform":
-                pruned = smallest_ratio_meeting(lambda r: tp_uniform_copy(model, example, r), target)[1]
-            elif method == "planned":
-                pruned = plan_to_budget(
-                    model, example, sens, PlanOptions(budget=budget), "magnitude", samples=(xs, ys)
-                ).model
-            elif method.startswith("global-"):
-                pruned = prune_global(model, example, target, importance=criteria[method]).model
-            else:
-                pruned = uniform_with(model, example, criteria[method.removeprefix("uniform-")], target)
-            macs, params = count_macs_params(pruned, example)
-            acc0, _ = evaluate(pruned, data.val)
-            fit(pruned, data, cfg, teacher=copy.deepcopy(model), description=f"{name} {method} {budget}")
-            acc, _ = evaluate(pruned, data.val)
-            row = {
-                "setting": name,
-                "budget": budget,
-                "method": method,
-                "macs_fraction": round(macs / base_macs, 4),
-                "params_fraction": round(params / base_params, 4),
-                "val_acc_before_ft": round(acc0, 2),
-                "val_acc": round(acc, 2),
-                "delta_pt": round(acc - base_acc, 2),
-                "seconds": round(time.perf_counter() - t0, 1),
-            }
-            rows.append(row)
-            on_row(row)
-            print(
-                f"  {budget:.1f} {method:<18} {row['macs_fraction']:.3f}x MACs  val {acc:.2f}% ({acc - base_acc:+.2f})"
-            )
+            imp = get_importance(criterion, s.model, xs, ys)
+        return prune_global(s.model, example, target, importance=imp).model
+    imp = get_importance(method.removeprefix("uniform-"), s.model, xs, ys)
+    return _uniform_with(s.model, example, imp, target)
+
+
+def run_one(s: Setting, method: str, budget: float, seed: int, epochs: int, base: dict, out: Path) -> dict:
+    """Prune with ``method`` to ``budget``, fine-tune ``epochs`` with the seed, score on val."""
+    ft = FinetuneConfig(epochs=epochs, seed=seed)
+    start = time.perf_counter()
+    extra: dict = {}
+    if method == "edgeprune":
+        outcome = prune_and_train(request(s, budget), ft, copy.deepcopy(s.model), description=f"{s.name} {budget}")
+        pruned, acc0 = outcome.model, None
+        extra = outcome.summary()
+    else:
+        pruned = prune_only(s, method, budget, out)
+        prune_s = time.perf_counter() - start
+        acc0 = evaluate(pruned, s.data.val)[0]
+        recipe = recovery_recipe(ft, budget)  # the recipe edgeprune's own method trains with: identical for all
+        fit(pruned, s.data, recipe, teacher=copy.deepcopy(s.model), description=f"{s.name} {method} {budget} s{seed}")
+        extra = {"prune_s": round(prune_s, 1)}
+    example = s.data.example()
+    macs, params = count_macs_params(pruned, example)
+    acc, _ = evaluate(pruned, s.data.val)
     return {
-        "setting": name,
-        "data": data.describe(),
-        "base": {"val_acc": round(base_acc, 2), "macs": base_macs, "params": base_params},
-        "sensitivity": {"seconds": sens.seconds, "samples": sens.samples, "estimate": sens.estimate} if sens else None,
-        "rows": rows,
+        "setting": s.name,
+        "budget": budget,
+        "method": method,
+        "seed": seed,
+        "macs_fraction": round(macs / base["macs"], 4),
+        "params_fraction": round(params / base["params"], 4),
+        "val_acc_before_ft": None if acc0 is None else round(acc0, 2),
+        "val_acc": round(acc, 2),
+        "delta_pt": round(acc - base["val_acc"], 2),
+        "seconds": round(time.perf_counter() - start, 1),
+        **({"details": extra} if extra else {}),
     }
 
 
-def markdown(results: list[dict], methods: list[str]) -> str:
+def summarize(rows: list[dict], bases: dict[str, dict]) -> list[dict]:
+    """Mean, sample standard deviation, min and max of val accuracy per (setting, method, budget)."""
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        cells.setdefault((r["setting"], r["method"], r["budget"]), []).append(r)
+    out = []
+    for (setting, method, budget), rs in sorted(cells.items()):
+        accs = [r["val_acc"] for r in rs]
+        mean = statistics.fmean(accs)
+        out.append(
+            {
+                "setting": setting,
+                "method": method,
+                "budget": budget,
+                "seeds": sorted(r["seed"] for r in rs),
+                "mean": round(mean, 2),
+                "std": round(statistics.stdev(accs), 2) if len(accs) > 1 else 0.0,
+                "min": min(accs),
+                "max": max(accs),
+                "drop_pt": round(bases[setting]["val_acc"] - mean, 2) if setting in bases else None,
+                "macs_fraction": round(statistics.fmean(r["macs_fraction"] for r in rs), 4),
+                "seconds": round(statistics.fmean(r["seconds"] for r in rs), 1),
+            }
+        )
+    return out
+
+
+GOALS = {("mnist", 0.1): 1.0, ("mnist", 0.05): 3.0, ("kws", 0.2): 1.0}  # issue 23: largest drop from unpruned (pt)
+
+
+def verdicts(summary: list[dict], reference: str = "edgeprune") -> list[dict]:
+    """Per (setting, budget): ``reference`` against the best other method. Ahead beyond the seed spread means the
+    mean lead exceeds the sum of both sample standard deviations (and the worst reference seed beats the best
+    seed of every other method, reported apart as ``every_seed_ahead``)."""
+    out = []
+    for setting, budget in sorted({(c["setting"], c["budget"]) for c in summary}):
+        cells = [c for c in summary if (c["setting"], c["budget"]) == (setting, budget)]
+        ref = next((c for c in cells if c["method"] == reference), None)
+        others = [c for c in cells if c["method"] != reference]
+        if ref is None or not others:
+            continue
+        best = max(others, key=lambda c: c["mean"])
+        goal = GOALS.get((setting, budget))
+        out.append(
+            {
+                "setting": setting,
+                "budget": budget,
+                "lead_pt": round(ref["mean"] - best["mean"], 2),
+                "best_other": best["method"],
+                "spread_pt": round(ref["std"] + best["std"], 2),
+                "ahead_beyond_spread": ref["mean"] - best["mean"] > ref["std"] + best["std"],
+                "every_seed_ahead": ref["min"] > max(c["max"] for c in others),
+                "drop_pt": ref["drop_pt"],
+                "goal_drop_pt": goal,
+                "goal_met": None if goal is None or ref["drop_pt"] is None else ref["drop_pt"] <= goal,
+            }
+        )
+    return out
+
+
+def markdown(summary: list[dict], bases: dict[str, dict], methods: list[str]) -> str:
     lines = []
-    for res in results:
-        lines.append(f"\n**{res['setting']}** (unpruned val {res['base']['val_acc']:.2f}%)\n")
-        lines.append("| method | " + " | ".join(f"MACs {b}" for b in BUDGETS) + " |")
-        lines.append("|---|" + "---|" * len(BUDGETS))
+    for setting, base in bases.items():
+        lines.append(f"\n**{setting}** (unpruned val {base['val_acc']:.2f}%)\n")
+        lines.append("| method | " + " | ".join(f"{b}x MACs" for b in BUDGETS) + " |")
+        lines.append("|---|" + "---:|" * len(BUDGETS))
         for m in methods:
             cells = []
             for b in BUDGETS:
-                r = next((r for r in res["rows"] if r["method"] == m and r["budget"] == b), None)
-                cells.append(f"{r['val_acc']:.2f} ({r['delta_pt']:+.2f}) @{r['macs_fraction']:.2f}x" if r else "-")
+                c = next((c for c in summary if (c["setting"], c["method"], c["budget"]) == (setting, m, b)), None)
+                cells.append(f"{c['mean']:.2f} ± {c['std']:.2f}" if c else "-")
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(results: list[dict], path: Path) -> None:
+def plot(summary: list[dict], bases: dict[str, dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)
-    for ax, res in zip(axes[0], results, strict=True):
-        methods = list(dict.fromkeys(r["method"] for r in res["rows"]))
-        for m in methods:
-            rs = sorted((r for r in res["rows"] if r["method"] == m), key=lambda r: r["macs_fraction"])
-            bold = m in ("planned", "tp-uniform")
-            ax.plot(
-                [r["macs_fraction"] for r in rs],
-                [r["val_acc"] for r in rs],
-                marker="o",
-                label=m,
-                lw=2.4 if bold else 1.0,
-                alpha=1.0 if bold else 0.6,
-            )
-        ax.axhline(res["base"]["val_acc"], color="gray", ls=":", label="unpruned")
-        ax.set_xlabel("MACs fraction kept")
+    fig, axes = plt.subplots(1, len(bases), figsize=(6 * len(bases), 4.5), squeeze=False)
+    for ax, (setting, base) in zip(axes[0], bases.items(), strict=True):
+        for m in dict.fromkeys(c["method"] for c in summary if c["setting"] == setting):
+            cs = sorted((c for c in summary if c["setting"] == setting and c["method"] == m), key=lambda c: c["budget"])
+            ax.errorbar(
+                [c["macs_fraction"] for c in cs], [c["mean"] for c in cs], yerr=[c["std"] for c in cs],
+                marker="o", capsize=3, label=m, lw=2.4 if m == "edgeprune" else 1.2,
+            )  # fmt: skip
+        ax.axhline(base["val_acc"], color="gray", ls=":", label="unpruned")
+        ax.set_xscale("log")
+        ax.set_xlabel("MACs fraction kept (log)")
         ax.set_ylabel("val top-1 after fine-tuning (%)")
-        ax.set_title(res["setting"])
+        ax.set_title(setting)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
@@ -236,40 +288,61 @@ def plot(results: list[dict], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--settings", default="default,wide-digits")
-    parser.add_argument("--methods", default="", help="comma list (default: all)")
-    parser.add_argument("--quick", action="store_true", help="tp-uniform, uniform-l2 and planned only")
+    parser.add_argument("--settings", default="mnist,kws")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS), help="comma list")
+    parser.add_argument("--budgets", default=",".join(str(b) for b in BUDGETS))
+    parser.add_argument("--seeds", default="0,1,2", help="fine-tune seeds")
     parser.add_argument("--epochs", type=int, default=2, help="fine-tune epochs, the same for every method")
-    parser.add_argument("--samples", type=int, default=1000, help="choosing samples for sensitivity/criteria")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is faster on a busy machine)")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    methods = ["tp-uniform", *(f"uniform-{c}" for c in CRITERIA), *GLOBAL, "planned"]
-    if args.quick:
-        methods = ["tp-uniform", "uniform-l2", "planned"]
-    if args.methods:
-        methods = args.methods.split(",")
+    methods = args.methods.split(",")
+    budgets = [float(b) for b in args.budgets.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
-    partial: list[dict] = []
-
-    def on_row(row: dict) -> None:  # keep partial results on disk: the full run takes a while on 2 cores
-        partial.append(row)
-        write_json(out / "compression.partial.json", partial)
-
-    results = [run_setting(s, methods, args.epochs, args.samples, on_row) for s in args.settings.split(",")]
+    rows_path = out / "compression.rows.json"
+    rows: list[dict] = read_json(rows_path, "benchmark rows") if rows_path.is_file() else []
+    done = {(r["setting"], r["method"], r["budget"], r["seed"], r.get("epochs", 2)) for r in rows}
+    bases: dict[str, dict] = {}
+    wall = time.perf_counter()
+    for name in args.settings.split(","):
+        s = SETTINGS[name]()
+        example = s.data.example()
+        macs, params = count_macs_params(s.model, example)
+        bases[name] = {"val_acc": round(evaluate(s.model, s.data.val)[0], 2), "macs": macs, "params": params,
+                       "data": s.data.describe()}  # fmt: skip
+        print(f"[{name}] unpruned val {bases[name]['val_acc']:.2f}%, {macs:,} MACs, split {s.data.split.to_dict()}")
+        for budget in budgets:
+            for method in methods:
+                for seed in seeds:
+                    if (name, method, budget, seed, args.epochs) in done:
+                        continue
+                    row = {**run_one(s, method, budget, seed, args.epochs, bases[name], out), "epochs": args.epochs}
+                    rows.append(row)
+                    write_json(rows_path, rows)
+                    head = f"{budget:<5} {method:<12} seed {seed}: {row['macs_fraction']:.3f}x MACs"
+                    tail = f"val {row['val_acc']:.2f}% ({row['delta_pt']:+.2f}), {row['seconds']:.0f} s"
+                    print(f"  {head}, {tail}", flush=True)
+    chosen = [r for r in rows if r["setting"] in bases and r.get("epochs", 2) == args.epochs]
+    summary = summarize(chosen, bases)
     write_json(
         out / "compression.json",
         {
-            "budgets": list(BUDGETS),
-            "finetune": FinetuneConfig(epochs=args.epochs, seed=SEED).__dict__,
-            "seed": SEED,
+            "budgets": budgets,
+            "seeds": seeds,
+            "finetune": {"epochs": args.epochs, "distill": True, "note": "FinetuneConfig defaults otherwise"},
+            "round_to": PruneConfig().round_to,
+            "bases": bases,
+            "summary": summary,
+            "verdicts": verdicts(summary),
+            "rows": chosen,
+            "wall_s_this_run": round(time.perf_counter() - wall, 1),
             "versions": versions(),
-            "results": results,
         },
     )
-    plot(results, out / "compression.png")
-    print(markdown(results, methods))
+    plot(summary, bases, out / "compression.png")
+    print(markdown(summary, bases, methods))
     print(f"\nwrote {out / 'compression.json'} and {out / 'compression.png'}")
     return 0
 

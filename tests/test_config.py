@@ -47,7 +47,10 @@ def _target(tmp_path: Path, text: str) -> Path:
         ('[export]\nformat = "onnx"\nprecision = "int8"\n', r"export.precision: format 'onnx' writes \['fp32'\]"),
         ('[bench]\nruntime = "onnxruntime"\n', r"bench.runtime: 'onnxruntime' cannot run export.format 'tflite'"),
         ('name = "../../../x"\n', r"name: '../../../x' must be 1-64 letters"),
-        ('[prune]\nmethod = "lottery"\n', r"prune.method 'lottery' is unknown \(known: \['sensitivity', 'uniform'\]\)"),
+        (
+            '[prune]\nmethod = "lottery"\n',
+            r"prune.method 'lottery' is unknown \(known: \['auto', 'sensitivity', 'uniform'\]\)",
+        ),
         ('[prune]\nimportance = "vibes"\n', r"prune.importance 'vibes' is unknown"),
         ("[prune]\nignored_layers = [3]\n", r"prune.ignored_layers\[0\]: must be a string"),
         ("[model\n", r"invalid TOML"),

@@ -69,8 +69,9 @@ def _data() -> Parser:
     g = p.add_argument_group("data and its preprocessing")
     g.add_argument(
         "--data",
-        help="mnist5k | digits | synthetic[:CxHxW[:N]] | npz:FILE | imagefolder:DIR | DIR | module:factory"
-        " (commands continuing from a plan or pruned model: the data it recorded)",
+        help="mnist5k | digits | synthetic[:CxHxW[:N]] | kws-synth | speechcommands:DIR | detect-digits | npz:FILE"
+        " | imagefolder:DIR | DIR | module:factory (commands continuing from a plan or pruned model: the data it"
+        " recorded)",
     )
     g.add_argument("--resize", help="image folders: resize to H[xW] first")
     g.add_argument("--crop", help="image folders: center-crop to H[xW]")
@@ -104,7 +105,7 @@ def _budget() -> Parser:
     g.add_argument("--sram-kib", type=float, help="NPU targets: SRAM budget in KiB on Vela's allocation")
     g.add_argument("--flash-kib", type=float, help="embedded targets: flash budget in KiB (Vela's, or the .tflite)")
     g.add_argument("--arena-kib", type=float, help="TFLM targets: tensor arena budget in KiB, measured on TFLM")
-    g.add_argument("--method", help="strategy: uniform | sensitivity")
+    g.add_argument("--method", help="strategy: auto (default: the better scored of the two) | uniform | sensitivity")
     return p
 
 

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         {"macs": args.macs, "params": args.params, "latency_ms": args.latency_ms, "speedup": args.speedup, **memory}
     )
     cfg = with_changes(
-        PruneConfig(method="sensitivity"),
+        PruneConfig(),
         macs=args.macs,
         params=args.params,
         max_drop=args.max_drop,

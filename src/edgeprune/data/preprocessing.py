@@ -25,6 +25,7 @@ class Preprocessing:
     std: tuple[float, ...] = ()
     channels: int | None = None
     source: str = "none"  # who declared it: "builtin:<name>", "user", "factory:<spec>" or "none" (as stored)
+    features: str = ""  # how raw input became the samples before scale/mean/std (audio: the MFCC front end)
 
     def __post_init__(self) -> None:
         if len(self.mean) != len(self.std):
@@ -45,6 +46,8 @@ class Preprocessing:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if not self.features:
+            del d["features"]  # absent rather than empty: fingerprints of data without a front end stay as they were
         return {
             **d,
             "resize": list(self.resize) if self.resize else None,
@@ -64,11 +67,12 @@ class Preprocessing:
             std=tuple(float(s) for s in data.get("std", ())),
             channels=data.get("channels"),
             source=str(data.get("source", "none")),
+            features=str(data.get("features", "")),
         )
 
     def describe(self) -> str:
         """One line for people: ``resize 32x32, x * 0.00392, (x - [0.5]) / [0.5], 1 channel(s) (user)``."""
-        parts = []
+        parts = [self.features] if self.features else []
         if self.resize:
             parts.append(f"resize {self.resize[0]}x{self.resize[1]}")
         if self.crop:

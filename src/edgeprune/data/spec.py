@@ -11,6 +11,7 @@ from edgeprune.data.factory import factory_data
 from edgeprune.data.imagefolder import imagefolder
 from edgeprune.data.preprocessing import Preprocessing
 from edgeprune.data.record import Data
+from edgeprune.data.speech import kws_synth, speech_commands
 from edgeprune.errors import SpecError
 
 Loader = Callable[[str | None, Preprocessing | None], Data]
@@ -21,6 +22,8 @@ LOADERS: dict[str, Loader] = {
     "npz": npz,
     "imagefolder": imagefolder,
     "detect-digits": detect_digits,
+    "kws-synth": kws_synth,
+    "speechcommands": speech_commands,
 }
 
 
@@ -30,8 +33,9 @@ def known_datasets() -> list[str]:
 
 
 def load_data(spec: str, preprocessing: Preprocessing | None = None) -> Data:
-    """Resolve ``spec`` (``mnist5k``, ``digits``, ``synthetic:3x32x32``, ``npz:F``, ``imagefolder:D``, a folder,
-    an ``.npz`` path, ``module:factory`` or ``file.py:factory``) with the user's ``preprocessing`` (or None)."""
+    """Resolve ``spec`` (``mnist5k``, ``digits``, ``synthetic:3x32x32``, ``kws-synth``, ``speechcommands:D``,
+    ``npz:F``, ``imagefolder:D``, a folder, an ``.npz`` path, ``module:factory`` or ``file.py:factory``) with the
+    user's ``preprocessing`` (or None)."""
     if not isinstance(spec, str) or not spec:
         raise SpecError(f"data spec {spec!r} is empty; known kinds: {known_datasets()} or module:factory")
     kind, sep, arg = spec.partition(":")

@@ -28,9 +28,10 @@ from edgeprune.pipeline.connections import connection_figures, sparsity_callback
 from edgeprune.pipeline.device_budget import device_notes, on_device, prune_on_device
 from edgeprune.pipeline.embedded import budget_notes, embedded_figures
 from edgeprune.pipeline.latency_budget import prune_to_latency
+from edgeprune.pipeline.method import Outcome, prune_and_train
 from edgeprune.pipeline.preflight import check_before_training
 from edgeprune.pipeline.prepruned import from_scratch_recipe, prune_before
-from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request, prune_to_budget
+from edgeprune.pipeline.strategies import CHOOSING_SAMPLES, Request
 from edgeprune.planning import Planned, rounding_notes
 from edgeprune.prune import count_macs_params, save_pruned
 from edgeprune.prune.io import PLAN_FILE
@@ -115,6 +116,11 @@ def train_pruned(planned: Planned, baseline: Baseline, data: Data, target: Targe
     what = "train from scratch" if before else "fine-tune"
     result = fit(planned.model, data, recipe, teacher=teacher, description=what, task=task, callback=callback)
     return Trained(recipe, result, connection_figures(planned.model, callback))
+
+
+def trained_by(outcome: Outcome, target: Target) -> Trained:
+    """The training record of edgeprune's default method (pruned, then fine-tuned with the unpruned teacher)."""
+    return Trained(outcome.recipe, outcome.fit, connection_figures(outcome.model, outcome.callback))
 
 
 @dataclass(frozen=True)
@@ -266,6 +272,7 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     _log(f"baseline: {base.macs:,} MACs, {base.params:,} params, val {task.metric_name} {task.format(base.metric)}")
 
     request = Request(baseline.model, data.example(), baseline.spec.to_dict(), target.prune, data, task, task_key)
+    outcome = None
     if target.prune.when == "before":
         planned = prune_before(baseline.spec, data, target, task)
     elif on_device(target):
@@ -274,7 +281,11 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     elif target.prune.latency:
         planned = prune_to_latency(request, target)
     else:
-        planned = prune_to_budget(request, target.finetune)
+        outcome = prune_and_train(
+            request, target.finetune, copy.deepcopy(baseline.model), "fine-tune",
+            lambda model: sparsity_callback(model, target.prune, target.finetune, data),
+        )  # fmt: skip
+        planned = outcome.planned
     _log(f"pruned ({planned.method}): {planned.kind} {planned.fraction:.3f}x of the unpruned model"
          f" (budget {planned.budget:.3f}x); {len(planned.plan.groups)} group(s) cut")  # fmt: skip
     notes += rounding_notes(planned, target.prune.round_to)
@@ -287,7 +298,7 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
             f" {lat.base_ms * planned.budget:.3f} ms asked, after {lat.attempts} attempt(s); on a model this small"
             " fixed per-inference overhead may bound the speedup"
         )
-    trained = train_pruned(planned, baseline, data, target, task)
+    trained = train_pruned(planned, baseline, data, target, task) if outcome is None else trained_by(outcome, target)
     pruned = figures(planned.model, data, task)
     _log(f"trained: val {task.metric_name} {task.format(pruned.metric)} ({pruned.metric - base.metric:+.2f})")
     if trained.connections is not None:

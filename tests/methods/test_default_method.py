@@ -1,0 +1,54 @@
+"""edgeprune's default method (pipeline/method.py + the ``auto`` strategy): what deploy runs and the frontier
+benchmark measures."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from edgeprune.config import FinetuneConfig, PruneConfig
+from edgeprune.pipeline.method import prune_and_train, recovery_recipe
+from edgeprune.pipeline.strategies import Request, known_strategies, prune_to_budget
+from edgeprune.prune import count_macs_params
+from edgeprune.task import CLASSIFICATION
+
+
+def _request(model, data, macs: float, method: str = "auto") -> Request:
+    cfg = PruneConfig(macs=macs, method=method)
+    return Request(model, data.example(), {"spec": "edgeprune:default"}, cfg, data, CLASSIFICATION, "classification")
+
+
+def test_auto_is_the_default_for_deploy_and_plan():
+    from edgeprune.pipeline.targets import load_target
+
+    assert PruneConfig().method == "auto" and "auto" in known_strategies()
+    assert load_target("tflite").prune.method == "auto"
+
+
+@pytest.mark.parametrize(("fraction", "lr"), [(1.0, 2e-3), (0.5, 2.828427e-3), (0.05, 8.944272e-3)])
+def test_recovery_lr_grows_as_the_cut_deepens(fraction, lr):
+    recipe = recovery_recipe(FinetuneConfig(lr=2e-3, epochs=3), fraction)
+    assert recipe.lr == pytest.approx(lr, rel=1e-5) and recipe.epochs == 3 and recipe.batch_size == 32
+
+
+def test_auto_keeps_the_better_scored_of_uniform_and_sensitivity(tiny, digits):
+    planned = prune_to_budget(_request(tiny, digits, 0.3), FinetuneConfig())
+    scores = planned.details["auto"]
+    assert set(scores) == {"uniform", "sensitivity"}
+    assert planned.method in scores and planned.predicted == pytest.approx(max(scores.values()), abs=1e-3)
+    assert planned.macs <= 0.3 * planned.base_macs
+
+
+def test_prune_and_train_fine_tunes_with_the_recovery_recipe(tiny, digits):
+    before = copy.deepcopy(tiny.state_dict())
+    req = _request(tiny, digits, 0.4, "uniform")
+    outcome = prune_and_train(req, FinetuneConfig(epochs=1, lr=1e-3), copy.deepcopy(tiny))
+    assert all((before[k] == v).all() for k, v in tiny.state_dict().items())  # the unpruned model is untouched
+    assert outcome.recipe.lr == pytest.approx(1e-3 / math.sqrt(0.4))
+    assert outcome.planned.details["recovery"] == {"lr": outcome.recipe.lr, "batch_size": 32, "rule": "lr / sqrt(kept)"}
+    assert len(outcome.fit.history) == 1 and outcome.fit.history[0]["lr"] < outcome.recipe.lr  # one-cycle ran down
+    macs = count_macs_params(outcome.model, digits.example())[0]
+    assert macs <= 0.4 * count_macs_params(tiny, digits.example())[0]
+    assert outcome.fit.best_select_metric >= outcome.fit.start_select_metric  # never handed back worse on select
