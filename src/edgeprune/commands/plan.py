@@ -13,17 +13,19 @@ if TYPE_CHECKING:
     from edgeprune.config import PruneConfig
 
 HELP = "plan per-group pruning ratios and blocks to drop that meet a budget (sensitivity-planned or uniform)"
+SCANNING_METHODS = ("auto", "sensitivity")  # the methods that run the sensitivity scan
 FLAGS = ("model", "data", "task", "budget", "pruning", "ignore", "finetune", "out")
 
 
 # which flag groups matter for which method (shown in --help)
 GROUP_NOTES = {
-    "pruning budget": "one budget; --method uniform (one ratio for every group) or sensitivity (default: per-group"
-    " ratios and blocks from a sensitivity scan)",
-    "fine-tuning": "only with --max-drop: the short fine-tune of each candidate budget (both methods)",
-    "sensitivity scan": "only with --method sensitivity (ignored by uniform); the same scan as `edgeprune"
-    " sensitivity`, cached",
-    "what may be pruned and how it is chosen": "both methods",
+    "pruning budget": "one budget; --method auto (default: the uniform and the sensitivity plan, the better scored"
+    " on select kept), uniform (one ratio for every group) or sensitivity (per-group ratios and blocks from a"
+    " sensitivity scan)",
+    "fine-tuning": "only with --max-drop: the short fine-tune of each candidate budget (every method)",
+    "sensitivity scan": "only with --method auto or sensitivity (refused with uniform); the same scan as"
+    " `edgeprune sensitivity`, cached",
+    "what may be pruned and how it is chosen": "every method",
 }
 
 
@@ -85,10 +87,10 @@ def run(args: argparse.Namespace) -> int:
         **memory,
     )
     settings = scan_settings(args)  # bad flags fail before any loading
-    if settings and cfg.method != "sensitivity":
+    if settings and cfg.method not in SCANNING_METHODS:
         raise EdgepruneError(
-            f"{', '.join(_flags(settings))} only appl{'ies' if len(settings) == 1 else 'y'} to --method sensitivity"
-            f" (the scan), not --method {cfg.method}"
+            f"{', '.join(_flags(settings))} only appl{'ies' if len(settings) == 1 else 'y'} to --method auto or"
+            f" sensitivity (the scan), not --method {cfg.method}"
         )
     out = out_folder(args, "build/plan", "plan", replace=False, writes=("plan.json",))
     measured_on = None
