@@ -136,8 +136,13 @@ class ChanceLevel:
     samples: int
 
     @property
+    def decisive(self) -> bool:
+        """Enough samples to tell: a perfect score would lie above the noise band."""
+        return self.bound < 100.0
+
+    @property
     def at_chance(self) -> bool:
-        return self.metric <= self.bound
+        return self.decisive and self.metric <= self.bound
 
 
 def chance_level(model: nn.Module, data: Data, task: Task) -> ChanceLevel | None:
@@ -162,6 +167,9 @@ def check_not_chance(model: nn.Module, spec: ModelSpec, data: Data, task: Task, 
     """Stop when the user's weights score at chance on their data: the data is almost always not preprocessed the
     way the model was trained (``--allow-chance-baseline`` when it is intended)."""
     level = chance_level(model, data, task)
+    if level is not None and not level.decisive:
+        too_few = f"{level.chance:.1f}% + {CHANCE_SIGMAS:g} standard errors > 100%"
+        _say(True, f"note: {level.samples} select samples cannot tell {checkpoint} from chance ({too_few}); not checked")
     if level is None or not level.at_chance:
         return
     raise EdgepruneError(

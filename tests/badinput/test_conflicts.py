@@ -309,3 +309,15 @@ def test_a_budget_flag_replaces_the_targets_budget_and_says_so(project: Path, ca
     assert "--params 0.05 replaces the target's budget prune.macs = 0.3" in result.out
     error_line(result, 2, "the params budget 0.05x cannot be reached")
     _nothing_trained(result, project)
+
+
+@pytest.mark.parametrize(("samples", "decisive"), [(4, False), (1000, True)])
+def test_chance_check_needs_enough_select_samples(samples: int, decisive: bool) -> None:
+    """With 4 select samples of 3 classes the noise band passes 100%: no score could prove the checkpoint is not at
+    chance, so the check is skipped (a note says so) instead of stopping every run on a tiny folder."""
+    from edgeprune.baseline import CHANCE_SIGMAS, ChanceLevel
+
+    p = 0.75 if samples == 4 else 1 / 3
+    bound = 100.0 * (p + CHANCE_SIGMAS * (p * (1 - p) / samples) ** 0.5)
+    level = ChanceLevel(metric=25.0, chance=100.0 * p, bound=bound, samples=samples)
+    assert level.decisive is decisive and level.at_chance is decisive

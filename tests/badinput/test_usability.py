@@ -58,7 +58,7 @@ def gray_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def user_files(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """The user's model file, the 1-channel checkpoint of ``make`` and an out folder holding the user's notes."""
+    """The user's model file, the 1-channel checkpoint of ``make`` and an empty out folder."""
     import importlib.util
 
     source = tmp_path / "graynet.py"
@@ -70,8 +70,7 @@ def user_files(tmp_path: Path) -> tuple[Path, Path, Path]:
     weights = tmp_path / "graynet.pt"
     torch.save(module.make(num_classes=3).state_dict(), weights)
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "notes.txt").write_text("the user's notes\n")
+    out.mkdir()  # empty: a folder holding the user's files is refused before the data (tests/test_manifest.py)
     return source, weights, out
 
 
