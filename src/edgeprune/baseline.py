@@ -169,7 +169,9 @@ def check_not_chance(model: nn.Module, spec: ModelSpec, data: Data, task: Task, 
     level = chance_level(model, data, task)
     if level is not None and not level.decisive:
         too_few = f"{level.chance:.1f}% + {CHANCE_SIGMAS:g} standard errors > 100%"
-        _say(True, f"note: {level.samples} select samples cannot tell {checkpoint} from chance ({too_few}); not checked")
+        _say(
+            True, f"note: {level.samples} select samples cannot tell {checkpoint} from chance ({too_few}); not checked"
+        )
     if level is None or not level.at_chance:
         return
     raise EdgepruneError(
