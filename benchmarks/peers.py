@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import math
 import warnings
 from collections.abc import Iterator
 
@@ -30,6 +31,10 @@ from edgeprune.prune import count_macs_params
 from edgeprune.task import evaluate
 
 FASTNAS_RATIOS = tuple(round(0.01 * i, 2) for i in range(1, 101))
+
+
+def _grouped(module: nn.Module) -> bool:
+    return isinstance(module, nn.Conv2d) and module.groups > 1
 
 
 def tp_uniform(model: nn.Module, example: torch.Tensor, budget_macs: int) -> nn.Module:
@@ -69,10 +74,17 @@ def _edgeprune_flops() -> Iterator[None]:
         algorithms.inference_flops = original
 
 
-def fastnas_rules() -> dict[str, dict]:
-    """FastNAS's finest search space: any integer width for every Conv2d, Linear and BatchNorm."""
-    conv = {"channels_ratio": list(FASTNAS_RATIOS), "channel_divisor": 1, "kernel_size": []}
-    feats = {"features_ratio": list(FASTNAS_RATIOS), "feature_divisor": 1}
+def fastnas_rules(model: nn.Module | None = None) -> dict[str, dict]:
+    """FastNAS's finest search space: any integer width for every Conv2d, Linear and BatchNorm.
+
+    ModelOpt 0.47 fails on a grouped (depthwise) conv searched down to 1 channel: its groups collapse to 1 and the
+    kept-channel indices are applied to the weight's size-1 input dimension (IndexError, measured on DS-CNN). On a
+    model with grouped convs the ratios therefore start where the narrowest one keeps 2 channels."""
+    grouped = [m.out_channels for m in (model.modules() if model is not None else ()) if _grouped(m)]
+    low = math.ceil(200 / min(grouped)) / 100 if grouped else 0.01
+    ratios = [r for r in FASTNAS_RATIOS if r >= low]
+    conv = {"channels_ratio": ratios, "channel_divisor": 1, "kernel_size": []}
+    feats = {"features_ratio": ratios, "feature_divisor": 1}
     return {
         "nn.Conv2d": {"*": conv},
         "nn.Linear": {"*": feats},
@@ -109,7 +121,7 @@ def fastnas(
     with _edgeprune_flops(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         subnet, _ = mtp.prune(
-            pruned, mode=[("fastnas", fastnas_rules())], constraints={"flops": f"{100 * budget:.4f}%"},
+            pruned, mode=[("fastnas", fastnas_rules(model))], constraints={"flops": f"{100 * budget:.4f}%"},
             dummy_input=example, config=config,
         )  # fmt: skip
     return subnet.eval()
