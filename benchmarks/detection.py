@@ -20,6 +20,7 @@ Steps (each result is kept in ``--out``, so a rerun continues where it stopped):
 6. Both pruned models written as Ultralytics checkpoints and scored by ``YOLO(path).val(split="test")``.
 7. ONNX and TFLite fp32 and int8 of the unpruned and edgeprune-pruned models (parity on the raw head outputs,
    int8 judged by its mAP and box agreement), timed interleaved in one runner process on ONNX Runtime and LiteRT.
+8. Vela's estimate of both int8 files on an Ethos-U55-128 and an Ethos-U65-256 (its default system configurations).
 
 Writes ``OUT/results.json``; ``--report`` prints the table from it.
 Usage: PYTHONPATH=src python benchmarks/detection.py [--arch yolov8n] [--size 96] [--epochs 30]
@@ -290,7 +291,36 @@ def run(args: argparse.Namespace, out: Path, results: Results) -> None:
     for row in results.data["export"]["artifacts"]:
         _log(f"{row['name']}: {row['size_kb']:.0f} KB, rel. err {row['rel_err']:.1e}, val mAP50-95"
              f" {row['map50_95']:.2f}, p50 {row['p50_ms']:.2f} ms, {row['speedup']:.2f}x")  # fmt: skip
+    if not results.done("npu"):
+        results.put("npu", npu_estimates(out / "artifacts"))
+    for row in results.data["npu"]:
+        _log(f"{row['accelerator']} {row['role']}: {row['ms']:.3f} ms (Vela), SRAM {row['sram_kib']:.1f} KiB,"
+             f" {row['cpu_ops']} operator(s) left on the CPU, {row['speedup']:.2f}x")  # fmt: skip
     results.put("wall_s", round(time.perf_counter() - start, 1))
+
+
+NPUS = ("ethos-u55-128", "ethos-u65-256")  # Vela's default system configuration for each (targets/ethos-u*.toml)
+
+
+def npu_estimates(folder: Path) -> list[dict[str, Any]]:
+    """Vela's estimate of the unpruned and pruned int8 files on each of ``NPUS``: time, SRAM, storage, and the
+    operators Vela leaves on the CPU (with its reasons)."""
+    from edgeprune.config import NpuConfig
+    from edgeprune.embedded.vela import compile_for_npu
+
+    rows = []
+    for accelerator in NPUS:
+        found = {}
+        for role in ("baseline", "pruned"):
+            found[role] = compile_for_npu(folder / f"{role}_int8.tflite", NpuConfig(accelerator=accelerator))
+        for role, est in found.items():
+            rows.append({
+                "accelerator": accelerator, "role": role, "ms": est.inference_ms, "cycles": est.cycles,
+                "sram_kib": est.sram_kib, "storage_kib": est.storage_bytes / 1024, "cpu_ops": len(est.cpu_ops),
+                "cpu_reasons": sorted({f"{op.operator}: {op.reason}" for op in est.cpu_ops})[:5],
+                "speedup": found["baseline"].inference_ms / est.inference_ms,
+            })  # fmt: skip
+    return rows
 
 
 def export_and_time(unpruned: nn.Module, pruned: nn.Module, data: Any, task: Any, folder: Path) -> dict[str, Any]:
