@@ -138,6 +138,8 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         for s, rs in by_source.items()
     )
     commits = sorted({r.get("commit", "") for r in rows if r.get("commit")})
+    ran = sum(r["stage"] != NOT_RUN for r in rows)
+    fresh = sum(r["stage"] != NOT_RUN and "init" in r for r in rows)
     lines = [
         "# Zoo coverage",
         "",
@@ -145,7 +147,7 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         "`torchvision.models.list_models(module=torchvision.models)` and a fixed set of timm architectures chosen",
         "across families (`benchmarks/zoo/archs.py`), random weights, 10 classes, at native resolution (torchvision:",
         "the smallest crop size among the model's published weights; timm: the default config's input size).",
-        "The weights are made non-degenerate first (`edgeprune.models.init.make_non_degenerate`, seed 0): every",
+        "Rows marked `non-degenerate` had their weights set first (`make_non_degenerate`, seed 0): every",
         "norm's weight and bias random per channel, its running statistics measured on random inputs and then",
         "shifted and scaled per channel at random, and every other constant parameter (timm's zero-init-last norms,",
         "ConvNeXt's 1e-6 layer scales, ViT's zeroed head) random, so every branch carries signal and parity tests",
@@ -171,10 +173,14 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         ),
         f"torch {_versions()}; code at commit(s) {', '.join(commits) or '-'}.",
         "",
-        "| source | arch | input | result | MACs (G) | MACs after / before | params after / before | ratio "
+        f"**Weights:** {fresh} of {ran} rows run on non-degenerate weights (column `weights`: the norms and constants"
+        f" set); the other {ran - fresh} are from the earlier run on each architecture's own initialization (`own"
+        " init`), kept until `make coverage --force` reruns them (about a day of this 2-core machine for the set).",
+        "",
+        "| source | arch | input | result | weights | MACs (G) | MACs after / before | params after / before | ratio "
         "| groups (prunable) | MACs in prunable groups | analyze s | prune s | ONNX s / rel err | TFLite s / rel err"
         " | reason |",
-        "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|---|",
+        "|---|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|---|---|",
     ]
     for r in rows:
         side = "x".join(str(d) for d in r["input_shape"][2:])
@@ -189,12 +195,21 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         )
         reason = (r.get("reason") or "-").replace("|", "/").replace("\n", " ")
         lines.append(
-            f"| {r['source']} | {r['arch']} | {side} | {result} | {macs} | {_cell(r.get('macs_ratio'))} "
+            f"| {r['source']} | {r['arch']} | {side} | {result} | {_weights(r)} | {macs}"
+            f" | {_cell(r.get('macs_ratio'))} "
             f"| {_cell(r.get('params_ratio'))} | {_cell(r.get('ratio'))} | {groups} | {_cell(r.get('macs_covered'))}"
             f" | {_cell(r.get('analyze_s'))} "
             f"| {_cell(r.get('prune_s'))} | {onnx} | {tfl} | {reason} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _weights(row: dict[str, Any]) -> str:
+    """How the row's model was initialized: non-degenerate (norms / constants set) or its own init (earlier runs)."""
+    if row["stage"] == NOT_RUN:
+        return "-"
+    init = row.get("init")
+    return f"non-degenerate ({init['norms']} / {init['constants']})" if init else "own init"
 
 
 def _versions() -> str:

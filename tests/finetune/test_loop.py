@@ -16,6 +16,8 @@ from edgeprune.finetune.checkpoint import list_checkpoints, load_checkpoint_file
 from edgeprune.finetune.distill import training_loss
 from edgeprune.task import CLASSIFICATION, evaluate
 
+STEP_BATCH = 64  # the step and checkpoint counts below are for 64 samples a batch (FinetuneConfig defaults to 32)
+
 
 def distillation_loss(s, t, y, alpha, temperature):
     return training_loss(CLASSIFICATION, s, y, t, alpha, temperature)
@@ -35,7 +37,7 @@ def _same(a: nn.Module, b: nn.Module) -> bool:
 
 def test_fit_learns_and_keeps_best_select_epoch(digits) -> None:
     model = _model()
-    result = fit(model, digits, FinetuneConfig(epochs=3, lr=5e-3, distill=False))
+    result = fit(model, digits, FinetuneConfig(batch_size=STEP_BATCH, epochs=3, lr=5e-3, distill=False))
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     best = max(h["select_metric"] for h in result.history)
     assert result.start_select_metric < best  # an untrained model: training beats the start
@@ -60,12 +62,12 @@ def test_lr_schedules(digits, scheduler: str, expected: float | None) -> None:
 
 
 def test_steps_override_epochs_and_partial_epoch_is_evaluated(digits) -> None:
-    result = fit(_model("plain"), digits, FinetuneConfig(epochs=9, steps=25, distill=False))
+    result = fit(_model("plain"), digits, FinetuneConfig(batch_size=STEP_BATCH, epochs=9, steps=25, distill=False))
     assert result.steps == 25 and [h["step"] for h in result.history] == [20, 25]
 
 
 def test_early_stop_on_select_patience(digits) -> None:
-    cfg = FinetuneConfig(epochs=6, lr=1e-12, scheduler="constant", patience=2, distill=False)
+    cfg = FinetuneConfig(batch_size=STEP_BATCH, epochs=6, lr=1e-12, scheduler="constant", patience=2, distill=False)
     result = fit(_model("plain"), digits, cfg)  # no BatchNorm, no learning: select accuracy never improves
     # the starting weights are the first candidate: two epochs not beating them stop the run, and they are kept
     assert result.stopped_early and len(result.history) == 2 and result.best_epoch == 0
@@ -76,7 +78,7 @@ def test_seeded_runs_are_identical_and_seed_matters(digits) -> None:
     runs = []
     for seed in (0, 0, 1):
         model = _model()
-        fit(model, digits, FinetuneConfig(epochs=1, seed=seed, distill=False))
+        fit(model, digits, FinetuneConfig(batch_size=STEP_BATCH, epochs=1, seed=seed, distill=False))
         runs.append(model)
     assert _same(runs[0], runs[1]) and not _same(runs[0], runs[2])
 
@@ -95,10 +97,10 @@ def test_distillation_loss_math() -> None:
 def test_distillation_is_used_when_a_teacher_exists(digits) -> None:
     teacher = _model(seed=3).eval()
     with_teacher, without = _model(), _model()
-    fit(with_teacher, digits, FinetuneConfig(epochs=1), teacher)
-    fit(without, digits, FinetuneConfig(epochs=1), None)
+    fit(with_teacher, digits, FinetuneConfig(batch_size=STEP_BATCH, epochs=1), teacher)
+    fit(without, digits, FinetuneConfig(batch_size=STEP_BATCH, epochs=1), None)
     off = _model()
-    fit(off, digits, FinetuneConfig(epochs=1, distill=False), teacher)
+    fit(off, digits, FinetuneConfig(batch_size=STEP_BATCH, epochs=1, distill=False), teacher)
     assert not _same(with_teacher, without) and _same(off, without)
 
 
@@ -113,7 +115,7 @@ def test_config_validation_names_the_field() -> None:
 
 def test_resume_from_any_checkpoint_is_bit_exact(digits, tmp_path) -> None:
     """Resume from a mid-epoch and from an end-of-epoch checkpoint: same final weights, bit for bit."""
-    cfg = FinetuneConfig(epochs=3, checkpoint_steps=7, keep_checkpoints=100)
+    cfg = FinetuneConfig(batch_size=STEP_BATCH, epochs=3, checkpoint_steps=7, keep_checkpoints=100)
     teacher = _model(seed=5).eval()
     full = _model()
     ref = fit(full, digits, cfg, teacher, run_dir=tmp_path / "full")
@@ -136,13 +138,13 @@ def test_resume_from_any_checkpoint_is_bit_exact(digits, tmp_path) -> None:
 
 
 def test_keeps_only_newest_checkpoints(digits, tmp_path) -> None:
-    fit(_model("plain"), digits, FinetuneConfig(epochs=3, keep_checkpoints=2, distill=False), run_dir=tmp_path)
+    fit(_model("plain"), digits, FinetuneConfig(batch_size=STEP_BATCH, epochs=3, keep_checkpoints=2, distill=False), run_dir=tmp_path)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["s00000040-e0002.pt", "s00000060-e0003.pt"]
     assert (tmp_path / "result.json").is_file() and (tmp_path / "model" / "weights.safetensors").is_file()
 
 
 def test_run_folder_guards(digits, tmp_path) -> None:
-    cfg = FinetuneConfig(epochs=1, distill=False)
+    cfg = FinetuneConfig(batch_size=STEP_BATCH, epochs=1, distill=False)
     (tmp_path / "in").mkdir()
     weights = tmp_path / "in" / "weights.safetensors"
     weights.write_bytes(b"x")
@@ -157,7 +159,7 @@ def test_run_folder_guards(digits, tmp_path) -> None:
         fit(
             _model("plain"),
             digits,
-            FinetuneConfig(epochs=1, lr=0.1, distill=False),
+            FinetuneConfig(batch_size=STEP_BATCH, epochs=1, lr=0.1, distill=False),
             run_dir=tmp_path / "run",
             resume=True,
         )
@@ -172,11 +174,11 @@ def test_non_finite_loss_stops_at_once_naming_step_and_lr(digits) -> None:
     bad[70] = float("inf")  # the second batch holds an infinite pixel
     poisoned = Data(**{**digits.__dict__, "train": ArrayDataset(bad, y)})
     with pytest.raises(EdgepruneError, match=r"training loss became nan at step \d+ \(epoch 1, lr [0-9.e-]+\)"):
-        fit(_model("plain"), poisoned, FinetuneConfig(epochs=1, distill=False, scheduler="constant"))
+        fit(_model("plain"), poisoned, FinetuneConfig(batch_size=STEP_BATCH, epochs=1, distill=False, scheduler="constant"))
 
 
 def test_resume_skips_a_truncated_newest_checkpoint(digits, tmp_path) -> None:
-    cfg = FinetuneConfig(epochs=2, distill=False)
+    cfg = FinetuneConfig(batch_size=STEP_BATCH, epochs=2, distill=False)
     full = _model("plain")
     fit(full, digits, cfg, run_dir=tmp_path / "full")
     newest = list_checkpoints(tmp_path / "full")[-1]
@@ -200,5 +202,5 @@ def test_a_user_task_trains_on_its_own_loss_and_metric(digits) -> None:
         return F.cross_entropy(out, y)
 
     task = Task("custom", loss, mean_prob_of_truth, "p_true", True, CLASSIFICATION.distill)
-    result = fit(_model("plain"), digits, FinetuneConfig(epochs=1, distill=False), task=task)
+    result = fit(_model("plain"), digits, FinetuneConfig(batch_size=STEP_BATCH, epochs=1, distill=False), task=task)
     assert seen and 0.0 < result.best_select_metric <= 1.0 and "select_metric" in result.history[0]

@@ -64,7 +64,9 @@ def test_malicious_newest_finetune_checkpoint_is_skipped_on_resume(model_files, 
     run = tmp_path / "run"
     args = ["finetune", "--pruned", pruned, "--teacher", "none", "--data", "digits", "--out", run]
     assert run_main(capsys, *args, "--epochs", "2").code == 0
-    (run / "checkpoints" / "s00000040-e0002.pt").unlink()  # as if killed before epoch 2 was saved
+    newest = sorted((run / "checkpoints").glob("s*-e0002.pt"))
+    assert len(newest) == 1
+    newest[0].unlink()  # as if killed before epoch 2 was saved
     marker = tmp_path / "MARKER"
     planted = run / "checkpoints" / "s99999999-e0009.pt"  # sorts after every real one
     torch.save({"format": "edgeprune-finetune-checkpoint", "version": 1, "x": Payload(marker)}, planted)

@@ -12,6 +12,7 @@ from edgeprune.planning.prepruning import prune_at_init
 from edgeprune.prune import count_macs_params
 from edgeprune.task import Task
 
+AT_INIT_METHODS = ("uniform", "auto")  # auto (the default) chooses among what applies: at initialization, uniform
 INIT_SCORE = "snip"  # |g * w| at initialization over a few select batches (Lee et al. 2019)
 
 
@@ -22,7 +23,7 @@ def check_before(target: Target) -> None:
         raise ConfigError("prune.when 'before' budgets MACs only; drop prune.params or prune after training")
     if cfg.max_drop is not None:
         raise ConfigError("prune.when 'before' has no trained model to measure a drop on; drop prune.max_drop")
-    if cfg.method != "uniform":
+    if cfg.method not in AT_INIT_METHODS:
         raise ConfigError(
             f"prune.when 'before' prunes one uniform ratio at initialization; prune.method '{cfg.method}' needs"
             " trained weights (use prune.method 'uniform' or prune.when 'after')"

@@ -144,14 +144,35 @@ class Scalar:
                 _fail(path, f"must be a setting (string, number, true/false), got {type(v).__name__}")
 
 
+RECORD_DEPTH = 6
+
+
+@dataclass(frozen=True)
+class Record:
+    """A strategy's informational record (``planning.auto``, ``planning.memory``, ...): objects and lists of
+    settings, at most ``RECORD_DEPTH`` deep; what each holds is its strategy's, never read to rebuild a model."""
+
+    def check(self, value: Any, path: str, depth: int = 0) -> None:
+        if depth > RECORD_DEPTH:
+            _fail(path, f"nests deeper than {RECORD_DEPTH} levels")
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self.check(v, f"{path}.{k}", depth + 1)
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self.check(v, f"{path}.{i}", depth + 1)
+        else:
+            Scalar().check(value, path)
+
+
 @dataclass(frozen=True)
 class Budget:
     """``{"kind", "fraction"}``: a MACs or params budget is a fraction in (0, 1]; a latency budget (a target
-    latency over the unpruned one) may exceed 1."""
+    latency over the unpruned one) and a device-memory budget (KiB over the unpruned model's) may exceed 1."""
 
     def check(self, value: Any, path: str) -> None:
         Obj({"kind": Str(KINDS), "fraction": REACHED}, ("kind", "fraction")).check(value, path)
-        if value["kind"] != "latency":
+        if value["kind"] in ("macs", "params"):
             FRACTION.check(value["fraction"], f"{path}.fraction")
 
 
@@ -174,7 +195,7 @@ REACHED = Num(0.0, open_lo=True)  # a fraction reached or measured: > 0 (a laten
 ROUND_TO = Int(1, 1024)
 COUNT = Int(0)
 METRIC = Opt(Num())
-KINDS = ("macs", "params", "latency")
+KINDS = ("macs", "params", "latency", "memory")
 
 _LATENCY = Obj(
     {
@@ -188,6 +209,10 @@ _LATENCY = Obj(
             }
         ),
         "target": Map(Scalar()),
+        "source": Str(),  # "vela" on NPU targets (cycles from Vela's estimate); absent: measured on the runtime
+        "probes": COUNT,
+        "converted": COUNT,
+        "table_error": Opt(Num(0.0)),
         "base_ms": Num(0.0),
         "predicted_ms": Num(0.0),
         "measured_ms": Num(0.0),
@@ -281,6 +306,13 @@ PLANNING = Obj(
         "blocked_by": List(Str()),
         "tolerance": _TOLERANCE,
         "latency": _LATENCY,
+        "auto": Record(),  # auto: each candidate method's predicted select metric
+        "recovery": Record(),  # the fine-tune recipe the default method used (pipeline/method.py)
+        "memory": Record(),  # device-memory budgets: the tool's figures and attempts (embedded/memplan.py)
+        "when": Str(("before", "after")),
+        "init_score": Str(),
+        "epochs": COUNT,
+        "recipe": Record(),
     }
 )
 
