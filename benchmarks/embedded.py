@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeprune.atomic import write_json, write_text
+from edgeprune.atomic import read_json, write_json, write_text
 from edgeprune.config import FinetuneConfig, NpuConfig, PruneConfig, Target
 from edgeprune.data import Data, load_data, take
 from edgeprune.embedded.vela import compile_for_npu
@@ -128,14 +128,19 @@ def request(model: nn.Module, data: Data, arch: Arch, cfg: PruneConfig) -> Reque
     return Request(model, data.example(), spec, cfg, data, CLASSIFICATION, "classification")
 
 
-def uniform_variant(model: nn.Module, example: torch.Tensor, round_to: int) -> Variant:
+def uniform_variant(model: nn.Module, example: torch.Tensor, round_to: int) -> Variant | str:
+    """One magnitude ratio for every group bisected to ``MACS``; a message when ``round_to`` cannot get there (a
+    16-wide group at round_to 16 cannot shrink)."""
     base, _ = count_macs_params(model, example)
 
     def prune_at(ratio: float) -> tuple[tuple[nn.Module, Plan], int]:
         pruned, plan, macs = prune_uniform(model, example, ratio, "magnitude", round_to)
         return (pruned, plan), macs
 
-    ratio, (pruned, plan), macs = smallest_ratio_meeting(prune_at, int(MACS * base), tol=0.005)
+    try:
+        ratio, (pruned, plan), macs = smallest_ratio_meeting(prune_at, int(MACS * base), tol=0.005)
+    except EdgepruneError as exc:
+        return f"unreachable: {str(exc).split(';')[0]}"
     return Variant(f"uniform-r{round_to}", pruned, plan, macs, {"ratio": round(ratio, 4)})
 
 
@@ -221,7 +226,13 @@ def run_arch(arch: Arch, args: argparse.Namespace, results: dict[str, Any], path
     entry["planning_s"] = round(time.perf_counter() - start, 1)
     req = request(model, data, arch, PruneConfig(macs=MACS, round_to=8))
     variants.append(macs_variant(model, req, magnitude_sensitivity(model, example, "l2", 8), "estimate"))
-    variants += [uniform_variant(model, example, 8), uniform_variant(model, example, 16)]
+    for round_to in (8, 16):
+        uniform = uniform_variant(model, example, round_to)
+        if isinstance(uniform, str):
+            entry["variants"][f"uniform-r{round_to}"] = {"error": uniform}
+            _log(f"{arch.name} uniform-r{round_to}: {uniform}")
+        else:
+            variants.append(uniform)
     if arch.arena:
         sens = scan or magnitude_sensitivity(model, example, "l2", 4)
         variants += arena_variants(arch, model, data, sens, "metric" if scan is not None else "estimate", args, entry)
@@ -241,6 +252,7 @@ def run_arch(arch: Arch, args: argparse.Namespace, results: dict[str, Any], path
                  f" arena {figures['tflm']['arena_bytes']:,} B; " + ", ".join(
                      f"{t} {figures[t]['ms']:.4f} ms" for t in NPU_TARGETS))  # fmt: skip
     derive(entry)
+    entry["done"] = True
     write_json(path, results)
 
 
@@ -323,6 +335,9 @@ def markdown(results: dict[str, Any]) -> str:
             cells = []
             for v in (f"latency-planned@{target}", "macs-planned", "uniform-r8", "uniform-r16"):
                 row = entry["variants"].get(v)
+                if row is not None and str(row.get("error", "")).startswith("unreachable"):
+                    cells.append("unreachable")
+                    continue
                 if row is None or "speedup" not in row.get(target, {}):
                     cells.append("-")
                     continue
@@ -377,7 +392,14 @@ def main() -> int:
     results: dict[str, Any] = {"schema": SCHEMA, "seed": SEED, "speedup_budget": SPEEDUP, "macs_budget": MACS,
                                "arena_budget": ARENA, "versions": versions(), "models": {}}  # fmt: skip
     start = time.perf_counter()
+    if path.exists():  # a rerun keeps the models an earlier run finished
+        earlier = read_json(path)
+        if earlier.get("schema") == SCHEMA and earlier.get("versions") == results["versions"]:
+            results["models"] = {k: v for k, v in earlier.get("models", {}).items() if v.get("done")}
     for name in names:
+        if name in results["models"]:
+            _log(f"{name}: kept from the earlier run in {path}")
+            continue
         run_arch(ARCHS[name], args, results, path)
     results["wall_s"] = round(time.perf_counter() - start, 1)
     write_json(path, results)
