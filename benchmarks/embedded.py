@@ -393,7 +393,7 @@ def main() -> int:
                                "arena_budget": ARENA, "versions": versions(), "models": {}}  # fmt: skip
     start = time.perf_counter()
     if path.exists():  # a rerun keeps the models an earlier run finished
-        earlier = read_json(path)
+        earlier = read_json(path, "earlier results")
         if earlier.get("schema") == SCHEMA and earlier.get("versions") == results["versions"]:
             results["models"] = {k: v for k, v in earlier.get("models", {}).items() if v.get("done")}
     for name in names:
