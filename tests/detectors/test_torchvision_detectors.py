@@ -31,10 +31,12 @@ def test_torchvision_detector_trains_scores_and_prunes(name: str, tmp_path) -> N
     model = build_model(ModelSpec(f"torchvision:{name}", num_classes=10, in_channels=3))
     x = data.example()
     task.see(model, x)
-    _, loss_before = evaluate(model, data.select, task=task)
-    fit(model, data, FinetuneConfig(epochs=2, lr=1e-3, batch_size=16, distill=False, seed=0), task=task)
-    metric, loss_after = evaluate(model, data.select, task=task)
-    assert loss_after < loss_before and 0.0 <= metric <= 100.0
+    result = fit(model, data, FinetuneConfig(epochs=3, lr=1e-3, batch_size=16, distill=False, seed=0), task=task)
+    metric, _ = evaluate(model, data.select, task=task)
+    losses = [h["train_loss"] for h in result.history]
+    # the detector's own loss falls while it trains (16 select images scored in eval mode, with running statistics
+    # from 64 training images, went either way between runs)
+    assert losses[-1] < losses[0] and 0.0 <= metric <= 100.0
 
     from edgeprune.export import export_model
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from edgeprune.config import FinetuneConfig, PruneConfig
 from edgeprune.data import Data, calibration_samples, choosing_samples, take
-from edgeprune.errors import ConfigError
+from edgeprune.errors import ConfigError, EdgepruneError
 from edgeprune.importance import Criterion, get_importance
 from edgeprune.planning import Planned, PlanOptions, plan_to_budget, smallest_within, uniform_to_budget
 from edgeprune.progress import progress_bar
@@ -108,12 +108,25 @@ def _sensitivity(req: Request, budget: float | None) -> Planned:
 
 
 def _auto(req: Request, budget: float | None) -> Planned:
-    candidates = [_uniform(req, budget), _sensitivity(req, budget)]
+    """Both plans, the better scored on select kept; a method that cannot plan this model (its plan changes the
+    model's outputs, say) leaves the other, and the reason is recorded."""
+    candidates: list[Planned] = []
+    failed: dict[str, str] = {}
+    for name, strategy in (("uniform", _uniform), ("sensitivity", _sensitivity)):
+        try:
+            candidates.append(strategy(req, budget))
+        except EdgepruneError as exc:
+            failed[name] = str(exc).splitlines()[0][:300]
+    if not candidates:
+        raise EdgepruneError(f"prune.method 'auto': no method could plan this model: {failed}")
     best = candidates[0]
     for candidate in candidates[1:]:
         if candidate.predicted is not None and req.task.better(candidate.predicted, best.predicted):
             best = candidate
-    best.details["auto"] = {c.method: None if c.predicted is None else round(c.predicted, 4) for c in candidates}
+    best.details["auto"] = {
+        **{c.method: None if c.predicted is None else round(c.predicted, 4) for c in candidates},
+        **{f"{name} failed": reason for name, reason in failed.items()},
+    }
     return best
 
 
