@@ -18,6 +18,7 @@ from torch import nn
 
 from edgeprune.errors import EdgepruneError
 from edgeprune.graph.depgraph import build_graph, group_of, iter_groups, output_layers, resolve_layers
+from edgeprune.graph.trace import ignore_advice
 from edgeprune.models import ModelSpec
 from edgeprune.prune import Plan, apply_plan, count_macs_params, make_plan
 from edgeprune.prune.importance import Scorer, resolve_importance
@@ -48,7 +49,7 @@ def group_scores(
         with torch.no_grad():
             s = scorer(group_of(dg, model, info.root, list(range(info.width))))
         if s is None or s.numel() != info.width:
-            raise EdgepruneError(f"importance gave no scores for group '{info.root}'; add it to ignored_layers")
+            raise EdgepruneError(f"importance gave no scores for group '{info.root}'; {ignore_advice(info.root)}")
         scores[info.root] = s.detach().float().cpu()
     return scores
 
