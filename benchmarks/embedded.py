@@ -52,6 +52,8 @@ from edgeprune.embedded.vela import compile_for_npu
 from edgeprune.embedded.verify import check_on_tflm
 from edgeprune.errors import EdgepruneError, run_script
 from edgeprune.export import export_model
+from edgeprune.export.quantize import quantize_tflite
+from edgeprune.export.tflite import convert_float
 from edgeprune.latency.noscan import magnitude_sensitivity
 from edgeprune.models import ModelSpec, build_model
 from edgeprune.pipeline.device_budget import prune_on_npu, prune_to_memory
@@ -164,14 +166,19 @@ def npu_target(name: str, cfg: PruneConfig) -> Target:
 
 
 def exported(model: nn.Module, data: Data, folder: Path, name: str, trained: bool) -> Path:
-    """The variant as the embedded targets ship it: int8 in and out, verified against the torch model (a trained
-    model also by its int8 accuracy and top-1 agreement with fp32; on random weights, where no decision means
-    anything, that gate refused 30% top-1 flips of mobilenet_v2-0.35, so only TFLM against LiteRT is checked)."""
+    """The variant as the embedded targets ship it: int8 in and out. A trained model goes through export_model
+    (verified against the torch model: int8 accuracy and top-1 agreement with fp32). On random weights no decision
+    means anything (that gate refused 30% top-1 flips of mobilenet_v2-0.35), so the same converter and quantizer
+    write the file unverified and only the device check (TFLM against LiteRT, in ``measure``) judges it."""
     calibration, _ = take(data.select, 200)
+    path = folder / f"{name}.tflite"
+    if not trained:
+        raw, _ = quantize_tflite(convert_float(model.eval(), data.example()), "int8", calibration.numpy(), "int8")
+        path.write_bytes(raw)
+        return path
     samples, labels = take(data.val, 500)
     artifact = export_model(
-        model.eval(), data.example(), folder / f"{name}.tflite", "tflite", "int8", samples=samples,
-        labels=labels if trained else None,
+        model.eval(), data.example(), path, "tflite", "int8", samples=samples, labels=labels,
         calibration=calibration, io_dtype="int8", preprocessing=data.preprocessing.to_dict(), force=True,
     )  # fmt: skip
     return artifact.path
