@@ -41,6 +41,22 @@ def test_auto_keeps_the_better_scored_of_uniform_and_sensitivity(tiny, digits):
     assert planned.macs <= 0.3 * planned.base_macs
 
 
+def test_auto_keeps_the_method_that_can_plan_and_says_why(tiny, digits, monkeypatch):
+    """A method whose plan fails (a YOLO's sensitivity plan changed its outputs) leaves the other, recorded."""
+    import edgeprune.pipeline.strategies as strategies
+    from edgeprune.errors import EdgepruneError
+
+    def unsafe(req, budget):
+        raise EdgepruneError("pruning changed the model output shape from [(1, 64, 84)] to [(1, 64, 63)]; unsafe")
+
+    monkeypatch.setattr(strategies, "_sensitivity", unsafe)
+    planned = prune_to_budget(_request(tiny, digits, 0.3), FinetuneConfig())
+    assert planned.method == "uniform" and "unsafe" in planned.details["auto"]["sensitivity failed"]
+    monkeypatch.setattr(strategies, "_uniform", unsafe)
+    with pytest.raises(EdgepruneError, match="no method could plan this model"):
+        prune_to_budget(_request(tiny, digits, 0.3), FinetuneConfig())
+
+
 def test_prune_and_train_fine_tunes_with_the_recovery_recipe(tiny, digits):
     before = copy.deepcopy(tiny.state_dict())
     req = _request(tiny, digits, 0.4, "uniform")

@@ -289,6 +289,11 @@ def _run(target: Target, staging: Path, out: Path, start: float) -> DeployReport
     _log(f"pruned ({planned.method}): {planned.kind} {planned.fraction:.3f}x of the unpruned model"
          f" (budget {planned.budget:.3f}x); {len(planned.plan.groups)} group(s) cut")  # fmt: skip
     notes += rounding_notes(planned, target.prune.round_to)
+    notes += [
+        f"prune.method auto kept the {planned.method} plan: the {key.removesuffix(' failed')} plan failed ({why})"
+        for key, why in planned.details.get("auto", {}).items()
+        if key.endswith(" failed")
+    ]
     for note in notes[len(data.notes) :]:
         _log(f"note: {note}")
     lat = latency_figures(planned)
