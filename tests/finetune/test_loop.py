@@ -138,7 +138,12 @@ def test_resume_from_any_checkpoint_is_bit_exact(digits, tmp_path) -> None:
 
 
 def test_keeps_only_newest_checkpoints(digits, tmp_path) -> None:
-    fit(_model("plain"), digits, FinetuneConfig(batch_size=STEP_BATCH, epochs=3, keep_checkpoints=2, distill=False), run_dir=tmp_path)
+    fit(
+        _model("plain"),
+        digits,
+        FinetuneConfig(batch_size=STEP_BATCH, epochs=3, keep_checkpoints=2, distill=False),
+        run_dir=tmp_path,
+    )
     assert [p.name for p in list_checkpoints(tmp_path)] == ["s00000040-e0002.pt", "s00000060-e0003.pt"]
     assert (tmp_path / "result.json").is_file() and (tmp_path / "model" / "weights.safetensors").is_file()
 
@@ -174,7 +179,11 @@ def test_non_finite_loss_stops_at_once_naming_step_and_lr(digits) -> None:
     bad[70] = float("inf")  # the second batch holds an infinite pixel
     poisoned = Data(**{**digits.__dict__, "train": ArrayDataset(bad, y)})
     with pytest.raises(EdgepruneError, match=r"training loss became nan at step \d+ \(epoch 1, lr [0-9.e-]+\)"):
-        fit(_model("plain"), poisoned, FinetuneConfig(batch_size=STEP_BATCH, epochs=1, distill=False, scheduler="constant"))
+        fit(
+            _model("plain"),
+            poisoned,
+            FinetuneConfig(batch_size=STEP_BATCH, epochs=1, distill=False, scheduler="constant"),
+        )
 
 
 def test_resume_skips_a_truncated_newest_checkpoint(digits, tmp_path) -> None:
