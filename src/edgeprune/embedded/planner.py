@@ -27,10 +27,9 @@ from edgeprune.embedded.opmap import attribute_ops, unit_cycles
 from edgeprune.embedded.records import NpuEstimate
 from edgeprune.errors import EdgepruneError
 from edgeprune.importance import Criterion, get_importance
-from edgeprune.latency.planner import Attempt, LatencyBudget, refine
+from edgeprune.latency.planner import Attempt, LatencyBudget, allocator, closest, refine
 from edgeprune.latency.units import Unit, find_units, prunable_groups
-from edgeprune.planning.budget import BudgetPlan, allocate_to_budget
-from edgeprune.planning.options import PlanOptions
+from edgeprune.planning.budget import BudgetPlan
 from edgeprune.progress import progress_bar
 from edgeprune.prune import Plan, count_macs_params, make_plan
 from edgeprune.sensitivity.result import Sensitivity
@@ -198,15 +197,10 @@ def plan_to_npu(
             )
         state: dict[str, Any] = {"cm": cm, "estimates": [], "errors": []}
 
-        def plan_at(search: float) -> BudgetPlan:
-            current = state["cm"]
-            opts = PlanOptions(
-                budget=search, kind=KIND, round_to=round_to, max_ratio=max_ratio,
-                ignored_layers=tuple(ignored_layers), use_blocks=use_blocks,
-            )  # fmt: skip
-            return allocate_to_budget(
-                model, example, curves, opts, objective, criterion, cost=current, exact=current.exact, spec=spec
-            )
+        plan_at = allocator(
+            model, example, curves, objective, criterion, lambda: state["cm"], round_to=round_to,
+            max_ratio=max_ratio, ignored_layers=ignored_layers, use_blocks=use_blocks, spec=spec,
+        )  # fmt: skip
 
         def measure(planned: BudgetPlan) -> tuple[float, float]:
             estimate = compiler.estimate(planned.plan, npu)
@@ -221,7 +215,7 @@ def plan_to_npu(
             bar.advance()
     finally:
         compiler.close()
-    best = min(range(len(attempts)), key=lambda i: _rank(attempts[i], budget.tolerance))
+    best = closest(attempts, budget.tolerance)
     chosen, att = made[best], attempts[best]
     base_macs, base_params = count_macs_params(model, example)
     _, params = count_macs_params(chosen.model, example)
@@ -244,9 +238,3 @@ def plan_to_npu(
         attempts=attempts,
         table_error=state["errors"][0] if state["errors"] else None,
     )
-
-
-def _rank(attempt: Attempt, tolerance: float) -> tuple[int, float]:
-    """Within tolerance first, then a miss on the fast side (budget kept), then the smallest miss."""
-    inside = abs(attempt.miss) <= tolerance
-    return (0 if inside else 1 if attempt.miss < 0 else 2, abs(attempt.miss))

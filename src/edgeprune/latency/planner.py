@@ -250,15 +250,10 @@ def plan_to_latency(
 
         state = {"lm": lm}
 
-        def plan_at(search: float) -> BudgetPlan:
-            current = state["lm"]
-            opts = PlanOptions(
-                budget=search, kind=KIND, round_to=round_to, max_ratio=max_ratio,
-                ignored_layers=tuple(ignored_layers), use_blocks=use_blocks,
-            )  # fmt: skip
-            return allocate_to_budget(
-                model, example, curves, opts, objective, criterion, cost=current, exact=current.exact, spec=spec
-            )
+        plan_at = allocator(
+            model, example, curves, objective, criterion, lambda: state["lm"], round_to=round_to,
+            max_ratio=max_ratio, ignored_layers=ignored_layers, use_blocks=use_blocks, spec=spec,
+        )  # fmt: skip
 
         def measure(planned: BudgetPlan) -> tuple[float, float]:
             name = f"attempt{len(paths)}"
@@ -275,7 +270,7 @@ def plan_to_latency(
 
         attempts, made = refine(plan_at, measure, predicted_fraction, budget, goal)
         lm = state["lm"]
-    best = min(range(len(attempts)), key=lambda i: _rank(attempts[i], budget.tolerance))
+    best = closest(attempts, budget.tolerance)
     chosen, att = made[best], attempts[best]
     base_macs, base_params = count_macs_params(model, example)
     _, params = count_macs_params(chosen.model, example)
@@ -377,3 +372,38 @@ def _rank(attempt: Attempt, tolerance: float) -> tuple[int, float]:
     """Within tolerance first, then a miss on the fast side (budget kept), then the smallest miss."""
     inside = abs(attempt.miss) <= tolerance
     return (0 if inside else 1 if attempt.miss < 0 else 2, abs(attempt.miss))
+
+
+def closest(attempts: list[Attempt], tolerance: float) -> int:
+    """The index of the attempt to keep (the best by :func:`_rank`)."""
+    return min(range(len(attempts)), key=lambda i: _rank(attempts[i], tolerance))
+
+
+def allocator(
+    model: nn.Module,
+    example: torch.Tensor,
+    curves: Sensitivity,
+    objective: str,
+    criterion: Any,
+    cost: Callable[[], Any],
+    *,
+    round_to: int,
+    max_ratio: float,
+    ignored_layers: Iterable[str],
+    use_blocks: bool,
+    spec: dict | None,
+) -> Callable[[float], BudgetPlan]:
+    """``plan_at(search)``: the shared allocator at a search fraction, priced by the current ``cost()`` (a cost
+    model that a measurement may refit or correct between calls)."""
+
+    def plan_at(search: float) -> BudgetPlan:
+        current = cost()
+        opts = PlanOptions(
+            budget=search, kind=KIND, round_to=round_to, max_ratio=max_ratio,
+            ignored_layers=tuple(ignored_layers), use_blocks=use_blocks,
+        )  # fmt: skip
+        return allocate_to_budget(
+            model, example, curves, opts, objective, criterion, cost=current, exact=current.exact, spec=spec
+        )
+
+    return plan_at
