@@ -87,3 +87,56 @@ def test_arena_budget_is_met_on_tflm(small_model, digits, calibration) -> None:
     assert result.summary()["tool"] == "TFLM arena" and result.macs < result.base_macs
     with pytest.raises(EdgepruneError, match=r"prune.arena_kib = .* KiB: the unpruned network needs .* KiB"):
         plan_to_memory(small_model, example, None, "arena_kib", 2 * base, cost, measure, "TFLM arena", units=units)
+
+
+def _synthetic_cycles(small_model, digits):
+    """A cycle model of the small model from made-up observations: every unit costs cin * cout (or its one width)."""
+    from edgeprune.embedded.cycles import build_cycle_model
+
+    example = digits.example()
+    groups = prunable_groups(small_model, example)
+    units = find_units(small_model, example, groups)
+    levels = group_levels(units, 1, 2, 0.9)
+    observations = []
+    for counts in probe_design(units, levels):
+        cycles = {"": 10.0}
+        for unit in units:
+            a, b = unit.axes
+            cycles[unit.name] = float((counts[a.root] if a else 1) * (counts[b.root] if b else 1))
+        observations.append((counts, cycles))
+    return build_cycle_model(units, groups, observations, 1e9), groups
+
+
+def test_nudges_are_one_group_steps_nearest_first(small_model, digits) -> None:
+    from edgeprune.embedded.planner import nudges
+    from edgeprune.prune import make_plan
+
+    cm, groups = _synthetic_cycles(small_model, digits)
+    plan = make_plan(small_model, digits.example(), {groups[0].root: 0.5}, round_to=2)
+    base = cm.plan_counts(plan)
+    steps = {g.root: 2 for g in groups}
+    floors = {g.root: 2 for g in groups}
+    goal = cm.plan_fraction(plan) * 0.97
+    found = nudges(cm, plan, goal, steps, floors)
+    assert len(found) >= len(groups)  # every group has at least one step inside [floor, width]
+    misses = []
+    for counts in found:
+        changed = [r for r in counts if counts[r] != base[r]]
+        assert len(changed) == 1 and abs(counts[changed[0]] - base[changed[0]]) == 2
+        assert floors[changed[0]] <= counts[changed[0]] <= cm.widths[changed[0]]
+        misses.append(abs(cm.predict(counts) / cm.full_cycles / goal - 1))
+    assert misses == sorted(misses) and misses[0] < abs(cm.plan_fraction(plan) / goal - 1)
+
+
+def test_tight_tolerance_tries_one_group_steps_after_the_replans(small_model, digits, calibration) -> None:
+    from edgeprune.embedded.planner import NUDGES
+
+    budget = LatencyBudget(speedup=1.5, tolerance=0.002, refine_steps=0)
+    result = plan_to_npu(small_model, digits.example(), None, budget, U55, calibration, round_to=2, level=0)
+    first, *nudged = result.attempts
+    assert first.nudge is None
+    if abs(first.miss) > 0.002:  # the one re-plan allowed missed: steps from it were compiled, the nearest kept
+        assert 1 <= len(nudged) <= NUDGES and all(a.nudge and " -> " in a.nudge for a in nudged)
+        assert abs(result.summary()["measured_speedup"] / 1.5 - 1) <= min(abs(a.miss) for a in result.attempts) + 0.05
+        assert result.within_tolerance or len(nudged) == NUDGES or not any(abs(a.miss) <= 0.002 for a in nudged)
+    assert result.summary()["attempts"][-1].keys() >= {"nudge", "miss"}

@@ -78,6 +78,7 @@ class Attempt:
     measured_fraction: float  # median over processes of pruned / unpruned p50, timed together
     macs: int
     miss: float  # achieved / budget - 1 (speedup: on the measured fraction; latency_ms: on the measured ms)
+    nudge: str | None = None  # a one-group width step from the closest plan ("root: 48 -> 40"), not an allocation
 
 
 @dataclass

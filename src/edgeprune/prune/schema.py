@@ -237,6 +237,7 @@ _LATENCY = Obj(
                     "measured_fraction": Num(0.0),
                     "macs": COUNT,
                     "miss": Num(),
+                    "nudge": Opt(Str()),
                 }
             )
         ),
