@@ -103,6 +103,7 @@ class PruneConfig:
     max_ratio: float = 0.9
     max_drop: float | None = None  # set: tolerance mode, the smallest budget within this many metric points
     recalibrate: int = 256  # select samples re-estimating BatchNorm statistics after pruning (0: off)
+    probe_steps: int = 40  # auto: fine-tune steps each plan gets before the choice on select (0: choose untrained)
     ignored_layers: tuple[str, ...] = ()
     sparsity: float = 0.0  # connection pruning after the channels: zeros per layer at the end (0: off)
     pattern: str = "unstructured"  # connection pattern: unstructured, N:M (2:4) or blocks RxC (1x4, 4x1)
@@ -136,6 +137,7 @@ class PruneConfig:
         _check(0.0 < self.max_ratio < 1.0, "prune.max_ratio", f"must be in (0, 1), got {self.max_ratio}")
         _check(self.max_drop is None or self.max_drop >= 0, "prune.max_drop", f"must be >= 0, got {self.max_drop}")
         _check(self.recalibrate >= 0, "prune.recalibrate", f"must be >= 0, got {self.recalibrate}")
+        _check(0 <= self.probe_steps <= 100_000, "prune.probe_steps", f"must be in 0..100000, got {self.probe_steps}")
 
     @property
     def latency(self) -> bool:

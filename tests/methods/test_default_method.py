@@ -15,8 +15,8 @@ from edgeprune.prune import count_macs_params
 from edgeprune.task import CLASSIFICATION
 
 
-def _request(model, data, macs: float, method: str = "auto") -> Request:
-    cfg = PruneConfig(macs=macs, method=method)
+def _request(model, data, macs: float, method: str = "auto", probe_steps: int = 40) -> Request:
+    cfg = PruneConfig(macs=macs, method=method, probe_steps=probe_steps)
     return Request(model, data.example(), {"spec": "edgeprune:default"}, cfg, data, CLASSIFICATION, "classification")
 
 
@@ -33,12 +33,32 @@ def test_recovery_lr_grows_as_the_cut_deepens(fraction, lr):
     assert recipe.lr == pytest.approx(lr, rel=1e-5) and recipe.epochs == 3 and recipe.batch_size == 32
 
 
-def test_auto_keeps_the_better_scored_of_uniform_and_sensitivity(tiny, digits):
-    planned = prune_to_budget(_request(tiny, digits, 0.3), FinetuneConfig())
+def test_auto_without_probe_keeps_the_better_scored_right_after_pruning(tiny, digits):
+    planned = prune_to_budget(_request(tiny, digits, 0.3, probe_steps=0), FinetuneConfig())
     scores = planned.details["auto"]
     assert set(scores) == {"uniform", "sensitivity"}
     assert planned.method in scores and planned.predicted == pytest.approx(max(scores.values()), abs=1e-3)
     assert planned.macs <= 0.3 * planned.base_macs
+
+
+def test_auto_keeps_the_better_after_the_probe_fine_tune(tiny, digits):
+    """Each plan gets probe_steps of the recovery fine-tune on a copy; the better on select is kept, untrained."""
+    from edgeprune.pipeline.probe import probe_metric
+
+    before = copy.deepcopy(tiny.state_dict())
+    ft = FinetuneConfig(epochs=2, seed=0)
+    planned = prune_to_budget(_request(tiny, digits, 0.3, probe_steps=12), ft)
+    auto = planned.details["auto"]
+    assert auto["probe_steps"] == 12 and {"uniform probed", "sensitivity probed"} <= set(auto)
+    probed = {m: auto[f"{m} probed"] for m in ("uniform", "sensitivity")}
+    assert planned.method == max(probed, key=lambda m: (probed[m], m == "uniform"))
+    # the kept plan's weights are the pruned ones (the probe trained a copy): its select score is the untrained one
+    assert planned.predicted == pytest.approx(auto[planned.method], abs=1e-3)
+    assert all((before[k] == v).all() for k, v in tiny.state_dict().items())
+    # the probe is the recovery fine-tune's start: seeded, so the same candidate scores the same again
+    again = probe_metric(tiny, digits, CLASSIFICATION, planned, ft, 12)
+    assert again == pytest.approx(probed[planned.method], abs=1e-3)
+    assert min(probed.values()) >= 0.0 and max(probed.values()) <= 100.0
 
 
 def test_auto_keeps_the_method_that_can_plan_and_says_why(tiny, digits, monkeypatch):

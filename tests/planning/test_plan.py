@@ -126,10 +126,12 @@ def test_plan_cli_writes_replayable_plan(tmp_path, default_checkpoint, capsys) -
     data = json.loads((out / "plan.json").read_text())
     assert 0.475 <= data["planning"]["macs_fraction"] <= 0.5
     assert data["planning"]["budget"] == {"kind": "macs", "fraction": 0.5}
-    # plan's default strategy is auto: both allocations scored on select, the better one written
-    scores = data["planning"]["auto"]
-    assert set(scores) == {"uniform", "sensitivity"} and data["planning"]["method"] in scores
-    assert data["planning"]["predicted_metric"] == pytest.approx(max(scores.values()), abs=1e-3)
+    # plan's default strategy is auto: both allocations scored on select after a probe fine-tune, the better written
+    auto = data["planning"]["auto"]
+    method = data["planning"]["method"]
+    probed = {m: auto[f"{m} probed"] for m in ("uniform", "sensitivity")}
+    assert auto["probe_steps"] == 40 and probed[method] == max(probed.values())
+    assert data["planning"]["predicted_metric"] == pytest.approx(auto[method], abs=1e-3)
     assert data["model"]["spec"] == "edgeprune:default"
     plan = Plan.load(out / "plan.json")
     assert plan.groups or plan.blocks

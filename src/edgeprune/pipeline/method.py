@@ -3,16 +3,11 @@ the unpruned one as teacher. ``deploy`` and ``benchmarks/compression.py`` both c
 method the frontier benchmark measures is the one users get.
 
 Recovery: the fine-tune's peak learning rate is the configured one divided by the square root of the fraction kept
-(:func:`recovery_recipe`): a model cut to 0.05x of its MACs is further from any good solution than one cut to 0.5x
-and needs larger steps in the same epochs. Measured on the default model (MNIST-5k, 2 epochs, 2 seeds): at 0.1x /
-0.05x MACs the fixed 2e-3 recovered 96.5 / 93.5% top-1, the scaled rate 97.75 / 97.3% (with batches of 32), while
-at 0.5x both stay within 0.1 pt of each other. The same recipe is what the benchmark gives every peer.
+(:func:`edgeprune.pipeline.recipe.recovery_recipe`); the same recipe is what the benchmark gives every peer.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +17,11 @@ from torch import nn
 from edgeprune.config import FinetuneConfig
 from edgeprune.finetune import FitResult, fit
 from edgeprune.finetune.loop import Callback
+from edgeprune.pipeline.recipe import recovery_recipe
 from edgeprune.pipeline.strategies import Request, prune_to_budget
 from edgeprune.planning import Planned
+
+__all__ = ["Outcome", "prune_and_train", "recovery_recipe"]
 
 
 @dataclass
@@ -51,13 +49,6 @@ class Outcome:
             "fit_s": round(self.fit.wall_s, 1),
             "steps": self.steps,
         }
-
-
-def recovery_recipe(finetune: FinetuneConfig, fraction: float) -> FinetuneConfig:
-    """``finetune`` with its peak learning rate divided by ``sqrt(fraction)`` (the budget: the fraction of MACs or
-    params asked to be kept, at most 1): 2e-3 becomes 2.8e-3 at 0.5x, 6.3e-3 at 0.1x, 8.9e-3 at 0.05x."""
-    kept = min(max(fraction, 1e-6), 1.0)
-    return dataclasses.replace(finetune, lr=round(finetune.lr / math.sqrt(kept), 8))
 
 
 def prune_and_train(

@@ -24,6 +24,7 @@ from edgeprune.config import FinetuneConfig, PruneConfig
 from edgeprune.data import Data, calibration_samples, choosing_samples, take
 from edgeprune.errors import ConfigError, EdgepruneError
 from edgeprune.importance import Criterion, get_importance
+from edgeprune.pipeline.probe import probe_metric
 from edgeprune.planning import Planned, PlanOptions, plan_to_budget, smallest_within, uniform_to_budget
 from edgeprune.progress import progress_bar
 from edgeprune.sensitivity import ScanOptions, Sensitivity, sensitivity
@@ -44,6 +45,7 @@ class Request:
     task: Task
     task_key: str
     scan_settings: dict = dataclasses.field(default_factory=dict)  # ScanOptions fields the user set (``plan``)
+    finetune: FinetuneConfig | None = None  # the recovery fine-tune to come (set by prune_to_budget: auto's probe)
 
     def samples(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Choosing samples (select, then train) for criteria that need data."""
@@ -108,8 +110,9 @@ def _sensitivity(req: Request, budget: float | None) -> Planned:
 
 
 def _auto(req: Request, budget: float | None) -> Planned:
-    """Both plans, the better scored on select kept; a method that cannot plan this model (its plan changes the
-    model's outputs, say) leaves the other, and the reason is recorded."""
+    """Both plans, the better on select kept: scored after ``prune.probe_steps`` steps of the recovery fine-tune
+    (:mod:`edgeprune.pipeline.probe`) when the fine-tune is known, else right after pruning. A method that cannot
+    plan this model (its plan changes the model's outputs, say) leaves the other, and the reason is recorded."""
     candidates: list[Planned] = []
     failed: dict[str, str] = {}
     for name, strategy in (("uniform", _uniform), ("sensitivity", _sensitivity)):
@@ -119,15 +122,26 @@ def _auto(req: Request, budget: float | None) -> Planned:
             failed[name] = str(exc).splitlines()[0][:300]
     if not candidates:
         raise EdgepruneError(f"prune.method 'auto': no method could plan this model: {failed}")
-    best = candidates[0]
-    for candidate in candidates[1:]:
-        if candidate.predicted is not None and req.task.better(candidate.predicted, best.predicted):
-            best = candidate
-    best.details["auto"] = {
+    probed = len(candidates) > 1 and req.finetune is not None and req.cfg.probe_steps > 0
+    scores = [c.predicted for c in candidates]
+    if probed:
+        assert req.finetune is not None
+        scores = [probe_metric(req.model, req.data, req.task, c, req.finetune, req.cfg.probe_steps) for c in candidates]
+    best = 0
+    for k in range(1, len(candidates)):
+        if scores[k] is not None and (scores[best] is None or req.task.better(scores[k], scores[best])):
+            best = k
+    chosen = candidates[best]
+    chosen.details["auto"] = {
         **{c.method: None if c.predicted is None else round(c.predicted, 4) for c in candidates},
         **{f"{name} failed": reason for name, reason in failed.items()},
     }
-    return best
+    if probed:
+        chosen.details["auto"]["probe_steps"] = req.cfg.probe_steps
+        chosen.details["auto"].update(
+            {f"{c.method} probed": round(float(s), 4) for c, s in zip(candidates, scores, strict=True)}
+        )
+    return chosen
 
 
 STRATEGIES: dict[str, Strategy] = {"auto": _auto, "uniform": _uniform, "sensitivity": _sensitivity}
@@ -149,6 +163,7 @@ def prune_to_budget(req: Request, finetune: FinetuneConfig) -> Planned:
     fine-tuned select metric stays within ``max_drop`` of the unpruned model."""
     strategy = strategy_named(req.cfg.method)
     kind, fraction = req.cfg.budget
+    req = dataclasses.replace(req, finetune=finetune)
     if req.cfg.max_drop is None:
         with progress_bar(f"plan ({req.cfg.method}) to {fraction:g}x {kind}", total=1) as bar:
             planned = strategy(req, None)

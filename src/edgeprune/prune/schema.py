@@ -307,7 +307,7 @@ PLANNING = Obj(
         "blocked_by": List(Str()),
         "tolerance": _TOLERANCE,
         "latency": _LATENCY,
-        "auto": Record(),  # auto: each candidate method's predicted select metric
+        "auto": Record(),  # auto: each candidate's select metric after pruning (and after probe_steps)
         "recovery": Record(),  # the fine-tune recipe the default method used (pipeline/method.py)
         "memory": Record(),  # device-memory budgets: the tool's figures and attempts (embedded/memplan.py)
         "when": Str(("before", "after")),
