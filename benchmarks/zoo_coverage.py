@@ -129,6 +129,20 @@ def _cell(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _weights_line(fresh: int, ran: int) -> str:
+    """How many of the rows run had their weights made non-degenerate first."""
+    if fresh == ran:
+        return (
+            f"**Weights:** every row run ({ran}) ran on non-degenerate weights (column `weights`: the norms and"
+            " constants set)."
+        )
+    return (
+        f"**Weights:** {fresh} of {ran} rows run on non-degenerate weights (column `weights`: the norms and constants"
+        f" set); the other {ran - fresh} are from an earlier run on each architecture's own initialization (`own"
+        " init`), kept until `make coverage --force` reruns them."
+    )
+
+
 def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
     by_source = {s: [r for r in rows if r["source"] == s and r["stage"] != NOT_RUN] for s in SOURCES}
     unrun = {s: sum(r["source"] == s and r["stage"] == NOT_RUN for r in rows) for s in by_source}
@@ -173,9 +187,7 @@ def markdown(rows: list[dict[str, Any]], wall_s: float | None) -> str:
         ),
         f"torch {_versions()}; code at commit(s) {', '.join(commits) or '-'}.",
         "",
-        f"**Weights:** {fresh} of {ran} rows run on non-degenerate weights (column `weights`: the norms and constants"
-        f" set); the other {ran - fresh} are from the earlier run on each architecture's own initialization (`own"
-        " init`), kept until `make coverage --force` reruns them (about a day of this 2-core machine for the set).",
+        _weights_line(fresh, ran),
         "",
         "| source | arch | input | result | weights | MACs (G) | MACs after / before | params after / before | ratio "
         "| groups (prunable) | MACs in prunable groups | analyze s | prune s | ONNX s / rel err | TFLite s / rel err"

@@ -218,8 +218,8 @@ def test_interrupted_deploy_with_force_keeps_the_old_results(model_files, tmp_pa
         env=cli_env(),
     )
     try:
-        for line in proc.stdout:  # wait until it is working (the staging folder exists by then)
-            if line.startswith("[edgeprune] pruned"):
+        for line in proc.stderr:  # wait until it is training (the staging folder exists by then)
+            if line.startswith("epoch 2/50"):
                 break
         staging = [p.name for p in out.iterdir() if p.name.startswith(".edgeprune-staging-")]
         assert staging, "the run did not stage its results inside --out"
