@@ -14,7 +14,7 @@ from edgeprune.commands.main import main
 TARGETS = Path(__file__).resolve().parents[2] / "targets"
 
 
-def _tiny(path: Path, name: str, prune: str, npu: str = "") -> Path:
+def _tiny(path: Path, name: str, prune: str, npu: str = "", epochs: int = 2) -> Path:
     path.write_text(f"""
 name = "{name}"
 [model]
@@ -26,7 +26,7 @@ spec = "digits"
 {prune}
 round_to = 2
 [finetune]
-epochs = 2
+epochs = {epochs}
 [export]
 format = "tflite"
 precision = "int8"
@@ -74,7 +74,9 @@ def test_deploy_to_ethos_u55_on_vela_speedup(tmp_path: Path, monkeypatch) -> Non
 @pytest.mark.slow
 def test_deploy_to_a_microcontroller_meets_an_arena_budget(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    target = _tiny(tmp_path / "mcu.toml", "mcu", 'method = "uniform"')
+    # the arena cut narrows the first layers (where the peak lives): two epochs left the model at 38-47% on the
+    # digits, where its int8 file's accuracy check (<= 1 pt below fp32) passed or failed by chance
+    target = _tiny(tmp_path / "mcu.toml", "mcu", 'method = "uniform"', epochs=10)
     assert main(["deploy", "--target", str(target), "--arena-kib", "8", "--out", "out", "--quiet"]) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["prune"]["budget_kind"] == "memory" and report["embedded"]["accelerator"] == ""
@@ -83,6 +85,7 @@ def test_deploy_to_a_microcontroller_meets_an_arena_budget(tmp_path: Path, monke
     pruned = next(a for a in report["embedded"]["artifacts"] if a["role"] == "pruned")
     assert pruned["tflm"]["arena_bytes"] <= 8 * 1024 and pruned["npu"] is None  # the shipped file too
     assert not any("measures" in n for n in report["notes"])
+    assert pruned["tflm"]["metric"] > 80.0 and pruned["tflm"]["top1_agreement"] >= 97.0  # recovered, int8 on TFLM
 
 
 @pytest.mark.parametrize(
