@@ -216,6 +216,9 @@ def test_interrupted_deploy_with_force_keeps_the_old_results(model_files, tmp_pa
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(),
+        # Ctrl-C as a terminal delivers it: a suite started as a background job (or under a runner that ignores
+        # SIGINT) hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         for line in proc.stderr:  # wait until it is training (the staging folder exists by then)
