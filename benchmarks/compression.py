@@ -42,7 +42,8 @@ from edgeprune.data import Data, choosing_samples, load_data
 from edgeprune.finetune import evaluate, fit
 from edgeprune.importance import get_importance
 from edgeprune.models import load_checkpoint, save_weights
-from edgeprune.pipeline.method import prune_and_train, recovery_recipe
+from edgeprune.pipeline.method import prune_and_train
+from edgeprune.pipeline.recipe import recovery_recipe
 from edgeprune.pipeline.strategies import Request, prune_to_budget
 from edgeprune.planning.global_rank import prune_global
 from edgeprune.planning.uniform import smallest_ratio_meeting

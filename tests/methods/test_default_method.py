@@ -9,7 +9,8 @@ import math
 import pytest
 
 from edgeprune.config import FinetuneConfig, PruneConfig
-from edgeprune.pipeline.method import prune_and_train, recovery_recipe
+from edgeprune.pipeline.method import prune_and_train
+from edgeprune.pipeline.recipe import recovery_recipe
 from edgeprune.pipeline.strategies import Request, known_strategies, prune_to_budget
 from edgeprune.prune import count_macs_params
 from edgeprune.task import CLASSIFICATION

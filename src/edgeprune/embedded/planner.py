@@ -221,7 +221,7 @@ def _nudge(
             before = cm.plan_counts(plan)
             changed = next(r for r, c in counts.items() if c != before[r])
             ms, fraction = measure(planned)
-            achieved = fraction / goal if budget.speedup is not None else ms / budget.latency_ms  # type: ignore[operator]
+            achieved = budget.achieved(ms, fraction, goal)
             step = f"{changed}: {before[changed]} -> {counts[changed]}"
             attempts.append(Attempt(goal, predicted, ms, fraction, macs, achieved - 1.0, step))
             made.append(planned)

@@ -67,6 +67,11 @@ class LatencyBudget:
     def describe(self) -> str:
         return f"{self.speedup:g}x speedup" if self.speedup is not None else f"{self.latency_ms:g} ms"
 
+    def achieved(self, ms: float, fraction: float, goal: float) -> float:
+        """Measured / budget: the fraction of the unpruned time against ``goal`` (speedup), or ms against
+        ``latency_ms``; 1.0 is on the budget."""
+        return fraction / goal if self.speedup is not None else ms / self.latency_ms  # type: ignore[operator]
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -335,7 +340,7 @@ def refine(
         seen[json.dumps(planned.plan.to_dict(), sort_keys=True)] = len(attempts)
         before = predicted_fraction(planned)
         ms, fraction = measure(planned)
-        achieved = fraction / goal if budget.speedup is not None else ms / budget.latency_ms  # type: ignore[operator]
+        achieved = budget.achieved(ms, fraction, goal)
         attempts.append(Attempt(search, before, ms, fraction, planned.macs, achieved - 1.0))
         made.append(planned)
         if abs(achieved - 1.0) <= budget.tolerance:

@@ -21,8 +21,6 @@ from edgeprune.pipeline.recipe import recovery_recipe
 from edgeprune.pipeline.strategies import Request, prune_to_budget
 from edgeprune.planning import Planned
 
-__all__ = ["Outcome", "prune_and_train", "recovery_recipe"]
-
 
 @dataclass
 class Outcome:
